@@ -1,0 +1,135 @@
+"""Evaluates a gunicorn-style Python config file for the arbiter and prints what it set as JSON.
+
+Usage: unicorn_config.py load PATH          -> {"settings": {...}, "hooks": [...], "lines": {...}}
+       unicorn_config.py django-settings PATH/manage.py -> {"settings_module": "..."}
+On failure: {"error": "...", "line": N} and exit status 1. Standard library only, Python 3.8+.
+"""
+import ast
+import json
+import os
+import sys
+import traceback
+import types
+
+
+def _line_of(path, exc_tb):
+    line = None
+    for frame, lineno in traceback.walk_tb(exc_tb):
+        if os.path.abspath(frame.f_code.co_filename) == path:
+            line = lineno
+    return line
+
+
+def _jsonable(value):
+    """The value as JSON, or None with the type's name when it cannot be represented."""
+    if isinstance(value, (tuple, set, frozenset)):
+        value = list(value)
+    try:
+        json.dumps(value)
+        return True, value
+    except (TypeError, ValueError):
+        return False, type(value).__name__
+
+
+def _assignment_lines(source, path):
+    """Line of the last top-level assignment to each name, for error messages."""
+    lines = {}
+    try:
+        tree = ast.parse(source, path)
+    except SyntaxError:
+        return lines
+    for node in tree.body:
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            lines[node.name] = node.lineno
+        for t in targets:
+            for n in ast.walk(t):
+                if isinstance(n, ast.Name):
+                    lines[n.id] = node.lineno
+    return lines
+
+
+def load(path):
+    path = os.path.abspath(path)
+    with open(path, "rb") as f:
+        source = f.read()
+    namespace = {"__file__": path, "__name__": "__config__", "__builtins__": __builtins__}
+    # Sibling modules of the config file are importable, as they are for gunicorn's loader.
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        code = compile(source, path, "exec")
+    except SyntaxError as e:
+        return {"error": "syntax error: %s" % e.msg, "line": e.lineno}
+    try:
+        exec(code, namespace)
+    except SystemExit as e:
+        return {"error": "the config file called exit(%r)" % (e.code,), "line": _line_of(path, sys.exc_info()[2])}
+    except BaseException as e:  # noqa: B902 - any failure of user code is reported, not raised
+        return {
+            "error": "%s: %s" % (type(e).__name__, e),
+            "line": _line_of(path, sys.exc_info()[2]),
+            "traceback": traceback.format_exc(),
+        }
+    settings, hooks, unserializable = {}, [], {}
+    for name, value in namespace.items():
+        if name.startswith("_") or isinstance(value, types.ModuleType):
+            continue
+        if callable(value):
+            hooks.append(name)
+            continue
+        ok, out = _jsonable(value)
+        if ok:
+            settings[name] = out
+        else:
+            unserializable[name] = out
+    return {
+        "settings": settings,
+        "callables": hooks,
+        "unserializable": unserializable,
+        "lines": _assignment_lines(source, path),
+    }
+
+
+def django_settings(manage_py):
+    """DJANGO_SETTINGS_MODULE as manage.py sets it with os.environ.setdefault(...), read statically."""
+    with open(manage_py, "rb") as f:
+        tree = ast.parse(f.read(), manage_py)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("setdefault", "__setitem__")
+            and len(node.args) == 2
+        ):
+            try:
+                key, value = ast.literal_eval(node.args[0]), ast.literal_eval(node.args[1])
+            except ValueError:
+                continue
+            if key == "DJANGO_SETTINGS_MODULE" and isinstance(value, str):
+                return {"settings_module": value}
+    return {"error": "manage.py does not set DJANGO_SETTINGS_MODULE"}
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in ("load", "django-settings"):
+        sys.stderr.write(__doc__)
+        return 2
+    # Whatever the config file prints goes to stderr, so stdout carries only the JSON answer.
+    out, sys.stdout = sys.stdout, sys.stderr
+    try:
+        result = load(argv[2]) if argv[1] == "load" else django_settings(argv[2])
+    except OSError as e:
+        result = {"error": "cannot read %s: %s" % (argv[2], e.strerror)}
+    except SyntaxError as e:
+        result = {"error": "syntax error: %s" % e.msg, "line": e.lineno}
+    out.write(json.dumps(result))
+    out.flush()
+    return 1 if "error" in result else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,77 @@
+// Entry point of `unicorn` and `unicorn-django`: resolve the settings, bind, run the arbiter.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Arbiter } from './arbiter';
+import { CliName, Resolved, printConfig, resolveInvocation } from './config';
+import { CliError, EXIT } from './errors';
+import { Listener, bindAll, closeAll, parseAddress } from './listeners';
+import { Level, Logger } from './log';
+
+/** Fails early, with the fix, when the interpreter cannot be run at all. */
+function checkInterpreter(python: string): void {
+  const found = python.includes('/')
+    ? fs.existsSync(python)
+    : (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, python)));
+  if (!found) throw new CliError(`python interpreter "${python}" not found — install Python 3.8+ or name one with --python PATH`);
+}
+
+function checkPidfile(file: string | null): void {
+  if (!file || !fs.existsSync(file)) return;
+  const pid = Number(fs.readFileSync(file, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return; // stale: the process is gone
+  }
+  throw new CliError(`pidfile ${file}: already running as pid ${pid} — stop it first, or remove the file if it is stale`, EXIT.FAILURE);
+}
+
+async function serve(config: Resolved): Promise<number> {
+  const settings = config.settings;
+  const log = new Logger(settings.errorlog as string, settings.loglevel as Level);
+  const addresses = (settings.bind as string[]).map(parseAddress);
+  if (!addresses.length) throw new CliError('bind: no address given — give one with -b HOST:PORT');
+  checkInterpreter(config.python);
+  checkPidfile(settings.pidfile as string | null);
+  let listeners: Listener[] = [];
+  try {
+    listeners = await bindAll(addresses, {
+      onRetry: (text) => {
+        log.error(`Connection in use: ${text}`);
+        log.error('Retrying in 1 second.');
+      },
+    });
+    return await new Arbiter(config, listeners, log).run();
+  } finally {
+    closeAll(listeners);
+    log.close();
+  }
+}
+
+export async function main(name: CliName, argv: string[]): Promise<void> {
+  let code: number;
+  try {
+    const invocation = await resolveInvocation(name, argv);
+    if (invocation.kind !== 'run') {
+      process.stdout.write(invocation.text);
+      code = EXIT.OK;
+    } else if (invocation.config.settings.print_config) {
+      process.stdout.write(printConfig(invocation.config));
+      code = EXIT.OK;
+    } else if (invocation.config.settings.check_config) {
+      checkInterpreter(invocation.config.python);
+      process.stdout.write('configuration OK\n');
+      code = EXIT.OK;
+    } else {
+      code = await serve(invocation.config);
+    }
+  } catch (e) {
+    if (!(e instanceof CliError)) throw e;
+    process.stderr.write(`${name}: error: ${e.message}\n`);
+    code = e.exitCode;
+  }
+  // Let stdout drain before exiting (a pipe may still hold --help or --print-config output).
+  process.stdout.write('', () => process.exit(code));
+}
+

@@ -1,0 +1,311 @@
+// Effective settings from their four sources, in gunicorn's precedence:
+// defaults < config file < UNICORN_CMD_ARGS / GUNICORN_CMD_ARGS < command line.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { parse as shellParse } from 'shell-quote';
+import { CliError } from './errors';
+import { resolvePython, runConfigHelper } from './python';
+import {
+  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, suggestSetting,
+} from './settings';
+
+export type CliName = 'unicorn' | 'unicorn-django';
+
+/** What one command line (or UNICORN_CMD_ARGS) said, before coercion. */
+export interface ParsedArgs {
+  /** Setting name → raw value (string, string[] for repeatable flags, boolean for switches). */
+  values: Map<string, unknown>;
+  app?: string;
+  host?: string;
+  port?: string;
+  help: boolean;
+  version: boolean;
+}
+
+function optionFor(setting: Setting): Option {
+  const flags = setting.flags.join(', ') + (setting.type === 'bool' ? '' : ` <${setting.metavar ?? 'VALUE'}>`);
+  const opt = new Option(flags, setting.doc);
+  if (setting.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+  return opt;
+}
+
+function buildCommand(name: CliName): { cmd: Command; bySetting: Map<string, Setting> } {
+  const cmd = new Command(name)
+    .helpOption(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false)
+    .option('-h, --help', 'show this help and exit')
+    .option('-v, --version', 'show the version and exit')
+    .option('--host <HOST>', 'host to bind (with --port; the original pair, same as -b HOST:PORT)')
+    .option('--port <PORT>', 'port to bind (with --host)');
+  if (name === 'unicorn') cmd.argument('[APP_MODULE]');
+  const bySetting = new Map<string, Setting>();
+  for (const setting of SETTINGS) {
+    if (!setting.flags.length) continue;
+    const opt = optionFor(setting);
+    bySetting.set(opt.attributeName(), setting);
+    cmd.addOption(opt);
+  }
+  return { cmd, bySetting };
+}
+
+/** Parses one argument vector; `source` names it in errors ("command line", "UNICORN_CMD_ARGS"). */
+export function parseArgs(name: CliName, argv: string[], source: string): ParsedArgs {
+  const { cmd, bySetting } = buildCommand(name);
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      const msg = e.message.replace(/^error:\s*/, '').replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)');
+      throw new CliError(`${source}: ${msg} — see ${name} --help`);
+    }
+    throw e;
+  }
+  const opts = cmd.opts();
+  const values = new Map<string, unknown>();
+  for (const [attr, value] of Object.entries(opts)) {
+    const setting = bySetting.get(attr);
+    // Commander gives `--no-x` flags a default of true; only what the user typed counts.
+    if (setting && value !== undefined && cmd.getOptionValueSource(attr) === 'cli') values.set(setting.name, value);
+  }
+  return {
+    values,
+    app: cmd.args[0],
+    host: opts.host,
+    port: opts.port,
+    help: Boolean(opts.help),
+    version: Boolean(opts.version),
+  };
+}
+
+export function helpText(name: CliName): string {
+  const lines: string[] = [];
+  if (name === 'unicorn') {
+    lines.push('usage: unicorn [OPTIONS] [APP_MODULE]', '', 'Serve a WSGI app (MODULE:CALLABLE) with pre-forked Python workers.');
+  } else {
+    lines.push('usage: unicorn-django [OPTIONS]', '', 'Serve the Django project in the current directory (or --chdir): finds manage.py,',
+      'takes DJANGO_SETTINGS_MODULE from the environment or from manage.py.');
+  }
+  lines.push('', 'options:');
+  const row = (flags: string, doc: string) => {
+    lines.push(`  ${flags}`);
+    lines.push(`      ${doc}`);
+  };
+  row('-h, --help', 'Show this help and exit.');
+  row('-v, --version', 'Show the version and exit.');
+  row('--host HOST, --port PORT', 'The original pair: same as -b HOST:PORT (default host 127.0.0.1, port 8000).');
+  for (const s of SETTINGS) {
+    if (!s.flags.length || s.unsupported) continue;
+    const flags = s.flags.join(', ') + (s.type === 'bool' ? '' : ` ${s.metavar ?? 'VALUE'}`);
+    const def = s.defaultText ?? (s.default === null ? 'none' : JSON.stringify(s.default));
+    row(flags, `${s.doc.split('. ')[0].replace(/\.$/, '')}. [default: ${def}]`);
+  }
+  lines.push('', 'Not supported yet (refused when given): ' +
+    SETTINGS.filter((s) => s.unsupported && s.flags.length).map((s) => s.flags[s.flags.length - 1]).join(' ') + '.');
+  lines.push('', 'Config: -c FILE, else ./unicorn.conf.py, else ./gunicorn.conf.py. Precedence: defaults < config file <',
+    'UNICORN_CMD_ARGS (or GUNICORN_CMD_ARGS) < command line.');
+  return lines.join('\n') + '\n';
+}
+
+function shellSplit(text: string, source: string): string[] {
+  const parts = shellParse(text);
+  return parts.map((p) => {
+    if (typeof p !== 'string') throw new CliError(`${source}: shell operators are not allowed in it — give plain options, e.g. ${source}="--workers 3"`);
+    return p;
+  });
+}
+
+/** Settings a config file set, validated; unknown names and hooks are errors naming the line. */
+async function loadConfigFile(file: string, python: string, cwd: string): Promise<Map<string, unknown>> {
+  const answer = await runConfigHelper(python, 'load', file, cwd);
+  const where = (line: unknown) => (typeof line === 'number' ? `${file}:${line}` : file);
+  if (typeof answer.error === 'string') {
+    throw new CliError(`${where(answer.line)}: ${answer.error} — fix the config file (it is plain Python, run by ${python})`);
+  }
+  const lines = (answer.lines ?? {}) as Record<string, number>;
+  const values = new Map<string, unknown>();
+  const fail = (name: string, problem: string, fix: string): never => {
+    throw new CliError(`${where(lines[name])}: ${name}: ${problem} — ${fix}`);
+  };
+  for (const name of (answer.callables ?? []) as string[]) {
+    if (name in HOOKS) fail(name, 'not supported yet: server hooks are planned', `remove ${name} for now`);
+    // Other functions and classes are helpers of the config file itself.
+  }
+  for (const [name, type] of Object.entries((answer.unserializable ?? {}) as Record<string, string>)) {
+    if (getSetting(name)) fail(name, `a ${type} object is not a valid value`, 'use a number, string, bool, list or dict');
+  }
+  for (const [name, raw] of Object.entries((answer.settings ?? {}) as Record<string, unknown>)) {
+    const setting = getSetting(name);
+    if (!setting) {
+      if (/^[A-Z0-9_]+$/.test(name)) continue; // UPPER_CASE constants are the file's own helpers
+      const hint = suggestSetting(name);
+      fail(name, 'unknown setting', hint ? `did you mean ${hint}? (prefix helper names with _)` : 'see the settings reference in the README (prefix helper names with _)');
+    }
+    if (name === 'config') fail(name, 'a config file cannot name another config file', 'pass -c on the command line');
+    try {
+      values.set(name, coerce(setting!, raw));
+    } catch (e) {
+      if (e instanceof SettingError) throw new CliError(`${where(lines[name])}: ${e.message}`);
+      throw e;
+    }
+  }
+  return values;
+}
+
+function coerceAll(parsed: ParsedArgs, source: string): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [name, raw] of parsed.values) {
+    try {
+      out.set(name, coerce(getSetting(name)!, raw));
+    } catch (e) {
+      if (e instanceof SettingError) throw new CliError(`${source}: ${e.message}`);
+      throw e;
+    }
+  }
+  if (parsed.host !== undefined || parsed.port !== undefined) {
+    if (parsed.values.has('bind')) throw new CliError(`${source}: both --bind and --host/--port given — use one of them`);
+    const port = parsed.port ?? '8000';
+    if (!/^\d+$/.test(port) || Number(port) > 65535) throw new CliError(`${source}: --port "${port}" is not a port number — give 0 to 65535`);
+    const host = parsed.host ?? '127.0.0.1';
+    out.set('bind', [`${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`]);
+  }
+  return out;
+}
+
+export interface Resolved {
+  settings: Settings;
+  /** Where each setting's value came from: default, config file, environment or command line. */
+  origin: Record<string, string>;
+  configFile: string | null;
+  app: string | null;
+  /** The interpreter, resolved. */
+  python: string;
+  /** Absolute chdir and pythonpath entries. */
+  chdir: string;
+  pythonpath: string[];
+  /** Extra environment for the workers (raw_env plus what unicorn-django adds). */
+  workerEnv: Record<string, string>;
+}
+
+export type Invocation = { kind: 'help'; text: string } | { kind: 'version'; text: string } | { kind: 'run'; config: Resolved };
+
+const APP_RE = /^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\(.*\))?)?$/s;
+
+/** Reads every source and returns what to do. Throws CliError for anything wrong. */
+export async function resolveInvocation(
+  name: CliName,
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): Promise<Invocation> {
+  const cli = parseArgs(name, argv, 'command line');
+  if (cli.help) return { kind: 'help', text: helpText(name) };
+  if (cli.version) return { kind: 'version', text: `${name} (unicorn) ${VERSION}\n` };
+
+  const envName = env.UNICORN_CMD_ARGS !== undefined ? 'UNICORN_CMD_ARGS' : env.GUNICORN_CMD_ARGS !== undefined ? 'GUNICORN_CMD_ARGS' : undefined;
+  const fromEnv = envName ? parseArgs(name, shellSplit(env[envName]!, envName), envName) : undefined;
+  if (fromEnv?.app) throw new CliError(`${envName}: it cannot name the app ("${fromEnv.app}") — give APP_MODULE on the command line`);
+  const cliValues = coerceAll(cli, 'command line');
+  const envValues = fromEnv ? coerceAll(fromEnv, envName!) : new Map<string, unknown>();
+
+  // The config file: -c wins, then the environment's -c, then the default names.
+  const named = (cliValues.get('config') ?? envValues.get('config')) as string | null | undefined;
+  let configFile: string | null = null;
+  if (named) {
+    configFile = path.resolve(cwd, named);
+    if (!fs.existsSync(configFile)) throw new CliError(`config file ${named} not found — check the path given to -c`);
+  } else {
+    for (const candidate of ['unicorn.conf.py', 'gunicorn.conf.py']) {
+      if (fs.existsSync(path.join(cwd, candidate))) {
+        configFile = path.join(cwd, candidate);
+        break;
+      }
+    }
+  }
+  const earlyPython = resolvePython(cliValues.get('python') ?? envValues.get('python'), cwd, env);
+  const fileValues = configFile ? await loadConfigFile(configFile, earlyPython, cwd) : new Map<string, unknown>();
+
+  const settings = defaults(env);
+  const origin: Record<string, string> = Object.fromEntries(Object.keys(settings).map((k) => [k, 'default']));
+  const workersDefault = settings.workers;
+  if (env.WEB_CONCURRENCY !== undefined && !(Number.isInteger(workersDefault) && (workersDefault as number) >= 1)) {
+    throw new CliError(`WEB_CONCURRENCY="${env.WEB_CONCURRENCY}" is not a positive whole number — unset it or set it to e.g. 4`);
+  }
+  const layers: Array<[Map<string, unknown>, string]> = [
+    [fileValues, configFile ?? ''],
+    [envValues, envName ?? ''],
+    [cliValues, 'command line'],
+  ];
+  for (const [values, label] of layers) {
+    for (const [k, v] of values) {
+      settings[k] = v;
+      origin[k] = label;
+    }
+  }
+  settings.config = configFile;
+
+  const chdir = path.resolve(cwd, (settings.chdir as string | null) ?? '.');
+  if (!fs.existsSync(chdir) || !fs.statSync(chdir).isDirectory()) {
+    throw new CliError(`chdir: ${chdir} is not a directory — give an existing directory to --chdir`);
+  }
+  settings.chdir = chdir;
+  const pythonpath = ((settings.pythonpath as string | null) ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => path.resolve(chdir, p));
+  const python = resolvePython(settings.python, chdir, env);
+
+  const workerEnv: Record<string, string> = {};
+  for (const entry of settings.raw_env as string[]) {
+    const i = entry.indexOf('=');
+    workerEnv[entry.slice(0, i)] = entry.slice(i + 1);
+  }
+
+  let app = cli.app ?? (settings.wsgi_app as string | null) ?? null;
+  if (name === 'unicorn-django') {
+    const manage = path.join(chdir, 'manage.py');
+    if (!fs.existsSync(manage)) {
+      throw new CliError(`no manage.py in ${chdir} — run unicorn-django in your Django project's directory, or pass --chdir PROJECT_DIR`);
+    }
+    let module = workerEnv.DJANGO_SETTINGS_MODULE ?? env.DJANGO_SETTINGS_MODULE;
+    if (!module) {
+      const answer = await runConfigHelper(python, 'django-settings', manage, chdir);
+      if (typeof answer.error === 'string') {
+        throw new CliError(`${manage}: ${answer.error} — set DJANGO_SETTINGS_MODULE in the environment or with -e DJANGO_SETTINGS_MODULE=mysite.settings`);
+      }
+      module = answer.settings_module as string;
+    }
+    workerEnv.DJANGO_SETTINGS_MODULE = module;
+    app = 'django.core.wsgi:get_wsgi_application()';
+  }
+  if (app !== null && !APP_RE.test(app)) {
+    throw new CliError(`app "${app}" is not MODULE:CALLABLE — write it like test:app, mypkg.wsgi:application or app:create_app()`);
+  }
+  if (app === null && !settings.print_config) {
+    throw new CliError(`no app to serve — give APP_MODULE (e.g. ${name} test:app) or set wsgi_app in the config file`);
+  }
+  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv } };
+}
+
+/** A JSON value written as the Python literal that means the same, for --print-config. */
+export function pythonLiteral(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (Array.isArray(v)) return `[${v.map(pythonLiteral).join(', ')}]`;
+  if (typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pythonLiteral(x)}`).join(', ')}}`;
+  return JSON.stringify(v);
+}
+
+/** --print-config: every supported setting as a line of Python, ready to paste into a config file. */
+export function printConfig(config: Resolved): string {
+  const width = Math.max(...SETTINGS.map((s) => s.name.length));
+  const shown: Record<string, unknown> = { ...config.settings, python: config.python, wsgi_app: config.app };
+  return SETTINGS.filter((s) => !s.unsupported)
+    .map((s) => `${s.name.padEnd(width)} = ${pythonLiteral(shown[s.name])}`)
+    .join('\n') + '\n';
+}

@@ -1,0 +1,198 @@
+// Listening sockets: parse `bind` addresses, bind each once (not listening — the workers listen),
+// and clean up unix socket files at exit.
+import dns from 'node:dns/promises';
+import fs from 'node:fs';
+import net from 'node:net';
+import { CliError, EXIT } from './errors';
+
+export type Address =
+  | { kind: 'tcp'; host: string; port: number; text: string }
+  | { kind: 'unix'; path: string; text: string }
+  | { kind: 'fd'; fd: number; text: string };
+
+/** A bound socket handed to every worker. */
+export interface Listener {
+  address: Address;
+  fd: number;
+  /** What the worker and the logs show: http://HOST:PORT, unix:PATH or fd://N. */
+  url: string;
+  /** For tcp: the address actually bound (port 0 resolved). */
+  host?: string;
+  port?: number;
+  /** libuv's handle, kept so that the descriptor stays open. */
+  handle?: { close(cb?: () => void): void };
+}
+
+/** Parses one `bind` entry the way gunicorn does. Throws CliError naming the entry. */
+export function parseAddress(text: string): Address {
+  const bad = (why: string, fix: string): never => {
+    throw new CliError(`bind "${text}": ${why} — ${fix}`);
+  };
+  if (text.startsWith('unix:')) {
+    const p = text.slice(text.startsWith('unix://') ? 7 : 5);
+    if (!p) bad('no path after unix:', 'write unix:/run/app.sock');
+    return { kind: 'unix', path: p, text };
+  }
+  if (text.startsWith('fd://')) {
+    const n = text.slice(5);
+    if (!/^\d+$/.test(n)) bad('the descriptor is not a number', 'write fd://3');
+    return { kind: 'fd', fd: Number(n), text };
+  }
+  let rest = text.startsWith('tcp://') ? text.slice(6) : text;
+  if (rest.includes('/')) bad('not an address', 'write HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N');
+  let host: string;
+  let port = '8000';
+  if (rest.startsWith('[')) {
+    const end = rest.indexOf(']');
+    if (end < 0) bad('unclosed [', 'write an IPv6 address as [::1]:8000');
+    host = rest.slice(1, end);
+    rest = rest.slice(end + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) bad('unexpected text after ]', 'write [::1]:8000');
+      port = rest.slice(1);
+    }
+    if (net.isIPv6(host) === false) bad(`"${host}" is not an IPv6 address`, 'write [::1]:8000');
+  } else if ((rest.match(/:/g) ?? []).length > 1) {
+    bad('an IPv6 address needs brackets', `write [${rest}]:8000`);
+    host = '';
+  } else {
+    const i = rest.lastIndexOf(':');
+    if (i >= 0) {
+      host = rest.slice(0, i);
+      port = rest.slice(i + 1);
+    } else host = rest;
+  }
+  if (host === '') host = '0.0.0.0';
+  if (!/^\d+$/.test(port) || Number(port) > 65535) bad(`port "${port}" is not a number from 0 to 65535`, 'write HOST:PORT, e.g. 127.0.0.1:8000');
+  return { kind: 'tcp', host, port: Number(port), text };
+}
+
+type ServerHandle = {
+  fd: number;
+  getsockname(out: Record<string, unknown>): number;
+  close(cb?: () => void): void;
+};
+// Node's cluster module binds shared handles this way: bound, not listening, so libuv never accepts.
+const createServerHandle = (net as unknown as {
+  _createServerHandle(address: string, port: number, addressType: number, fd?: number, flags?: number): ServerHandle | number;
+})._createServerHandle;
+
+const ERRNO: Record<number, string> = { [-98]: 'EADDRINUSE', [-13]: 'EACCES', [-99]: 'EADDRNOTAVAIL', [-22]: 'EINVAL' };
+
+function bindError(text: string, code: string | number): CliError {
+  const name = typeof code === 'number' ? ERRNO[code] ?? `errno ${code}` : code;
+  const detail: Record<string, string> = {
+    EADDRINUSE: 'address already in use — stop the other server on it or choose another port with -b',
+    EACCES: 'permission denied — use a port above 1023 or run as root',
+    EADDRNOTAVAIL: 'address not available on this machine — bind 127.0.0.1, 0.0.0.0 or one of its own addresses',
+  };
+  return new CliError(`bind "${text}": ${detail[name] ?? `cannot bind (${name})`}`, EXIT.FAILURE);
+}
+
+async function unixIsLive(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ path: p });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function bindOnce(address: Address): Promise<Listener> {
+  switch (address.kind) {
+    case 'tcp': {
+      let ip = address.host;
+      if (!net.isIP(ip)) {
+        try {
+          ip = (await dns.lookup(address.host)).address;
+        } catch {
+          throw new CliError(`bind "${address.text}": cannot resolve host "${address.host}" — use an IP address or a name in /etc/hosts`);
+        }
+      }
+      const handle = createServerHandle(ip, address.port, net.isIPv6(ip) ? 6 : 4);
+      if (typeof handle === 'number') throw bindError(address.text, handle);
+      const name: Record<string, unknown> = {};
+      const err = handle.getsockname(name);
+      if (err) {
+        handle.close();
+        throw bindError(address.text, err);
+      }
+      const port = name.port as number;
+      const shownHost = net.isIPv6(ip) ? `[${ip}]` : ip;
+      return { address, fd: handle.fd, url: `http://${shownHost}:${port}`, host: ip, port, handle };
+    }
+    case 'unix': {
+      if (fs.existsSync(address.path)) {
+        if (!fs.statSync(address.path).isSocket()) {
+          throw new CliError(`bind "${address.text}": ${address.path} exists and is not a socket — remove it or choose another path`, EXIT.FAILURE);
+        }
+        if (await unixIsLive(address.path)) throw bindError(address.text, 'EADDRINUSE');
+        fs.unlinkSync(address.path); // a stale socket left by a server that died
+      }
+      const handle = createServerHandle(address.path, -1, -1);
+      if (typeof handle === 'number') throw bindError(address.text, handle);
+      return { address, fd: handle.fd, url: `unix:${address.path}`, handle };
+    }
+    case 'fd': {
+      let ok = false;
+      try {
+        ok = fs.fstatSync(address.fd).isSocket();
+      } catch {
+        /* not open */
+      }
+      if (!ok) throw new CliError(`bind "${address.text}": descriptor ${address.fd} is not an open socket — pass a socket the parent process left open`, EXIT.FAILURE);
+      return { address, fd: address.fd, url: `fd://${address.fd}` };
+    }
+  }
+}
+
+export interface BindOptions {
+  retries?: number;
+  retryDelayMs?: number;
+  onRetry?: (text: string, attempt: number) => void;
+}
+
+/** Binds every address once; an address in use is retried a few times (as gunicorn does). */
+export async function bindAll(addresses: Address[], opts: BindOptions = {}): Promise<Listener[]> {
+  const retries = opts.retries ?? 5;
+  const bound: Listener[] = [];
+  const seen = new Set<string>();
+  try {
+    for (const address of addresses) {
+      const key = address.kind === 'tcp' ? `${address.host}:${address.port}` : address.kind === 'unix' ? address.path : `fd${address.fd}`;
+      if (seen.has(key) && !(address.kind === 'tcp' && address.port === 0)) continue; // the same address twice binds once
+      seen.add(key);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          bound.push(await bindOnce(address));
+          break;
+        } catch (e) {
+          const inUse = e instanceof CliError && /already in use/.test(e.message);
+          if (!inUse || attempt > retries) throw e;
+          opts.onRetry?.(address.text, attempt);
+          await new Promise((r) => setTimeout(r, opts.retryDelayMs ?? 1000));
+        }
+      }
+    }
+  } catch (e) {
+    closeAll(bound);
+    throw e;
+  }
+  return bound;
+}
+
+/** Closes the descriptors and removes unix socket files. */
+export function closeAll(listeners: Listener[]): void {
+  for (const l of listeners) {
+    l.handle?.close();
+    if (l.address.kind === 'unix') {
+      try {
+        fs.unlinkSync(l.address.path);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}

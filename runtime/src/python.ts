@@ -1,0 +1,44 @@
+// Which Python runs the workers, and running the small Python helpers the arbiter needs.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CliError } from './errors';
+
+/** dist/runtime/python when bundled (this file is inlined into dist/runtime/cli.js). */
+export const PYTHON_DIR = path.join(__dirname, 'python');
+
+/**
+ * The interpreter: the `python` setting, else the active virtualenv, else `.venv` in the
+ * directory, else python3 from PATH.
+ */
+export function resolvePython(setting: unknown, dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (typeof setting === 'string' && setting !== '') return setting;
+  const candidates = [
+    env.VIRTUAL_ENV ? path.join(env.VIRTUAL_ENV, 'bin', 'python') : undefined,
+    path.join(dir, '.venv', 'bin', 'python'),
+  ];
+  for (const c of candidates) if (c && fs.existsSync(c)) return c;
+  return 'python3';
+}
+
+/** Runs `python PYTHON_DIR/unicorn_config.py VERB ARG` and returns its JSON answer. */
+export function runConfigHelper(python: string, verb: 'load' | 'django-settings', arg: string, cwd: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      python,
+      [path.join(PYTHON_DIR, 'unicorn_config.py'), verb, arg],
+      { cwd, timeout: 30000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+          reject(new CliError(`python interpreter "${python}" not found — install Python 3.8+ or name one with --python PATH`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(stdout));
+        } catch {
+          reject(new CliError(`"${python}" could not evaluate ${arg}: ${(stderr || String(err)).trim().split('\n').pop()} — check that it is CPython 3.8 or newer`));
+        }
+      },
+    );
+  });
+}

@@ -1,0 +1,470 @@
+// The settings registry: every setting Unicorn knows is declared here once, and everything else
+// (CLI, config files, --print-config, the language server, the README reference) reads it.
+
+export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'dict' | 'enum' | 'addresses';
+export type Side = 'master' | 'worker';
+export type SettingValue = string | number | boolean | null | string[] | Record<string, string>;
+
+export interface Setting {
+  name: string;
+  section: string;
+  /** Command-line flags, short first. Empty: config file only. */
+  flags: string[];
+  metavar?: string;
+  type: SettingType;
+  /** The default value, or how to compute it from the environment. */
+  default: SettingValue | ((env: NodeJS.ProcessEnv) => SettingValue);
+  /** How the default reads in documentation, when the value alone would mislead. */
+  defaultText?: string;
+  choices?: string[];
+  /** Choices that are known but not built yet. */
+  unsupportedChoices?: Record<string, string>;
+  min?: number;
+  side: Side;
+  doc: string;
+  /** Set when the setting is gunicorn's but not built yet: it is refused with this reason. */
+  unsupported?: string;
+  /** Flag repeats append (bind, raw_env) instead of replacing. */
+  repeatable?: boolean;
+  /** Extra check after type coercion; returns a problem and its fix, or undefined. */
+  check?: (value: never) => { problem: string; fix: string } | undefined;
+}
+
+export const VERSION = '0.1.0';
+
+const BIND_DOC =
+  'Where to listen. Each entry is HOST:PORT, [IPv6]:PORT, a bare HOST (port 8000), unix:PATH ' +
+  'or fd://N (a socket inherited from the parent). Repeat -b to listen on several addresses; ' +
+  'every worker accepts on all of them. Port 0 asks the kernel for a free port.';
+
+const s = (x: Setting): Setting => x;
+
+/** Every setting, in reference order. */
+export const SETTINGS: readonly Setting[] = [
+  // --- Config file -------------------------------------------------------------------------
+  s({
+    name: 'config', section: 'Config File', flags: ['-c', '--config'], metavar: 'CONFIG', type: 'string',
+    default: null, defaultText: './unicorn.conf.py, else ./gunicorn.conf.py', side: 'master',
+    doc: 'The Python config file to read. Without -c, Unicorn reads ./unicorn.conf.py when it exists, ' +
+      'else ./gunicorn.conf.py, so an existing gunicorn config works unchanged. Top-level names are ' +
+      'settings; helper names start with an underscore or are UPPER_CASE.',
+  }),
+  s({
+    name: 'wsgi_app', section: 'Config File', flags: [], type: 'string', default: null, side: 'worker',
+    doc: 'The WSGI application, as MODULE:CALLABLE, MODULE:FACTORY(ARGS) or MODULE (meaning ' +
+      'MODULE:application). The APP_MODULE argument on the command line takes precedence.',
+  }),
+  // --- Interpreter -------------------------------------------------------------------------
+  s({
+    name: 'python', section: 'Interpreter', flags: ['--python'], metavar: 'PATH', type: 'string', default: null,
+    defaultText: '$VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3', side: 'master',
+    doc: 'The Python interpreter that evaluates config files and runs the workers (CPython 3.8 or ' +
+      'newer). By default the active virtualenv, then a .venv folder in the working directory, then ' +
+      'python3 from PATH.',
+  }),
+  // --- Server socket -----------------------------------------------------------------------
+  s({
+    name: 'bind', section: 'Server Socket', flags: ['-b', '--bind'], metavar: 'ADDRESS', type: 'addresses',
+    default: ['127.0.0.1:8000'], repeatable: true, side: 'master', doc: BIND_DOC,
+  }),
+  s({
+    name: 'backlog', section: 'Server Socket', flags: ['--backlog'], metavar: 'INT', type: 'int', default: 2048, min: 1,
+    side: 'worker',
+    doc: 'The most connections the kernel queues while every worker is busy. The kernel silently caps ' +
+      'it at net.core.somaxconn; connections beyond the queue are refused or dropped.',
+  }),
+  // --- Worker processes --------------------------------------------------------------------
+  s({
+    name: 'workers', section: 'Worker Processes', flags: ['-w', '--workers'], metavar: 'INT', type: 'int', min: 1,
+    default: (env) => (env.WEB_CONCURRENCY ? Number(env.WEB_CONCURRENCY) : 1),
+    defaultText: '$WEB_CONCURRENCY, else 1', side: 'master',
+    doc: 'How many worker processes serve requests. Each handles one request at a time with the sync ' +
+      'class; two to four per core is the usual start.',
+  }),
+  s({
+    name: 'worker_class', section: 'Worker Processes', flags: ['-k', '--worker-class'], metavar: 'CLASS', type: 'enum',
+    choices: ['sync', 'gthread'], unsupportedChoices: { gthread: 'the gthread worker is planned' },
+    default: 'sync', side: 'worker',
+    doc: 'How a worker serves connections. sync answers one request per connection and closes it, ' +
+      'which suits fast clients behind a reverse proxy.',
+  }),
+  s({
+    name: 'threads', section: 'Worker Processes', flags: ['--threads'], metavar: 'INT', type: 'int', default: 1, min: 1,
+    side: 'worker', unsupported: 'threads belong to the gthread worker, which is planned',
+    doc: 'Threads per worker for the gthread class.',
+  }),
+  s({
+    name: 'worker_connections', section: 'Worker Processes', flags: ['--worker-connections'], metavar: 'INT', type: 'int',
+    default: 1000, min: 1, side: 'worker', unsupported: 'it belongs to the gthread worker, which is planned',
+    doc: 'The most simultaneous connections one gthread worker keeps open.',
+  }),
+  s({
+    name: 'max_requests', section: 'Worker Processes', flags: ['--max-requests'], metavar: 'INT', type: 'int', default: 0,
+    min: 0, side: 'worker',
+    doc: 'A worker exits gracefully after this many requests and the arbiter starts a fresh one, which ' +
+      'bounds slow memory leaks in the app. 0 turns recycling off.',
+  }),
+  s({
+    name: 'max_requests_jitter', section: 'Worker Processes', flags: ['--max-requests-jitter'], metavar: 'INT', type: 'int',
+    default: 0, min: 0, side: 'master',
+    doc: 'Adds a random 0..N to max_requests for each worker, so that workers do not all restart at once.',
+  }),
+  s({
+    name: 'timeout', section: 'Worker Processes', flags: ['-t', '--timeout'], metavar: 'INT', type: 'int', default: 30,
+    min: 0, side: 'worker',
+    doc: 'Seconds a worker may spend reading one request from a client before it gives up on it.',
+  }),
+  s({
+    name: 'graceful_timeout', section: 'Worker Processes', flags: ['--graceful-timeout'], metavar: 'INT', type: 'int',
+    default: 30, min: 0, side: 'master',
+    doc: 'On a graceful stop (TERM), seconds the workers get to finish the requests they are serving ' +
+      'before they are killed.',
+  }),
+  s({
+    name: 'keepalive', section: 'Worker Processes', flags: ['--keep-alive'], metavar: 'INT', type: 'int', default: 2,
+    min: 0, side: 'worker',
+    doc: 'Seconds an idle keep-alive connection stays open. The sync worker closes every connection ' +
+      'after its response, so this matters only for keep-alive worker classes.',
+  }),
+  // --- Security ----------------------------------------------------------------------------
+  s({
+    name: 'limit_request_line', section: 'Security', flags: ['--limit-request-line'], metavar: 'INT', type: 'int',
+    default: 4094, min: 0, side: 'worker',
+    doc: 'The longest request line (method, target and version) accepted, in bytes; longer ones get ' +
+      '414. 0 means no limit of Unicorn\'s own.',
+  }),
+  s({
+    name: 'limit_request_fields', section: 'Security', flags: ['--limit-request-fields'], metavar: 'INT', type: 'int',
+    default: 100, min: 0, side: 'worker',
+    doc: 'The most header fields one request may carry; more get 431. 0 means no limit.',
+  }),
+  s({
+    name: 'limit_request_field_size', section: 'Security', flags: ['--limit-request-field_size', '--limit-request-field-size'],
+    metavar: 'INT', type: 'int', default: 8190, min: 0, side: 'worker',
+    doc: 'The largest header field (name, colon and value) accepted, in bytes; larger ones get 431. ' +
+      '0 means no limit.',
+  }),
+  // --- Server mechanics --------------------------------------------------------------------
+  s({
+    name: 'chdir', section: 'Server Mechanics', flags: ['--chdir'], metavar: 'DIR', type: 'string', default: null,
+    defaultText: 'the current directory', side: 'master',
+    doc: 'The directory the workers change to before they import the app; it is also put first on ' +
+      'sys.path.',
+  }),
+  s({
+    name: 'pythonpath', section: 'Server Mechanics', flags: ['--pythonpath'], metavar: 'DIRS', type: 'string', default: null,
+    side: 'worker',
+    doc: 'Comma-separated directories added to sys.path (after chdir) before the app is imported.',
+  }),
+  s({
+    name: 'raw_env', section: 'Server Mechanics', flags: ['-e', '--env'], metavar: 'KEY=VALUE', type: 'list', default: [],
+    repeatable: true, side: 'master',
+    check: (v: string[]) => {
+      const bad = v.find((e) => !/^[^=\s]+=/.test(e));
+      return bad === undefined ? undefined : { problem: `"${bad}" is not KEY=VALUE`, fix: 'write it as -e NAME=value' };
+    },
+    doc: 'Environment variables for the workers, as KEY=VALUE. Repeat -e for more.',
+  }),
+  s({
+    name: 'pidfile', section: 'Server Mechanics', flags: ['-p', '--pid'], metavar: 'FILE', type: 'string', default: null,
+    side: 'master', doc: 'A file the arbiter writes its pid to at start and removes at exit.',
+  }),
+  s({
+    name: 'forwarded_allow_ips', section: 'Server Mechanics', flags: ['--forwarded-allow-ips'], metavar: 'IPS', type: 'list',
+    default: (env) => (env.FORWARDED_ALLOW_IPS ?? '127.0.0.1').split(',').map((x) => x.trim()).filter(Boolean),
+    defaultText: '$FORWARDED_ALLOW_IPS, else 127.0.0.1', side: 'worker',
+    doc: 'Comma-separated addresses of front-end proxies trusted to set the secure scheme headers; * ' +
+      'trusts every peer. Headers from anyone else are ignored.',
+  }),
+  s({
+    name: 'secure_scheme_headers', section: 'Server Mechanics', flags: [], type: 'dict',
+    default: { 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' },
+    side: 'worker',
+    doc: 'Headers, with the value that means HTTPS, by which a trusted proxy tells the worker that the ' +
+      'client used HTTPS; wsgi.url_scheme is then https. Config file only.',
+  }),
+  // --- Logging -----------------------------------------------------------------------------
+  s({
+    name: 'accesslog', section: 'Logging', flags: ['--access-logfile'], metavar: 'FILE', type: 'string', default: null,
+    side: 'worker', doc: 'Where to write one line per request; - is standard output. Off by default.',
+  }),
+  s({
+    name: 'access_log_format', section: 'Logging', flags: ['--access-logformat'], metavar: 'STRING', type: 'string',
+    default: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"', side: 'worker',
+    doc: 'The access log line, with gunicorn\'s atoms: h remote address, t time, r request line, s ' +
+      'status, b body bytes, f referer, a user agent, D microseconds, {name}i request header, ' +
+      '{name}o response header, {name}e environment variable, and the rest of gunicorn\'s set.',
+  }),
+  s({
+    name: 'errorlog', section: 'Logging', flags: ['--error-logfile', '--log-file'], metavar: 'FILE', type: 'string',
+    default: '-', side: 'master', doc: 'Where the arbiter and the workers write their log; - is standard error.',
+  }),
+  s({
+    name: 'loglevel', section: 'Logging', flags: ['--log-level'], metavar: 'LEVEL', type: 'enum',
+    choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', side: 'master',
+    doc: 'The least severe messages written to the error log.',
+  }),
+  // --- Process naming ----------------------------------------------------------------------
+  s({
+    name: 'proc_name', section: 'Process Naming', flags: ['-n', '--name'], metavar: 'STRING', type: 'string', default: null,
+    side: 'master',
+    doc: 'A name for the process titles (ps, top), so that several servers can be told apart. The ' +
+      'default is the app module.',
+  }),
+  // --- Debugging ---------------------------------------------------------------------------
+  s({
+    name: 'check_config', section: 'Debugging', flags: ['--check-config'], type: 'bool', default: false, side: 'master',
+    doc: 'Load the configuration and import the app once, report any problem, and exit (0 when all is well).',
+  }),
+  s({
+    name: 'print_config', section: 'Debugging', flags: ['--print-config'], type: 'bool', default: false, side: 'master',
+    doc: 'Print every setting with its effective value and exit.',
+  }),
+  // --- gunicorn settings not built yet: refused, never ignored ----------------------------
+  ...(
+    [
+      ['reload', 'Debugging', ['--reload'], 'bool'],
+      ['reload_engine', 'Debugging', ['--reload-engine'], 'string'],
+      ['reload_extra_files', 'Debugging', ['--reload-extra-file'], 'list'],
+      ['spew', 'Debugging', ['--spew'], 'bool'],
+      ['preload_app', 'Server Mechanics', ['--preload'], 'bool'],
+      ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool'],
+      ['reuse_port', 'Server Mechanics', ['--reuse-port'], 'bool'],
+      ['daemon', 'Server Mechanics', ['-D', '--daemon'], 'bool'],
+      ['worker_tmp_dir', 'Server Mechanics', ['--worker-tmp-dir'], 'string'],
+      ['user', 'Server Mechanics', ['-u', '--user'], 'string'],
+      ['group', 'Server Mechanics', ['-g', '--group'], 'string'],
+      ['umask', 'Server Mechanics', ['-m', '--umask'], 'string'],
+      ['initgroups', 'Server Mechanics', ['--initgroups'], 'bool'],
+      ['tmp_upload_dir', 'Server Mechanics', [], 'string'],
+      ['paste', 'Server Mechanics', ['--paste', '--paster'], 'string'],
+      ['raw_paste_global_conf', 'Server Mechanics', ['--paste-global'], 'list'],
+      ['proxy_protocol', 'Server Mechanics', ['--proxy-protocol'], 'bool'],
+      ['proxy_allow_ips', 'Server Mechanics', ['--proxy-allow-from'], 'string'],
+      ['strip_header_spaces', 'Server Mechanics', ['--strip-header-spaces'], 'bool'],
+      ['disable_redirect_access_to_syslog', 'Logging', ['--disable-redirect-access-to-syslog'], 'bool'],
+      ['capture_output', 'Logging', ['--capture-output'], 'bool'],
+      ['logger_class', 'Logging', ['--logger-class'], 'string'],
+      ['logconfig', 'Logging', ['--log-config'], 'string'],
+      ['logconfig_dict', 'Logging', [], 'dict'],
+      ['syslog_addr', 'Logging', ['--log-syslog-to'], 'string'],
+      ['syslog', 'Logging', ['--log-syslog'], 'bool'],
+      ['syslog_prefix', 'Logging', ['--log-syslog-prefix'], 'string'],
+      ['syslog_facility', 'Logging', ['--log-syslog-facility'], 'string'],
+      ['enable_stdio_inheritance', 'Logging', ['-R', '--enable-stdio-inheritance'], 'bool'],
+      ['statsd_host', 'Logging', ['--statsd-host'], 'string'],
+      ['dogstatsd_tags', 'Logging', ['--dogstatsd-tags'], 'string'],
+      ['statsd_prefix', 'Logging', ['--statsd-prefix'], 'string'],
+      ['keyfile', 'SSL', ['--keyfile'], 'string'],
+      ['certfile', 'SSL', ['--certfile'], 'string'],
+      ['ssl_version', 'SSL', ['--ssl-version'], 'string'],
+      ['cert_reqs', 'SSL', ['--cert-reqs'], 'string'],
+      ['ca_certs', 'SSL', ['--ca-certs'], 'string'],
+      ['suppress_ragged_eofs', 'SSL', ['--suppress-ragged-eofs'], 'bool'],
+      ['do_handshake_on_connect', 'SSL', ['--do-handshake-on-connect'], 'bool'],
+      ['ciphers', 'SSL', ['--ciphers'], 'string'],
+    ] as Array<[string, string, string[], SettingType]>
+  ).map(([name, section, flags, type]) =>
+    s({
+      name, section, flags, type, default: null, side: 'master',
+      metavar: type === 'bool' ? undefined : 'VALUE',
+      unsupported: `gunicorn's ${name} setting is planned`,
+      doc: `gunicorn's \`${name}\` setting. Not supported yet: Unicorn refuses it rather than ignore it.`,
+    }),
+  ),
+];
+
+/** gunicorn's server hooks: names a config file may define as functions. */
+export const HOOKS: Record<string, string> = {
+  on_starting: 'on_starting(server)',
+  on_reload: 'on_reload(server)',
+  when_ready: 'when_ready(server)',
+  pre_fork: 'pre_fork(server, worker)',
+  post_fork: 'post_fork(server, worker)',
+  post_worker_init: 'post_worker_init(worker)',
+  worker_int: 'worker_int(worker)',
+  worker_abort: 'worker_abort(worker)',
+  pre_exec: 'pre_exec(server)',
+  pre_request: 'pre_request(worker, req)',
+  post_request: 'post_request(worker, req, environ, resp)',
+  child_exit: 'child_exit(server, worker)',
+  worker_exit: 'worker_exit(server, worker)',
+  nworkers_changed: 'nworkers_changed(server, new_value, old_value)',
+  on_exit: 'on_exit(server)',
+};
+
+const BY_NAME = new Map(SETTINGS.map((x) => [x.name, x]));
+const BY_FLAG = new Map(SETTINGS.flatMap((x) => x.flags.map((f) => [f, x] as const)));
+
+export function getSetting(name: string): Setting | undefined {
+  return BY_NAME.get(name);
+}
+
+export function settingForFlag(flag: string): Setting | undefined {
+  return BY_FLAG.get(flag);
+}
+
+export function defaultValue(setting: Setting, env: NodeJS.ProcessEnv = process.env): unknown {
+  const d = setting.default;
+  return typeof d === 'function' ? (d as (e: NodeJS.ProcessEnv) => unknown)(env) : structuredClone(d);
+}
+
+export type Settings = Record<string, unknown>;
+
+/** Every setting at its default. */
+export function defaults(env: NodeJS.ProcessEnv = process.env): Settings {
+  const out: Settings = {};
+  for (const x of SETTINGS) out[x.name] = defaultValue(x, env);
+  return out;
+}
+
+/** A bad setting value: names the setting, the problem and the fix. */
+export class SettingError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly problem: string,
+    readonly fix: string,
+  ) {
+    super(`${setting}: ${problem} — ${fix}`);
+  }
+}
+
+function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
+
+/** The closest known name, when it is close enough to be a likely typo. */
+export function suggest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(name.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) {
+      best = c;
+      bestDist = d;
+    }
+  }
+  return best !== undefined && bestDist <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+export function suggestSetting(name: string): string | undefined {
+  return suggest(name, BY_NAME.keys());
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+}
+
+function example(setting: Setting): string {
+  const n = Math.max(setting.min ?? 0, 4);
+  return setting.flags.length ? `${setting.flags[setting.flags.length - 1]} ${n}` : `${setting.name} = ${n}`;
+}
+
+/**
+ * Turns a raw value (a CLI string, or a JSON value from a config file) into the setting's type,
+ * or throws SettingError.
+ */
+export function coerce(setting: Setting, raw: unknown): unknown {
+  if (setting.unsupported) {
+    throw new SettingError(setting.name, `not supported yet: ${setting.unsupported}`, `remove ${setting.name} for now`);
+  }
+  let value: unknown;
+  switch (setting.type) {
+    case 'int': {
+      let n: number;
+      if (typeof raw === 'number' && Number.isInteger(raw)) n = raw;
+      else if (typeof raw === 'string' && /^\s*[+-]?\d+\s*$/.test(raw)) n = Number(raw);
+      else throw new SettingError(setting.name, `${describe(raw)} is not a whole number`, `give a whole number${setting.min ? ` of at least ${setting.min}` : ''}, e.g. ${example(setting)}`);
+      if (setting.min !== undefined && n < setting.min) {
+        throw new SettingError(setting.name, `${n} is below the minimum ${setting.min}`, `give a number of at least ${setting.min}`);
+      }
+      value = n;
+      break;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') value = raw;
+      else if (typeof raw === 'string' && /^(true|yes|on|1)$/i.test(raw)) value = true;
+      else if (typeof raw === 'string' && /^(false|no|off|0)$/i.test(raw)) value = false;
+      else throw new SettingError(setting.name, `${describe(raw)} is not a boolean`, 'use True or False');
+      break;
+    }
+    case 'string': {
+      if (raw === null) value = null;
+      else if (typeof raw === 'string') value = raw;
+      else throw new SettingError(setting.name, `${describe(raw)} is not a string`, `quote it, e.g. ${setting.name} = "${String(raw)}"`);
+      break;
+    }
+    case 'enum': {
+      if (typeof raw !== 'string' || !setting.choices!.includes(raw.toLowerCase())) {
+        throw new SettingError(setting.name, `${describe(raw)} is not one of ${setting.choices!.join(', ')}`,
+          `use one of ${setting.choices!.join(', ')}`);
+      }
+      const choice = raw.toLowerCase();
+      const why = setting.unsupportedChoices?.[choice];
+      if (why) throw new SettingError(setting.name, `not supported yet: ${why}`, `use ${setting.choices![0]} for now`);
+      value = choice;
+      break;
+    }
+    case 'list':
+    case 'addresses': {
+      let items: unknown[];
+      // One -b/-e (or a plain string in a config file) is one entry; other lists are comma-separated.
+      if (typeof raw === 'string') items = setting.repeatable ? [raw] : raw.split(',');
+      else if (Array.isArray(raw)) items = raw;
+      else throw new SettingError(setting.name, `${describe(raw)} is not a list of strings`, `write it as ${setting.name} = ["..."]`);
+      const bad = items.find((i) => typeof i !== 'string');
+      if (bad !== undefined) throw new SettingError(setting.name, `${describe(bad)} is not a string`, 'give every entry as a string');
+      value = (items as string[]).map((i) => i.trim()).filter((i) => i !== '');
+      break;
+    }
+    case 'dict': {
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || Object.values(raw).some((v) => typeof v !== 'string')) {
+        throw new SettingError(setting.name, `${describe(raw)} is not a dict of strings`, `write it as ${setting.name} = {"HEADER": "value"}`);
+      }
+      value = raw;
+      break;
+    }
+  }
+  const problem = setting.check?.(value as never);
+  if (problem) throw new SettingError(setting.name, problem.problem, problem.fix);
+  return value;
+}
+
+function renderDefault(setting: Setting): string {
+  if (setting.defaultText) return setting.defaultText;
+  const d = setting.default;
+  if (d === null) return '(none)';
+  return JSON.stringify(d);
+}
+
+/** The README's settings reference, generated so that it never drifts from the registry. */
+export function settingsReferenceMarkdown(): string {
+  const out: string[] = [];
+  let section = '';
+  const supported = SETTINGS.filter((x) => !x.unsupported);
+  for (const x of supported) {
+    if (x.section !== section) {
+      section = x.section;
+      out.push(`### ${section}`, '');
+    }
+    const flags = x.flags.length ? x.flags.map((f) => `\`${f}${x.metavar ? ` ${x.metavar}` : ''}\``).join(', ') : 'config file only';
+    out.push(`#### \`${x.name}\``, '');
+    out.push(`${flags} · default: \`${renderDefault(x)}\` · ${x.side === 'master' ? 'arbiter' : 'worker'} side`, '');
+    out.push(x.doc, '');
+  }
+  out.push('### Not supported yet', '');
+  out.push('These gunicorn settings are refused with "not supported yet" rather than silently ignored:', '');
+  out.push(SETTINGS.filter((x) => x.unsupported).map((x) => `\`${x.name}\``).join(', ') + '.', '');
+  out.push(`Server hooks (${Object.keys(HOOKS).map((h) => `\`${h}\``).join(', ')}) are refused the same way for now.`);
+  return out.join('\n');
+}
