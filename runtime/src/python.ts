@@ -33,11 +33,16 @@ export function runConfigHelper(python: string, verb: 'load' | 'django-settings'
           reject(new CliError(`python interpreter "${python}" not found — install Python 3.8+ or name one with --python PATH`));
           return;
         }
+        let answer: Record<string, unknown>;
         try {
-          resolve(JSON.parse(stdout));
+          answer = JSON.parse(stdout);
         } catch {
           reject(new CliError(`"${python}" could not evaluate ${arg}: ${(stderr || String(err)).trim().split('\n').pop()} — check that it is CPython 3.8 or newer`));
+          return;
         }
+        // What the config file itself printed is the user's output: pass it on.
+        if (stderr) process.stderr.write(stderr);
+        resolve(answer);
       },
     );
   });
