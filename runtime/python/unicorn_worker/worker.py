@@ -1,0 +1,153 @@
+"""Worker boot: read the arbiter's configuration, load the app, take the listeners, run the worker class's loop."""
+
+import json
+import os
+import socket
+import sys
+import traceback
+
+from . import applog
+from .loader import load_app
+from .parser import Limits
+from .wsgi import ListenerContext
+
+EXIT_BOOT_FAILED = 3
+EXIT_APP_LOAD_FAILED = 4
+
+
+class Boot(object):
+    """Everything a loop needs from boot: settings, logs, the app, the listeners and the control channel."""
+
+    def __init__(self, control_fd):
+        self.control = socket.socket(fileno=control_fd)
+        self.control_buf = b""
+        self.config = json.loads(self._read_config_line().decode("utf-8"))
+        self.settings = self.config.get("settings") or {}
+        self.ppid = int(self.config.get("ppid") or os.getppid())
+        s = self.settings
+        self.log = applog.ErrorLog(s.get("errorlog", "-"), s.get("loglevel", "info"))
+        accesslog = s.get("accesslog")
+        self.access_log = None
+        if accesslog is not None:
+            fmt = s.get("access_log_format") or '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+            self.access_log = applog.AccessLog(accesslog, fmt)
+        timeout = int(s.get("timeout") or 0)
+        # The client read timeout; timeout 0 disables the arbiter's watchdog but must not let a client pin us.
+        self.client_timeout = timeout if timeout > 0 else 30
+        self.max_requests = int(s.get("max_requests") or 0)
+        self.limits = Limits.from_settings(s)
+        self.listeners = []
+        self.app = None
+
+    def _read_config_line(self):
+        buf = b""
+        while b"\n" not in buf:
+            data = self.control.recv(65536)
+            if not data:
+                raise RuntimeError("the control channel closed before the configuration arrived")
+            buf += data
+        line, _, self.control_buf = buf.partition(b"\n")
+        return line
+
+    def read_control(self):
+        """Consumes what the arbiter sent; False on EOF (the arbiter is gone)."""
+        try:
+            data = self.control.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        # No arbiter → worker messages besides the configuration exist yet; keep only an unfinished line.
+        self.control_buf = (self.control_buf + data).rpartition(b"\n")[2]
+        return True
+
+    def send_event(self, event):
+        data = (json.dumps(event) + "\n").encode("utf-8")
+        self.control.setblocking(True)
+        try:
+            self.control.sendall(data)
+        finally:
+            self.control.setblocking(False)
+
+    def reopen_logs(self):
+        self.log.reopen()
+        if self.access_log is not None:
+            self.access_log.reopen()
+
+    def set_paths(self):
+        chdir = self.settings.get("chdir")
+        pythonpath = self.settings.get("pythonpath") or []
+        if isinstance(pythonpath, str):
+            pythonpath = [p for p in pythonpath.split(",") if p.strip()]
+        front = []
+        if chdir:
+            os.chdir(chdir)
+            front.append(chdir)
+        front.extend(os.path.abspath(p.strip()) for p in pythonpath)
+        sys.path[0:0] = [p for p in front if p not in sys.path[:len(front)]] if front else []
+
+    def take_listeners(self):
+        backlog = int(self.settings.get("backlog") or 2048)
+        error_stream = applog.ErrorStream(self.log)
+        for spec in self.config.get("listeners") or []:
+            sock = socket.socket(fileno=int(spec["fd"]))
+            sock.listen(backlog)
+            sock.setblocking(False)
+            ctx = ListenerContext(spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream)
+            self.listeners.append((ctx, sock))
+        if not self.listeners:
+            raise RuntimeError("no listening sockets in the configuration")
+
+
+def set_proc_name(name):
+    """Best effort: the kernel's 15-byte comm name (what ps -o comm and top show)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_NAME = 15
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode("utf-8", "replace")[:15]), 0, 0, 0)
+    except Exception:
+        pass
+
+
+def main(control_fd):
+    try:
+        boot = Boot(control_fd)
+    except Exception:
+        applog.boot_failure("Worker failed to read its configuration\n" + traceback.format_exc().rstrip())
+        return EXIT_BOOT_FAILED
+    log = boot.log
+    set_proc_name("%s: worker" % (boot.settings.get("proc_name") or "unicorn"))
+    try:
+        boot.set_paths()
+    except Exception:
+        log.exception("Worker failed to boot: cannot set up chdir/pythonpath")
+        return EXIT_BOOT_FAILED
+    try:
+        boot.app = load_app(boot.config["app"])
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        log.exception("Exception in worker process: failed to load the app %r", boot.config.get("app"))
+        return EXIT_APP_LOAD_FAILED
+    try:
+        boot.take_listeners()
+        worker_class = str(boot.settings.get("worker_class") or "sync")
+        if worker_class != "sync":
+            log.warning("worker class %r is not available yet; running the sync worker", worker_class)
+        from .sync import SyncWorker
+
+        worker = SyncWorker(boot)
+        worker.install_signals()
+    except Exception:
+        log.exception("Worker failed to boot")
+        return EXIT_BOOT_FAILED
+    try:
+        return worker.run()
+    finally:
+        log.info("Worker exiting (pid: %s)", os.getpid())
