@@ -1,7 +1,8 @@
 """Evaluates a gunicorn-style Python config file for the arbiter and prints what it set as JSON.
 
-Usage: unicorn_config.py load PATH          -> {"settings": {...}, "hooks": [...], "lines": {...}}
+Usage: unicorn_config.py load PATH          -> {"settings": {...}, "callables": [...], "lines": {...}}
        unicorn_config.py django-settings PATH/manage.py -> {"settings_module": "..."}
+       unicorn_config.py check-app JSON       -> {"ok": true}   (JSON: {"app", "chdir", "pythonpath"})
 On failure: {"error": "...", "line": N} and exit status 1. Standard library only, Python 3.8+.
 """
 import ast
@@ -114,14 +115,34 @@ def django_settings(manage_py):
     return {"error": "manage.py does not set DJANGO_SETTINGS_MODULE"}
 
 
+def check_app(spec):
+    """--check-config: import the app exactly as a worker would, with the worker's own loader."""
+    spec = json.loads(spec)
+    here = os.path.dirname(os.path.abspath(__file__))
+    from unicorn_worker.loader import load_app
+
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    for entry in reversed([spec["chdir"]] + spec.get("pythonpath", [])):
+        sys.path.insert(0, entry)
+    os.chdir(spec["chdir"])
+    try:
+        load_app(spec["app"])
+    except BaseException as e:  # noqa: B902 - the app's failure is the answer
+        return {"error": "%s: %s" % (type(e).__name__, e), "traceback": traceback.format_exc()}
+    return {"ok": True}
+
+
+VERBS = {"load": load, "django-settings": django_settings, "check-app": check_app}
+
+
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("load", "django-settings"):
+    if len(argv) != 3 or argv[1] not in VERBS:
         sys.stderr.write(__doc__)
         return 2
     # Whatever the config file prints goes to stderr, so stdout carries only the JSON answer.
     out, sys.stdout = sys.stdout, sys.stderr
     try:
-        result = load(argv[2]) if argv[1] == "load" else django_settings(argv[2])
+        result = VERBS[argv[1]](argv[2])
     except OSError as e:
         result = {"error": "cannot read %s: %s" % (argv[2], e.strerror)}
     except SyntaxError as e:

@@ -6,6 +6,7 @@ import { CliName, Resolved, printConfig, resolveInvocation } from './config';
 import { CliError, EXIT } from './errors';
 import { Listener, bindAll, closeAll, parseAddress } from './listeners';
 import { Level, Logger } from './log';
+import { runConfigHelper } from './python';
 
 /** Fails early, with the fix, when the interpreter cannot be run at all. */
 function checkInterpreter(python: string): void {
@@ -49,6 +50,19 @@ async function serve(config: Resolved): Promise<number> {
   }
 }
 
+/** --check-config: the settings are valid (or we would not be here); now import the app once. */
+async function checkConfig(config: Resolved): Promise<number> {
+  checkInterpreter(config.python);
+  const spec = JSON.stringify({ app: config.app, chdir: config.chdir, pythonpath: config.pythonpath });
+  const answer = await runConfigHelper(config.python, 'check-app', spec, config.chdir, { ...process.env, ...config.workerEnv });
+  if (typeof answer.error === 'string') {
+    process.stderr.write(String(answer.traceback ?? ''));
+    throw new CliError(`app "${config.app}" failed to load: ${answer.error} — fix the import, or the app name`, EXIT.APP_LOAD);
+  }
+  process.stdout.write(`configuration OK: ${config.configFile ?? 'no config file'}, app ${config.app} imports with ${config.python}\n`);
+  return EXIT.OK;
+}
+
 export async function main(name: CliName, argv: string[]): Promise<void> {
   let code: number;
   try {
@@ -60,9 +74,7 @@ export async function main(name: CliName, argv: string[]): Promise<void> {
       process.stdout.write(printConfig(invocation.config));
       code = EXIT.OK;
     } else if (invocation.config.settings.check_config) {
-      checkInterpreter(invocation.config.python);
-      process.stdout.write('configuration OK\n');
-      code = EXIT.OK;
+      code = await checkConfig(invocation.config);
     } else {
       code = await serve(invocation.config);
     }

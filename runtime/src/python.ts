@@ -22,12 +22,18 @@ export function resolvePython(setting: unknown, dir: string, env: NodeJS.Process
 }
 
 /** Runs `python PYTHON_DIR/unicorn_config.py VERB ARG` and returns its JSON answer. */
-export function runConfigHelper(python: string, verb: 'load' | 'django-settings', arg: string, cwd: string): Promise<Record<string, unknown>> {
+export function runConfigHelper(
+  python: string,
+  verb: 'load' | 'django-settings' | 'check-app',
+  arg: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     execFile(
       python,
       [path.join(PYTHON_DIR, 'unicorn_config.py'), verb, arg],
-      { cwd, timeout: 30000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd, env, timeout: 30000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
           reject(new CliError(`python interpreter "${python}" not found — install Python 3.8+ or name one with --python PATH`));

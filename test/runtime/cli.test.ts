@@ -269,3 +269,25 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
     });
   });
 });
+
+describe('--check-config', () => {
+  const apps = path.join(__dirname, '..', 'fixtures', 'arbiter');
+
+  test('valid settings and an importable app: exit 0, nothing started', async () => {
+    const r = await runCli(['--check-config', '--chdir', apps, '--pythonpath', 'lib', 'app:app']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^configuration OK: no config file, app app:app imports with /);
+    assert.doesNotMatch(r.stderr, /Booting worker/);
+  });
+
+  test('an app that does not import: traceback and exit 4', async () => {
+    const r = await runCli(['--check-config', '--chdir', apps, 'broken_import:app']);
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /Traceback[\s\S]*ModuleNotFoundError: No module named 'a_module_that_does_not_exist'/);
+    assert.match(r.stderr.trim().split('\n').pop()!, /^unicorn: error: app "broken_import:app" failed to load: ModuleNotFoundError: .* — fix the import, or the app name$/);
+  });
+
+  test('a bad setting is found before the app is imported: exit 2', async () => {
+    await refused(['--check-config', '--chdir', apps, '-w', '-1', 'app:app'], /workers: -1 is below the minimum 1/);
+  });
+});
