@@ -1,0 +1,8 @@
+# The WSGI entry point: `unicorn mysite.wsgi` (or `unicorn-django`) from examples/djangoproject.
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_wsgi_application()
