@@ -169,12 +169,13 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
     });
 
   const exited = (ms = 15000) =>
-    Promise.race([
-      exitPromise,
-      sleep(ms).then(() => {
-        throw new Error(`arbiter ${proc.pid} still running after ${ms} ms; output:\n${out}`);
-      }),
-    ]);
+    new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`arbiter ${proc.pid} still running after ${ms} ms; output:\n${out}`)), ms);
+      exitPromise.then((e) => {
+        clearTimeout(timer);
+        resolve(e);
+      });
+    });
 
   const server: Server = {
     proc,
