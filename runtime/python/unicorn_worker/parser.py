@@ -185,7 +185,8 @@ def _parse_request_line(req, line, limits):
     elif target == b"*":
         if method != b"OPTIONS":
             raise errors.InvalidRequestTarget("'*' is only valid for OPTIONS")
-        path = target
+        # PEP 3333 wants PATH_INFO empty or starting with '/'; RAW_URI keeps the '*'.
+        path = b""
     elif target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
         # absolute-form: the path starts at the first '/', '?' or '#' after the authority.
         rest = target[target.index(b"//") + 2:]
