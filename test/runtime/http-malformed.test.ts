@@ -1,0 +1,147 @@
+// Malformed and ambiguous requests through the real CLI: each gets its exact 4xx/5xx and the app never runs.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, rawRequest, parseResponse, FIXTURES, Server } from '../helpers';
+
+const APPS = path.join(FIXTURES, 'apps');
+const H = 'Host: x\r\n';
+const post = (headers: string, body = '') => `POST /p HTTP/1.1\r\n${H}${headers}\r\n${body}`;
+const chunked = (body: string) => post('Transfer-Encoding: chunked\r\n', body);
+
+/** [name, raw request, expected status] */
+const CASES: Array<[string, string, number]> = [
+  // Smuggling: two framings, or one framing said twice.
+  ['Content-Length then Transfer-Encoding', post('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'), 400],
+  ['Transfer-Encoding then Content-Length', post('Transfer-Encoding: chunked\r\nContent-Length: 5\r\n', '0\r\n\r\n'), 400],
+  ['two differing Content-Lengths', post('Content-Length: 3\r\nContent-Length: 5\r\n', 'abcde'), 400],
+  ['two identical Content-Lengths', post('Content-Length: 3\r\nContent-Length: 3\r\n', 'abc'), 400],
+  ['Content-Length list', post('Content-Length: 3, 3\r\n', 'abc'), 400],
+  ['negative Content-Length', post('Content-Length: -1\r\n'), 400],
+  ['non-digit Content-Length', post('Content-Length: abc\r\n'), 400],
+  ['Content-Length with a plus sign', post('Content-Length: +3\r\n', 'abc'), 400],
+  ['hex Content-Length', post('Content-Length: 0x3\r\n', 'abc'), 400],
+  ['huge Content-Length', post('Content-Length: 99999999999999999999\r\n'), 400],
+  ['empty Content-Length', post('Content-Length: \r\n'), 400],
+  ['Content-Length with an inner space', post('Content-Length: 1 2\r\n'), 400],
+  ['Transfer-Encoding gzip only', post('Transfer-Encoding: gzip\r\n', 'x'), 400],
+  ['chunked not last', post('Transfer-Encoding: chunked, gzip\r\n', '0\r\n\r\n'), 400],
+  ['chunked twice in one field', post('Transfer-Encoding: chunked, chunked\r\n', '0\r\n\r\n'), 400],
+  ['chunked in two fields', post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'), 400],
+  ['unknown coding before chunked', post('Transfer-Encoding: gzip, chunked\r\n', '0\r\n\r\n'), 501],
+  ['xchunked', post('Transfer-Encoding: xchunked\r\n', '0\r\n\r\n'), 400],
+  ['empty Transfer-Encoding', post('Transfer-Encoding: \r\n'), 400],
+  ['Transfer-Encoding on HTTP/1.0', 'POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+  // Chunked framing.
+  ['non-hex chunk size', chunked('zz\r\nhello\r\n0\r\n\r\n'), 400],
+  ['chunk size overflow', chunked('10000000000000000\r\nx\r\n0\r\n\r\n'), 400],
+  ['0x chunk size', chunked('0x5\r\nhello\r\n0\r\n\r\n'), 400],
+  ['negative chunk size', chunked('-5\r\nhello\r\n0\r\n\r\n'), 400],
+  ['chunk size with leading space', chunked(' 5\r\nhello\r\n0\r\n\r\n'), 400],
+  ['empty chunk size', chunked('\r\nhello\r\n0\r\n\r\n'), 400],
+  ['chunk data without CRLF', chunked('5\r\nhelloXX0\r\n\r\n'), 400],
+  ['chunk size line with bare LF', chunked('5\nhello\r\n0\r\n\r\n'), 400],
+  ['chunk extension too long', chunked(`5;${'e'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`), 400],
+  ['NUL in a chunk extension', chunked('5;a=\x00\r\nhello\r\n0\r\n\r\n'), 400],
+  ['obs-fold in a trailer', chunked('5\r\nhello\r\n0\r\nX-T: 1\r\n folded\r\n\r\n'), 400],
+  ['invalid trailer name', chunked('5\r\nhello\r\n0\r\nX T: 1\r\n\r\n'), 400],
+  // Limits.
+  ['request line over limit_request_line', `GET /${'a'.repeat(5000)} HTTP/1.1\r\n${H}\r\n`, 414],
+  ['request line over the limit, no CRLF yet', `GET /${'a'.repeat(9000)}`, 414],
+  ['101 header fields', `GET / HTTP/1.1\r\n${H}${Array.from({ length: 100 }, (_, i) => `X-F${i}: v\r\n`).join('')}\r\n`, 431],
+  ['one header field over limit_request_field_size', `GET / HTTP/1.1\r\n${H}X-Big: ${'b'.repeat(8200)}\r\n\r\n`, 431],
+  // Header syntax.
+  ['NUL in a header value', `GET / HTTP/1.1\r\n${H}X-A: a\x00b\r\n\r\n`, 400],
+  ['bare CR in a header value', `GET / HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n`, 400],
+  ['bare LF line ending', `GET / HTTP/1.1\r\n${H}X-A: a\nX-B: b\r\n\r\n`, 400],
+  ['control character in a header value', `GET / HTTP/1.1\r\n${H}X-A: a\x01b\r\n\r\n`, 400],
+  ['DEL in a header value', `GET / HTTP/1.1\r\n${H}X-A: a\x7fb\r\n\r\n`, 400],
+  ['obs-fold', `GET / HTTP/1.1\r\n${H}X-A: a\r\n b\r\n\r\n`, 400],
+  ['obs-fold with a tab', `GET / HTTP/1.1\r\n${H}X-A: a\r\n\tb\r\n\r\n`, 400],
+  ['space before the colon', `GET / HTTP/1.1\r\nHost : x\r\n\r\n`, 400],
+  ['header line without a colon', `GET / HTTP/1.1\r\n${H}NoColon\r\n\r\n`, 400],
+  ['empty header name', `GET / HTTP/1.1\r\n${H}: value\r\n\r\n`, 400],
+  ['separator in a header name', `GET / HTTP/1.1\r\n${H}X<Y: 1\r\n\r\n`, 400],
+  ['two Host headers', `GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n`, 400],
+  ['contradictory scheme headers from a trusted peer', `GET / HTTP/1.1\r\n${H}X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n\r\n`, 400],
+  // Request line.
+  ['HTTP/2.0', 'GET / HTTP/2.0\r\n\r\n', 505],
+  ['HTTP/1.2', `GET / HTTP/1.2\r\n${H}\r\n`, 505],
+  ['HTTP/0.9 style (no version)', 'GET /\r\n\r\n', 400],
+  ['garbage version', `GET / HTTP/1.1x\r\n${H}\r\n`, 400],
+  ['lowercase protocol name', `GET / http/1.1\r\n${H}\r\n`, 400],
+  ['version without minor', `GET / HTTP/1\r\n${H}\r\n`, 400],
+  ['separator in the method', `G(T / HTTP/1.1\r\n${H}\r\n`, 400],
+  ['two spaces after the method', `GET  / HTTP/1.1\r\n${H}\r\n`, 400],
+  ['tab as a separator', `GET\t/ HTTP/1.1\r\n${H}\r\n`, 400],
+  ['trailing space after the version', `GET / HTTP/1.1 \r\n${H}\r\n`, 400],
+  ['NUL in the target', `GET /a\x00b HTTP/1.1\r\n${H}\r\n`, 400],
+  ['control character in the target', `GET /a\x01b HTTP/1.1\r\n${H}\r\n`, 400],
+  ['relative target', `GET foo HTTP/1.1\r\n${H}\r\n`, 400],
+  ['* for GET', `GET * HTTP/1.1\r\n${H}\r\n`, 400],
+  ['absolute URI without a host', `GET http:///x HTTP/1.1\r\n${H}\r\n`, 400],
+  ['NUL as the method', `\x00 / HTTP/1.1\r\n${H}\r\n`, 400],
+];
+
+describe('malformed requests', () => {
+  let server: Server;
+  let record: string;
+
+  before(async () => {
+    record = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-malformed-')), 'calls.txt');
+    server = await startServer(['--chdir', APPS, 'echo_app'], { env: { UNICORN_TEST_RECORD: record } });
+    fs.writeFileSync(record, ''); // forget the readiness probe's call
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test(`there are at least 40 cases (${CASES.length})`, () => {
+    assert.ok(CASES.length >= 40);
+  });
+
+  for (const [name, request, status] of CASES) {
+    test(`${name} → ${status}`, async () => {
+      const raw = await rawRequest(server.port, Buffer.from(request, 'latin1'));
+      const res = parseResponse(raw);
+      assert.equal(res.status, status, raw.toString('latin1'));
+      assert.equal(res.headers.connection, 'close');
+      assert.equal(res.body.length, Number(res.headers['content-length']));
+    });
+  }
+
+  test('the app was never called', () => {
+    assert.equal(fs.readFileSync(record, 'utf8'), '');
+  });
+
+  test('requests at the limits still reach the app', async () => {
+    const line = `GET /${'a'.repeat(4094 - 'GET / HTTP/1.1'.length)} HTTP/1.1`;
+    assert.equal(line.length, 4094);
+    assert.equal(parseResponse(await rawRequest(server.port, `${line}\r\n${H}\r\n`)).status, 200);
+    const fields = Array.from({ length: 99 }, (_, i) => `X-F${i}: v\r\n`).join('');
+    assert.equal(parseResponse(await rawRequest(server.port, `GET / HTTP/1.1\r\n${H}${fields}\r\n`)).status, 200);
+    const big = `X-Big: ${'b'.repeat(8190 - 'X-Big: '.length)}`;
+    assert.equal(parseResponse(await rawRequest(server.port, `GET / HTTP/1.1\r\n${H}${big}\r\n\r\n`)).status, 200);
+    // Methods are case-sensitive tokens: an unknown lowercase one reaches the app.
+    assert.equal(parseResponse(await rawRequest(server.port, `get / HTTP/1.1\r\n${H}\r\n`)).status, 200);
+    // Leading empty lines before the request line are ignored (RFC 9112 §2.2).
+    assert.equal(parseResponse(await rawRequest(server.port, `\r\nGET / HTTP/1.1\r\n${H}\r\n`)).status, 200);
+    assert.equal(fs.readFileSync(record, 'utf8').split('\n').filter(Boolean).length, 5);
+  });
+
+  test('a client that sends nothing is dropped at the timeout, and the worker serves again', async () => {
+    const slow = await startServer(['--chdir', APPS, '--timeout', '1', 'echo_app']);
+    try {
+      const started = Date.now();
+      const idle = rawRequest(slow.port, 'GET / HTTP/1.1\r\n', { timeoutMs: 5000 });
+      const answer = await idle;
+      assert.equal(answer.length, 0);
+      assert.ok(Date.now() - started >= 900, 'closed too early');
+      assert.equal(parseResponse(await rawRequest(slow.port, `GET / HTTP/1.1\r\n${H}\r\n`)).status, 200);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
