@@ -1,0 +1,293 @@
+// `npm run bench`: unicorn against gunicorn's sync worker on the hello-world app (examples/test.py),
+// side by side in one run, loaded by wrk. Not a test: it prints numbers and exits 0 unless a
+// server could not be started or measured.
+//
+//   node test/bench/bench.mjs [--duration 10] [--runs 3] [--connections 16,64] [--threads 2]
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SYSTEM_PYTHON = '/usr/bin/python3';
+const WORKERS = 2;
+const BOOT_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
+}
+const DURATION_S = Number(option('duration', '10'));
+const RUNS = Number(option('runs', '3'));
+const CONNECTIONS = option('connections', '16,64').split(',').map(Number);
+const WRK_THREADS = Number(option('threads', '2'));
+
+const SERVERS = {
+  unicorn: (port) => [
+    process.execPath,
+    [path.join(ROOT, 'runtime', 'bin', 'unicorn.js'), '-w', String(WORKERS), '-b', `127.0.0.1:${port}`,
+      '--chdir', 'examples', '--python', SYSTEM_PYTHON, 'test:app'],
+  ],
+  gunicorn: (port) => [
+    SYSTEM_PYTHON,
+    ['-m', 'gunicorn', '-w', String(WORKERS), '-b', `127.0.0.1:${port}`, '--chdir', 'examples', 'test:app'],
+  ],
+};
+
+/** Every server group this process started and has not yet seen end: killed on the way out. */
+const liveGroups = new Set();
+
+function fail(message) {
+  console.error(`bench: ${message}`);
+  for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+  process.exit(1);
+}
+
+function signalGroup(pgid, signal) {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function get(port) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, headers: { Connection: 'close' }, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+// ---- process accounting from /proc -------------------------------------------------------------
+
+function procStat(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The server's processes: its process group, plus any descendants that left the group. */
+function serverPids(leader) {
+  const all = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const stats = new Map();
+  for (const pid of all) {
+    const st = procStat(pid);
+    if (st) stats.set(pid, st);
+  }
+  const found = new Set([...stats].filter(([, st]) => st.pgrp === leader).map(([pid]) => pid));
+  if (stats.has(leader)) found.add(leader);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, st] of stats) {
+      if (!found.has(pid) && found.has(st.ppid)) {
+        found.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...found];
+}
+
+function rssKb(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function measureRss(leader) {
+  const pids = serverPids(leader);
+  return { processes: pids.length, kb: pids.reduce((sum, pid) => sum + rssKb(pid), 0) };
+}
+
+// ---- servers -----------------------------------------------------------------------------------
+
+async function startServer(name) {
+  const port = await freePort();
+  const [cmd, args] = SERVERS[name](port);
+  const env = { ...process.env };
+  // Neither server may pick up the developer's own settings.
+  for (const k of ['UNICORN_CMD_ARGS', 'GUNICORN_CMD_ARGS', 'WEB_CONCURRENCY']) delete env[k];
+  const started = process.hrtime.bigint();
+  const child = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  liveGroups.add(child.pid);
+  let log = '';
+  const keep = (d) => {
+    log = (log + d).slice(-4000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve((exited = signal ?? code))));
+
+  const deadline = Date.now() + BOOT_TIMEOUT_MS;
+  let bootMs;
+  while (bootMs === undefined) {
+    if (exited !== null) fail(`${name} exited (${exited}) before answering:\n${log}`);
+    if (Date.now() > deadline) fail(`${name} did not answer 200 on port ${port} within ${BOOT_TIMEOUT_MS} ms:\n${log}`);
+    if ((await get(port)) === 200) bootMs = Number(process.hrtime.bigint() - started) / 1e6;
+    else await sleep(20);
+  }
+  // The first 200 needs one worker; wait (bounded) for master + every worker before counting RSS.
+  const settle = Date.now() + 5000;
+  while (measureRss(child.pid).processes < WORKERS + 1 && Date.now() < settle) await sleep(50);
+  await sleep(300);
+  return { name, port, child, exit, bootMs, bootRss: measureRss(child.pid), log: () => log };
+}
+
+async function stopServer(server) {
+  const pgid = server.child.pid;
+  signalGroup(pgid, 'SIGTERM');
+  const ended = await Promise.race([server.exit.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
+  if (!ended) console.log(`  ${server.name} ignored TERM for ${STOP_TIMEOUT_MS} ms; killing its group`);
+  // The leader is gone (or about to be); end anything left in its group.
+  signalGroup(pgid, 'SIGKILL');
+  liveGroups.delete(pgid);
+}
+
+// ---- wrk ---------------------------------------------------------------------------------------
+
+function toMs(value, unit) {
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit];
+  if (scale === undefined) throw new Error(`wrk: unknown latency unit "${unit}"`);
+  return Number(value) * scale;
+}
+
+function runWrk(port, connections, seconds) {
+  const args = [`-t${Math.min(WRK_THREADS, connections)}`, `-c${connections}`, `-d${seconds}s`, '--latency',
+    '-H', 'Connection: close', `http://127.0.0.1:${port}/`];
+  const out = spawnSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  if (out.error || out.status !== 0) fail(`wrk ${args.join(' ')} failed: ${out.error?.message ?? out.stderr}`);
+  const text = out.stdout;
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(text);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m|h)\s*$/m.exec(text);
+  if (!rps || !p99) fail(`could not read wrk's output:\n${text}`);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(text);
+  const errors = (socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + (non2xx ? Number(non2xx[1]) : 0);
+  return { rps: Number(rps[1]), p99Ms: toMs(p99[1], p99[2]), errors };
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+function formatMs(ms) {
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : ms >= 10 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(2)} ms`;
+}
+const formatMb = (kb) => `${(kb / 1024).toFixed(1)} MB`;
+
+/** A plain-text table; the first `textColumns` columns are left-aligned, the numbers right-aligned. */
+function table(header, rows, textColumns) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i < textColumns ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function main() {
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => fail(`interrupted by ${sig}`));
+  if (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error) fail('wrk not found — install it with: apt-get install -y wrk');
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'runtime', 'cli.js'))) fail('dist/runtime/cli.js is missing — run `npm run build` first');
+
+  const names = ['unicorn'];
+  const gunicorn = spawnSync(SYSTEM_PYTHON, ['-c', 'import gunicorn; print(gunicorn.__version__)'], { encoding: 'utf8' });
+  const gunicornVersion = gunicorn.status === 0 ? gunicorn.stdout.trim() : undefined;
+  if (gunicornVersion) names.push('gunicorn');
+  else console.log(`gunicorn is not installed for ${SYSTEM_PYTHON} (apt-get install -y python3-gunicorn) — the gunicorn column is skipped`);
+
+  const python = spawnSync(SYSTEM_PYTHON, ['-c', 'import platform; print(platform.python_version())'], { encoding: 'utf8' }).stdout.trim();
+  const wrkVersion = (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] || '').trim();
+  console.log(`hello world (examples/test.py) · ${WORKERS} workers · access log off · Python ${python} (${SYSTEM_PYTHON}) · Node ${process.versions.node}`);
+  console.log(`${wrkVersion || 'wrk'} · -t${WRK_THREADS} -H 'Connection: close' · c=${CONNECTIONS.join(',')} · ${DURATION_S} s × ${RUNS} runs each`);
+  console.log(`note: wrk shares this machine's ${os.availableParallelism()} CPU cores with the server under test.\n`);
+
+  const samples = {}; // name -> c -> [{rps, p99Ms, errors}]
+  const boots = {}; // name -> [{bootMs, bootRss, loadRss}]
+  for (const name of names) {
+    samples[name] = Object.fromEntries(CONNECTIONS.map((c) => [c, []]));
+    boots[name] = [];
+  }
+
+  for (let run = 0; run < RUNS; run++) {
+    // Alternate which server goes first, so neither always meets a warmer (or hotter) machine.
+    const order = run % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) {
+      const server = await startServer(name);
+      try {
+        runWrk(server.port, CONNECTIONS[0], 1); // warm-up: imports, caches, first forks
+        const parts = [];
+        for (const c of CONNECTIONS) {
+          const r = runWrk(server.port, c, DURATION_S);
+          samples[name][c].push(r);
+          parts.push(`c=${c} ${r.rps.toFixed(0)} req/s p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
+        }
+        const loadRss = measureRss(server.child.pid);
+        boots[name].push({ bootMs: server.bootMs, bootRss: server.bootRss, loadRss });
+        console.log(`run ${run + 1}/${RUNS} ${name.padEnd(8)} boot ${formatMs(server.bootMs)} · ${parts.join(' · ')}`);
+      } finally {
+        await stopServer(server);
+      }
+    }
+  }
+
+  const rows = [];
+  for (const c of CONNECTIONS) {
+    const base = samples.gunicorn ? median(samples.gunicorn[c].map((r) => r.rps)) : undefined;
+    for (const name of names) {
+      const rps = median(samples[name][c].map((r) => r.rps));
+      const p99 = median(samples[name][c].map((r) => r.p99Ms));
+      const errors = samples[name][c].reduce((a, r) => a + r.errors, 0);
+      const ratio = name === 'unicorn' && base ? `${(rps / base).toFixed(2)}×` : '';
+      rows.push([name, c, rps.toFixed(0), formatMs(p99), errors, ratio]);
+    }
+  }
+  console.log('\n' + table(['server', 'c', 'req/s (median)', 'p99 (median)', 'errors', 'unicorn/gunicorn'], rows, 1));
+
+  const bootRows = names.map((name) => {
+    const b = boots[name];
+    return [
+      name,
+      formatMs(median(b.map((x) => x.bootMs))),
+      `${formatMb(median(b.map((x) => x.bootRss.kb)))} (${b[0].bootRss.processes} processes)`,
+      `${formatMb(median(b.map((x) => x.loadRss.kb)))} (${b[0].loadRss.processes} processes)`,
+    ];
+  });
+  console.log('\n' + table(['server', 'boot to first 200', 'RSS after boot', 'RSS after load'], bootRows, 1));
+  console.log(`\nRSS: VmRSS summed over the master and its workers (shared pages counted in each process).` +
+    (gunicornVersion ? ` gunicorn ${gunicornVersion}, sync worker.` : ''));
+}
+
+main().catch((e) => fail(e.stack ?? String(e)));
