@@ -50,7 +50,7 @@ def load_app(uri):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise AppLoadError("Failed to find attribute %r in %r." % (name, module_name))
+            raise AppLoadError("Failed to find attribute %r in %r." % (name, module_name)) from None
     if args is not None:
         if not callable(obj):
             raise AppLoadError("%s:%s is not callable, so it cannot be a factory" % (module_name, name))

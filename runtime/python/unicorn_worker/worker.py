@@ -7,7 +7,7 @@ import sys
 import traceback
 
 from . import applog
-from .loader import load_app
+from .loader import AppLoadError, load_app
 from .parser import Limits
 from .wsgi import ListenerContext
 
@@ -130,6 +130,9 @@ def main(control_fd):
         return EXIT_BOOT_FAILED
     try:
         boot.app = load_app(boot.config["app"])
+    except AppLoadError as exc:
+        log.error("%s", exc)
+        return EXIT_APP_LOAD_FAILED
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
