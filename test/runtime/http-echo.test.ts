@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startServer, rawRequest, parseResponse, FIXTURES, SYSTEM_PYTHON, Server } from '../helpers';
 
+
 const APPS = path.join(FIXTURES, 'apps');
 
 /** Sends the head, waits for `100 Continue`, then sends the body; returns everything until close. */
@@ -174,3 +175,63 @@ for (const python of ['python3', SYSTEM_PYTHON]) {
     });
   });
 }
+
+describe('listener and proxy facts in the environ', () => {
+  const echoOn = async (port: number | string, data: string) => {
+    const res = parseResponse(await rawRequest(port, data));
+    assert.equal(res.status, 200, res.raw.toString('latin1'));
+    return JSON.parse(res.body.toString('latin1'));
+  };
+
+  test('a Unix socket listener: SERVER_NAME is its path, ports are empty', async () => {
+    const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-unix-')), 'u.sock');
+    const server = await startServer(['-b', `unix:${sock}`, '--chdir', APPS, 'echo_app'], {
+      noBind: true,
+      readyPattern: /Booting worker/,
+    });
+    try {
+      let env: any;
+      for (let i = 0; i < 100 && !env; i++) {
+        env = await echoOn(sock, 'GET /u HTTP/1.1\r\nHost: x\r\n\r\n').catch(() => undefined);
+        if (!env) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(env.SERVER_NAME, sock);
+      assert.equal(env.SERVER_PORT, '');
+      assert.equal(env.REMOTE_ADDR, '');
+      assert.equal(env.REMOTE_PORT, undefined);
+      assert.equal(env.PATH_INFO, '/u');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('wsgi.url_scheme is https only for a trusted peer that says so', async () => {
+    const trusted = await startServer(['--chdir', APPS, 'echo_app']);
+    try {
+      const env = await echoOn(trusted.port, 'GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\n\r\n');
+      assert.equal(env['wsgi.url_scheme'], 'https');
+      const plain = await echoOn(trusted.port, 'GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: http\r\n\r\n');
+      assert.equal(plain['wsgi.url_scheme'], 'http');
+    } finally {
+      await trusted.stop();
+    }
+    const untrusted = await startServer(['--chdir', APPS, '--forwarded-allow-ips', '10.9.9.9', 'echo_app']);
+    try {
+      const env = await echoOn(untrusted.port, 'GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\n\r\n');
+      assert.equal(env['wsgi.url_scheme'], 'http');
+    } finally {
+      await untrusted.stop();
+    }
+  });
+
+  test('SCRIPT_NAME from the environment is stripped from PATH_INFO', async () => {
+    const server = await startServer(['--chdir', APPS, 'echo_app'], { env: { SCRIPT_NAME: '/mount' } });
+    try {
+      const env = await echoOn(server.port, 'GET /mount/inner?q=1 HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.equal(env.SCRIPT_NAME, '/mount');
+      assert.equal(env.PATH_INFO, '/inner');
+    } finally {
+      await server.stop();
+    }
+  });
+});

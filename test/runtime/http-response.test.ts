@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, rawRequest, parseResponse, runCli, waitUntil, FIXTURES, Server } from '../helpers';
+import { startServer, rawRequest, parseResponse, runCli, waitUntil, childPids, isAlive, sleep, FIXTURES, Server } from '../helpers';
 
 const APPS = path.join(FIXTURES, 'apps');
 const STATIC = fs.readFileSync(path.join(APPS, 'static.txt'));
@@ -253,6 +253,61 @@ describe('worker lifecycle', () => {
       assert.ok(pids.size >= 2, `one worker served everything: ${[...pids]}`);
       await server.waitForOutput(/Autorestarting worker after current request/);
       assert.ok((server.output().match(/Booting worker with pid/g) ?? []).length >= 2);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('TERM to a busy worker: the current request finishes, then it exits 0', async () => {
+    const server = await startServer(['--chdir', APPS, 'framing_app:app']);
+    try {
+      const [worker] = childPids(server.pid);
+      const pending = rawRequest(server.port, req('/sleep', 'GET', '1.1').replace('/sleep', '/sleep?0.8'), { timeoutMs: 5000 });
+      await sleep(300);
+      process.kill(worker, 'SIGTERM');
+      const res = parseResponse(await pending);
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), 'slept');
+      await waitUntil(() => !isAlive(worker), 5000, 'the worker to exit');
+      await server.waitForOutput(new RegExp(`\\[${worker}\\] \\[INFO\\] Worker exiting \\(pid: ${worker}\\)`));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('INT to a busy worker: it exits at once', async () => {
+    const server = await startServer(['--chdir', APPS, 'framing_app:app']);
+    try {
+      const [worker] = childPids(server.pid);
+      const pending = rawRequest(server.port, req('/sleep?5'), { timeoutMs: 8000 });
+      await sleep(300);
+      const t = Date.now();
+      process.kill(worker, 'SIGINT');
+      await waitUntil(() => !isAlive(worker), 3000, 'the worker to exit');
+      assert.ok(Date.now() - t < 2000);
+      assert.equal((await pending).length, 0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a worker whose arbiter dies exits within a second or so (control channel EOF)', async () => {
+    const server = await startServer(['--chdir', APPS, 'framing_app:app']);
+    const workers = childPids(server.pid);
+    assert.equal(workers.length, 1);
+    try {
+      process.kill(server.pid, 'SIGKILL');
+      await waitUntil(() => workers.every((w) => !isAlive(w)), 3000, 'the orphaned worker to exit');
+    } finally {
+      await server.stop('SIGKILL');
+    }
+  });
+
+  test('the worker names its process (proc_name)', async () => {
+    const server = await startServer(['--chdir', APPS, '-n', 'shop', 'framing_app:app']);
+    try {
+      const [worker] = childPids(server.pid);
+      assert.equal(fs.readFileSync(`/proc/${worker}/comm`, 'utf8').trim(), 'shop: worker');
     } finally {
       await server.stop();
     }
