@@ -26,6 +26,8 @@ class SyncWorker(object):
         self.timeout = boot.client_timeout
         self.max_requests = boot.max_requests
         self.handled = 0
+        # Where the loop reports heartbeat/idle/busy (the scoreboard when the arbiter gives one).
+        self.status = boot.status
 
     # -- signals: handlers only flip state; the loop (woken through the self-pipe) acts --
 
@@ -64,7 +66,10 @@ class SyncWorker(object):
         ppid = boot.ppid
         boot.send_event({"event": "booted", "pid": os.getpid()})
 
+        status = self.status
+        status.idle(0)
         while self.alive:
+            status.heartbeat()
             for key, _ in selector.select(1.0):
                 data = key.data
                 if data is _WAKEUP:
@@ -98,6 +103,7 @@ class SyncWorker(object):
             finally:
                 conn.close()
             self.handled += 1
+            self.status.idle(self.handled)
             if 0 < self.max_requests <= self.handled:
                 self.log.info("Autorestarting worker after current request.")
                 self.alive = False
@@ -129,6 +135,7 @@ class SyncWorker(object):
                 if end >= 0:
                     break
             req = parse_head(buf[:end], limits)
+            self.status.busy(req)
             if handle_request(ctx, conn, peer, req, buf[end + 4:]):
                 return
         except errors.RequestError as exc:

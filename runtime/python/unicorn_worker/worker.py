@@ -38,6 +38,7 @@ class Boot(object):
         self.limits = Limits.from_settings(s)
         self.listeners = []
         self.app = None
+        self.status = NullStatus()
 
     def _read_config_line(self):
         buf = b""
@@ -99,6 +100,19 @@ class Boot(object):
             self.listeners.append((ctx, sock))
         if not self.listeners:
             raise RuntimeError("no listening sockets in the configuration")
+
+
+class NullStatus(object):
+    """The loop's reporting hooks when there is no scoreboard: heartbeat, idle(requests served), busy(request)."""
+
+    def heartbeat(self):
+        pass
+
+    def idle(self, served):
+        pass
+
+    def busy(self, req):
+        pass
 
 
 def set_proc_name(name):
