@@ -1,5 +1,10 @@
 """Typed request errors; each class carries the HTTP status it is answered with (the one mapping)."""
 
+import socket
+
+# A client too slow for the read/send timeout: Python's own timeout, or the kernel's SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN).
+TIMEOUTS = (socket.timeout, BlockingIOError)
+
 
 class RequestError(Exception):
     """A request we refuse before (or instead of) calling the app; answered with `status`."""

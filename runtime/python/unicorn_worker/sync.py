@@ -2,7 +2,6 @@
 
 import errno
 import os
-import select
 import selectors
 import signal
 import socket
@@ -113,12 +112,13 @@ class SyncWorker(object):
 
     def serve(self, ctx, conn, peer):
         """One connection, one request; every failure ends in a quiet close."""
-        conn.settimeout(self.timeout)
-        if ctx.tcp:
-            try:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+        if not ctx.preset_socket_options:
+            conn.settimeout(self.timeout)
+            if ctx.tcp:
+                try:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
         limits = ctx.limits
         buf = b""
         try:
@@ -144,11 +144,15 @@ class SyncWorker(object):
                 conn.sendall(error_response(exc))
             except OSError:
                 return
-        except socket.timeout:
+        except errors.TIMEOUTS:
             self.log.debug("client %s timed out", _peer_name(peer))
             return
         except OSError as exc:
             self.log.debug("socket error with %s: %s", _peer_name(peer), exc)
+            return
+        except Exception:
+            # A bug of ours must cost one connection, not the worker.
+            self.log.exception("Error handling a connection from %s", _peer_name(peer))
             return
         _linger(conn)
 

@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import struct
 import sys
 import traceback
 
@@ -96,10 +97,29 @@ class Boot(object):
             sock = socket.socket(fileno=int(spec["fd"]))
             sock.listen(backlog)
             sock.setblocking(False)
-            ctx = ListenerContext(spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream)
+            ctx = ListenerContext(
+                spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout
+            )
+            if ctx.tcp:
+                ctx.preset_socket_options = preset_socket_options(sock, self.client_timeout)
             self.listeners.append((ctx, sock))
         if not self.listeners:
             raise RuntimeError("no listening sockets in the configuration")
+
+
+def preset_socket_options(listener, timeout):
+    """Sets the client timeouts and TCP_NODELAY once on a TCP listener; accepted sockets inherit them.
+
+    Saves a syscall per connection and Python's poll() before every recv/send that settimeout() costs.
+    """
+    try:
+        tv = struct.pack("ll", int(timeout), int((timeout % 1) * 1000000))
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sys.platform.startswith("linux")
+    except (OSError, struct.error):
+        return False
 
 
 class NullStatus(object):

@@ -62,9 +62,12 @@ class FileWrapper(object):
 class ListenerContext(object):
     """What every request on one listener shares: the environ base and the trust decision inputs."""
 
-    def __init__(self, listener, settings, limits, app, error_log, access_log, error_stream):
+    def __init__(self, listener, settings, limits, app, error_log, access_log, error_stream, client_timeout=30):
         self.app = app
         self.limits = limits
+        self.client_timeout = client_timeout
+        # Set when the listener's SO_RCVTIMEO/SO_SNDTIMEO/TCP_NODELAY pass to accepted sockets (TCP on Linux).
+        self.preset_socket_options = False
         self.log = error_log
         self.access_log = access_log
         self.is_unix = listener["kind"] == "unix"
@@ -155,11 +158,12 @@ class Response(object):
 
     __slots__ = (
         "sock", "version", "head_only", "status", "code", "headers", "length", "has_date",
-        "has_server", "headers_sent", "chunked", "sent", "log",
+        "has_server", "headers_sent", "chunked", "sent", "log", "timeout",
     )
 
-    def __init__(self, sock, req, log):
+    def __init__(self, sock, req, log, timeout=30):
         self.sock = sock
+        self.timeout = timeout
         self.version = req.version
         self.head_only = req.method == "HEAD"
         self.log = log
@@ -318,6 +322,9 @@ class Response(object):
             return True
         self.sock.sendall(head)
         if count:
+            if self.sock.gettimeout() is None:
+                # socket.sendfile() on a blocking socket waits forever for a client that stopped reading.
+                self.sock.settimeout(self.timeout)
             sent = self.sock.sendfile(f, offset, count)
             self.sent = sent
         return True
@@ -359,7 +366,7 @@ def handle_request(ctx, sock, peer, req, leftover):
     """
     started = time.time()
     log = ctx.log
-    resp = Response(sock, req, log)
+    resp = Response(sock, req, log, ctx.client_timeout)
     on_first_read = None
     if req.expect_continue:
         def on_first_read():
@@ -391,7 +398,7 @@ def handle_request(ctx, sock, peer, req, leftover):
         complete = resp.finish()
         if not complete:
             log.error("the app sent %d of the %d bytes its Content-Length declared", resp.sent, resp.length)
-    except (errors.ClientDisconnected, ConnectionError, socket.timeout) as exc:
+    except (errors.ClientDisconnected, ConnectionError) + errors.TIMEOUTS as exc:
         log.debug("client went away while handling %s: %s", req.target, exc)
     except errors.RequestError as exc:
         # A framing error found while the app read the body.
