@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Arbiter } from './arbiter';
+import { isCheckCommand, runCheck } from './check';
 import { CliName, Resolved, printConfig, resolveInvocation } from './config';
 import { CliError, EXIT } from './errors';
 import { Listener, bindAll, closeAll, parseAddress } from './listeners';
@@ -66,8 +67,12 @@ async function checkConfig(config: Resolved): Promise<number> {
 export async function main(name: CliName, argv: string[]): Promise<void> {
   let code: number;
   try {
-    const invocation = await resolveInvocation(name, argv);
-    if (invocation.kind !== 'run') {
+    // `unicorn check` (first argument only) is the kernel-limits report; an app in a module named
+    // check is served as `unicorn check:application` (or `unicorn check:app`).
+    const invocation = isCheckCommand(argv) ? null : await resolveInvocation(name, argv);
+    if (invocation === null) {
+      code = await runCheck(name, argv.slice(1));
+    } else if (invocation.kind !== 'run') {
       process.stdout.write(invocation.text);
       code = EXIT.OK;
     } else if (invocation.config.settings.print_config) {

@@ -200,6 +200,8 @@ export async function resolveInvocation(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   cwd: string = process.cwd(),
+  /** appOptional: `unicorn check` needs the settings, not an app. */
+  options: { appOptional?: boolean } = {},
 ): Promise<Invocation> {
   const cli = parseArgs(name, argv, 'command line');
   if (cli.help) return { kind: 'help', text: helpText(name) };
@@ -285,7 +287,7 @@ export async function resolveInvocation(
   if (app !== null && !APP_RE.test(app)) {
     throw new CliError(`app "${app}" is not MODULE:CALLABLE — write it like test:app, mypkg.wsgi:application or app:create_app()`);
   }
-  if (app === null && !settings.print_config) {
+  if (app === null && !settings.print_config && !options.appOptional) {
     throw new CliError(`no app to serve — give APP_MODULE (e.g. ${name} test:app) or set wsgi_app in the config file`);
   }
   return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv } };
