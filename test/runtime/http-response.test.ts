@@ -313,6 +313,26 @@ describe('worker lifecycle', () => {
     }
   });
 
+  test('USR1 makes the worker reopen its log files', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-logs-'));
+    const access = path.join(dir, 'access.log');
+    const server = await startServer(['--chdir', APPS, '--access-logfile', access, 'framing_app:app']);
+    try {
+      const [worker] = childPids(server.pid);
+      await rawRequest(server.port, req('/single?before'));
+      await waitUntil(() => fs.existsSync(access) && /before/.test(fs.readFileSync(access, 'utf8')), 5000, 'first line');
+      fs.renameSync(access, `${access}.1`);
+      process.kill(worker, 'SIGUSR1');
+      await sleep(200);
+      await rawRequest(server.port, req('/single?after'));
+      await waitUntil(() => fs.existsSync(access) && /after/.test(fs.readFileSync(access, 'utf8')), 5000, 'a new file');
+      assert.doesNotMatch(fs.readFileSync(`${access}.1`, 'utf8'), /after/);
+      assert.ok(isAlive(worker));
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('TERM lets the worker log its exit', async () => {
     const server = await startServer(['--chdir', APPS, 'framing_app:app']);
     const { code } = await server.stop('SIGTERM');
