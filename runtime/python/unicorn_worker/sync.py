@@ -87,7 +87,11 @@ class SyncWorker(object):
         return 0
 
     def accept_all(self, ctx, listener, ppid):
-        """Serves connections on one listener until its queue is empty (no select between them)."""
+        """Serves connections on one listener until its queue is empty (no select between them).
+
+        With several listeners it takes one connection per wake-up, so a busy one cannot starve the rest.
+        """
+        burst = len(self.boot.listeners) == 1
         while self.alive:
             try:
                 conn, peer = listener.accept()
@@ -107,8 +111,9 @@ class SyncWorker(object):
                 self.log.info("Autorestarting worker after current request.")
                 self.alive = False
                 return
-            if os.getppid() != ppid:
+            if not burst or os.getppid() != ppid:
                 return
+            self.status.heartbeat()
 
     def serve(self, ctx, conn, peer):
         """One connection, one request; every failure ends in a quiet close."""
