@@ -56,8 +56,8 @@ args.push(...files);
 const runner = spawn(process.execPath, args, {
   cwd: ROOT,
   stdio: ['ignore', 'pipe', 'inherit'],
+  // No FORCE_COLOR for a TTY: every server the tests start would inherit it and colour its output.
   detached: true,
-  env: { ...process.env, ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}) },
 });
 
 const killRunner = (signal) => {
