@@ -241,13 +241,17 @@ function settingValue(settings: Settings, name: string): unknown {
   return setting ? defaultValue(setting) : undefined;
 }
 
+/** A whole-number setting; raw text from an editor's view of a config file counts too. */
 function intSetting(settings: Settings, name: string, fallback: number): number {
   const v = settingValue(settings, name);
+  if (typeof v === 'string' && /^\s*\d+\s*$/.test(v)) return Number(v);
   return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
 }
 
+/** The bind entries; a config file may give a single string, as gunicorn allows. */
 function bindSetting(settings: Settings): string[] {
   const v = settingValue(settings, 'bind');
+  if (typeof v === 'string') return [v];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
