@@ -361,6 +361,27 @@ export function suggestSetting(name: string): string | undefined {
   return suggest(name, BY_NAME.keys());
 }
 
+/** Set while server hooks are refused: the config loader and the language server both say so. */
+export const HOOKS_UNSUPPORTED: string | undefined = 'server hooks are planned';
+
+/** A config file defines a server hook while hooks are refused. */
+export function hookError(name: string): SettingError {
+  return new SettingError(name, `not supported yet: ${HOOKS_UNSUPPORTED}`, `remove ${name} for now`);
+}
+
+/** A config file sets a name that is neither a setting nor a helper (_private or UPPER_CASE). */
+export function unknownSettingError(name: string): SettingError {
+  const hint = suggestSetting(name);
+  return new SettingError(name, 'unknown setting', hint
+    ? `did you mean ${hint}? (prefix helper names with _)`
+    : 'see the settings reference in the README (prefix helper names with _)');
+}
+
+/** Names a config file may set without being settings: its own helpers, as the loader skips them. */
+export function isHelperName(name: string): boolean {
+  return name.startsWith('_') || /^[A-Z0-9_]+$/.test(name);
+}
+
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
 }
