@@ -23,6 +23,15 @@ function copyPython() {
   });
 }
 
+// The language server's parser: tree-sitter's runtime and the Python grammar, built to match,
+// found beside dist/server/server.js at run time.
+function copyTreeSitter() {
+  const from = path.join(__dirname, 'node_modules', '@vscode', 'tree-sitter-wasm', 'wasm');
+  const to = path.join(__dirname, 'dist', 'server');
+  fs.mkdirSync(to, { recursive: true });
+  for (const file of ['tree-sitter.wasm', 'tree-sitter-python.wasm']) fs.copyFileSync(path.join(from, file), path.join(to, file));
+}
+
 async function main() {
   const ctx = await esbuild.context({
     entryPoints: entries,
@@ -35,7 +44,10 @@ async function main() {
     sourcemap: !production,
     minify: production,
     logLevel: 'warning',
-    plugins: [{ name: 'copy-python', setup(build) { build.onEnd(copyPython); } }],
+    plugins: [
+      { name: 'copy-python', setup(build) { build.onEnd(copyPython); } },
+      { name: 'copy-tree-sitter', setup(build) { build.onEnd(copyTreeSitter); } },
+    ],
   });
   if (watch) {
     await ctx.watch();

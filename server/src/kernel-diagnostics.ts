@@ -1,0 +1,61 @@
+// Kernel limits the config outgrows, from the runtime's probe module, placed on the line of the
+// setting that outgrows them (or on the first line when the default does).
+import { Diagnostic, DiagnosticSeverity } from 'vscode-languageserver/node';
+import { Finding, KernelLimits, Severity, findings, kernelLimits } from '../../runtime/src/kernel';
+import type { ConfigFile } from './config-file';
+import { FixData, SOURCE, rangeOf } from './problem';
+
+/** How the server gets the machine's limits: probed (with UNICORN_KERNEL_LIMITS applied), re-read now and then. */
+export interface KernelCheck {
+  limits(): KernelLimits;
+}
+
+/** Limits change when someone runs a fix; probing reads a few /proc files, so a short cache is enough. */
+const PROBE_TTL_MS = 30_000;
+
+export function probingKernelCheck(env: NodeJS.ProcessEnv = process.env): KernelCheck {
+  // A bad UNICORN_KERNEL_LIMITS throws here, at start, where the server can say so once.
+  let cached = kernelLimits(env);
+  let at = Date.now();
+  return {
+    limits() {
+      if (Date.now() - at > PROBE_TTL_MS) {
+        cached = kernelLimits(env);
+        at = Date.now();
+      }
+      return cached;
+    },
+  };
+}
+
+const SEVERITY: Record<Severity, DiagnosticSeverity> = {
+  error: DiagnosticSeverity.Error,
+  warning: DiagnosticSeverity.Warning,
+  info: DiagnosticSeverity.Information,
+};
+
+export function kernelDiagnostics(kernel: KernelCheck, file: ConfigFile, values: Map<string, unknown>, computed: Set<string>): Diagnostic[] {
+  const settings = Object.fromEntries(values);
+  const out: Diagnostic[] = [];
+  for (const f of findings(kernel.limits(), settings)) {
+    // A computed value is not guessed at: its finding would rest on the default instead.
+    if (f.setting && computed.has(f.setting)) continue;
+    out.push(diagnostic(f, file, values));
+  }
+  return out;
+}
+
+function diagnostic(f: Finding, file: ConfigFile, values: Map<string, unknown>): Diagnostic {
+  const data: FixData = { kind: 'command', fix: f.fix };
+  const base = { severity: SEVERITY[f.severity], source: SOURCE, code: `kernel-${f.id}`, data };
+  const assigned = f.setting && values.has(f.setting) ? [...file.assignments].reverse().find((a) => a.name === f.setting) : undefined;
+  if (assigned) return { ...base, range: rangeOf(assigned.statement), message: `${f.message} Fix: ${f.fix}` };
+  // The default (or the machine alone) is the problem: say so on the first line.
+  const first = file.tree.rootNode.text.split('\n', 1)[0];
+  const why = f.setting ? ` (${f.setting} is not set in this file, so its default applies.)` : '';
+  return {
+    ...base,
+    range: { start: { line: 0, character: 0 }, end: { line: 0, character: first.replace(/\r$/, '').length } },
+    message: `${f.message}${why} Fix: ${f.fix}`,
+  };
+}

@@ -1,0 +1,19 @@
+// What every diagnostic of the server shares: its source, its range from a syntax node, and the
+// data a quick fix reads back.
+import type { Range } from 'vscode-languageserver/node';
+import type { Node } from './python';
+
+export const SOURCE = 'unicorn';
+
+/** What a quick fix needs, carried in Diagnostic.data. */
+export type FixData =
+  | { kind: 'replace'; title: string; text: string }
+  | { kind: 'command'; fix: string };
+
+/** A node's range; tree-sitter's columns are UTF-16 code units, as LSP's are. */
+export function rangeOf(node: Node): Range {
+  return {
+    start: { line: node.startPosition.row, character: node.startPosition.column },
+    end: { line: node.endPosition.row, character: node.endPosition.column },
+  };
+}
