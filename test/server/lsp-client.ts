@@ -12,6 +12,9 @@ import {
   createProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
 
+/** A diagnostic as this server sends it: the message is plain text. */
+export type Diag = Diagnostic & { message: string };
+
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const SERVER = path.join(ROOT, 'dist', 'server', 'server.js');
 export const LSP_FIXTURES = path.join(ROOT, 'test', 'fixtures', 'lsp');
@@ -29,7 +32,7 @@ export function fixture(...parts: string[]): { uri: string; text: string; file: 
 }
 
 export class LspServer {
-  private readonly diagnostics = new Map<string, { version?: number; diagnostics: Diagnostic[] }>();
+  private readonly diagnostics = new Map<string, { version?: number; diagnostics: Diag[] }>();
   private readonly waiters: Array<() => void> = [];
   private readonly versions = new Map<string, number>();
   stderr = '';
@@ -39,7 +42,8 @@ export class LspServer {
     readonly connection: ProtocolConnection,
   ) {
     connection.onNotification(PublishDiagnosticsNotification.type, (p) => {
-      this.diagnostics.set(p.uri, { version: p.version, diagnostics: p.diagnostics });
+      const diagnostics = p.diagnostics.map((d) => ({ ...d, message: typeof d.message === 'string' ? d.message : d.message.value }));
+      this.diagnostics.set(p.uri, { version: p.version, diagnostics });
       for (const w of this.waiters.splice(0)) w();
     });
   }
@@ -70,7 +74,7 @@ export class LspServer {
   }
 
   /** Opens a document and returns the diagnostics published for it. */
-  async open(uri: string, text: string): Promise<Diagnostic[]> {
+  async open(uri: string, text: string): Promise<Diag[]> {
     this.versions.set(uri, 1);
     await this.connection.sendNotification(DidOpenTextDocumentNotification.type, {
       textDocument: { uri, languageId: 'python', version: 1, text },
@@ -79,7 +83,7 @@ export class LspServer {
   }
 
   /** Replaces the whole text (a full-document change) and returns the new diagnostics. */
-  async change(uri: string, text: string): Promise<Diagnostic[]> {
+  async change(uri: string, text: string): Promise<Diag[]> {
     const version = (this.versions.get(uri) ?? 1) + 1;
     this.versions.set(uri, version);
     await this.connection.sendNotification(DidChangeTextDocumentNotification.type, {
@@ -90,7 +94,7 @@ export class LspServer {
   }
 
   /** Applies one incremental edit, as an editor does on a keystroke. */
-  async edit(uri: string, range: Range, text: string): Promise<Diagnostic[]> {
+  async edit(uri: string, range: Range, text: string): Promise<Diag[]> {
     const version = (this.versions.get(uri) ?? 1) + 1;
     this.versions.set(uri, version);
     await this.connection.sendNotification(DidChangeTextDocumentNotification.type, {
@@ -104,15 +108,25 @@ export class LspServer {
     await this.connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
   }
 
-  diagnosticsFor(uri: string, version: number): Promise<Diagnostic[]> {
-    return withTimeout(new Promise<Diagnostic[]>((resolve) => {
+  /** The diagnostics published for a document version (or later). */
+  diagnosticsFor(uri: string, version: number): Promise<Diag[]> {
+    return this.waitFor(uri, (d) => d.version === undefined || d.version >= version, `v${version}`);
+  }
+
+  /** Waits for the server to clear a document's diagnostics (as it does on close). */
+  async cleared(uri: string): Promise<void> {
+    await this.waitFor(uri, (d) => d.version === undefined && d.diagnostics.length === 0, 'clearing');
+  }
+
+  private waitFor(uri: string, ok: (d: { version?: number; diagnostics: Diag[] }) => boolean, what: string): Promise<Diag[]> {
+    return withTimeout(new Promise<Diag[]>((resolve) => {
       const check = () => {
         const d = this.diagnostics.get(uri);
-        if (d && (d.version === undefined || d.version >= version)) resolve(d.diagnostics);
+        if (d && ok(d)) resolve(d.diagnostics);
         else this.waiters.push(check);
       };
       check();
-    }), `diagnostics for ${uri} v${version}\n${this.stderr}`);
+    }), `diagnostics for ${uri} (${what})\n${this.stderr}`);
   }
 
   hover(uri: string, line: number, character: number): Promise<Hover | null> {
