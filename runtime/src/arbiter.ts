@@ -1,24 +1,37 @@
-// The arbiter: owns the listening sockets and the worker processes. Signal handlers only queue;
-// one loop (run) reaps dead workers, acts on the next signal, keeps the worker count and sleeps.
+// The arbiter: owns the listening sockets and the worker processes. Signal handlers and control
+// requests only queue work; one loop (run) reaps dead workers, acts on the next queued signal,
+// murders lazy workers, keeps the worker count and sleeps until woken — unicorn's `join` loop.
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Socket } from 'node:net';
-import { Resolved } from './config';
-import { EXIT } from './errors';
-import { Listener } from './listeners';
-import { Logger } from './log';
+import { CliName, Resolved, resolveInvocation } from './config';
+import { ControlRequest, ControlServer, controlSocketPath } from './control';
+import { CliError, EXIT } from './errors';
+import { findings, kernelLimits, logFindings } from './kernel';
+import { Listener, bindAll, closeAll, parseAddress } from './listeners';
+import { Level, Logger } from './log';
+import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
+import { Scoreboard, Slot } from './scoreboard';
 import { SETTINGS, VERSION } from './settings';
 
 /** A worker process as the arbiter tracks it. */
 interface Worker {
   pid: number;
   id: number;
+  slot: number;
+  /** Workers of an older generation are being replaced by a reload. */
+  generation: number;
   proc: ChildProcess;
   control: Socket;
   booted: boolean;
   startedAt: number;
+  /** Set once the arbiter asked it to stop (graceful or not). */
+  stopping: boolean;
+  abortedAt?: number;
+  sparedLogged?: boolean;
+  debugWaiters: Array<(answer: { port?: number; error?: string }) => void>;
 }
 
 interface Exit {
@@ -29,15 +42,35 @@ interface Exit {
 
 type Stop = { graceful: boolean; deadline: number };
 
+/** What a reload (HUP) needs to read the configuration again exactly as at start. */
+export interface Origin {
+  name: CliName;
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Set in a master started by USR2: the old master's pid, until it exits and we are promoted. */
+  parentMasterPid: number;
+}
+
+/** A reload in progress: the new generation boots before the old one is told to stop. */
+interface Reload {
+  generation: number;
+  previous: { config: Resolved; listeners: Listener[]; workerCount: number };
+}
+
 /** Signals the arbiter handles; the handler only queues the name. */
 const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
 /** Worker exits before a successful boot, in a row, that stop the server instead of respawning. */
 const MAX_BOOT_CRASHES = 5;
+/** After SIGABRT (stack dump), how long a timed-out worker has before SIGKILL. */
+const ABORT_GRACE_MS = 1000;
+
+type Job = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'call'; run: () => void | Promise<void> };
 
 export class Arbiter {
   private readonly workers = new Map<number, Worker>();
-  private readonly signalQueue: NodeJS.Signals[] = [];
+  private readonly queue: Job[] = [];
   private readonly exits: Exit[] = [];
   private wake: () => void = () => undefined;
   private stopping: Stop | undefined;
@@ -45,45 +78,67 @@ export class Arbiter {
   private haltReason: string | undefined;
   private workerCount: number;
   private nextId = 1;
+  private generation = 1;
+  private reloading: Reload | undefined;
   private bootCrashes = 0;
-  private readonly settings: Record<string, unknown>;
+  private lastLoopAt = Date.now();
+  private reexecPid = 0;
+  private readonly startedAt = Date.now();
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
+  private readonly scoreboard = new Scoreboard();
+  private control: ControlServer | undefined;
+  private pidfile: string | null = null;
 
   constructor(
-    private readonly config: Resolved,
-    private readonly listeners: Listener[],
+    private config: Resolved,
+    private listeners: Listener[],
     private readonly log: Logger,
+    private readonly origin: Origin,
   ) {
-    this.settings = config.settings;
     this.workerCount = this.settings.workers as number;
+  }
+
+  private get settings(): Record<string, unknown> {
+    return this.config.settings;
+  }
+
+  private get masterName(): string {
+    return this.origin.parentMasterPid ? 'Master.2' : 'Master';
   }
 
   /** Runs until the server stops; resolves to the process exit code. */
   async run(): Promise<number> {
     this.installSignals();
-    const name = (this.settings.proc_name as string | null) ?? this.config.app ?? 'unicorn';
-    process.title = `unicorn: master [${name}]`;
+    this.setTitle();
     this.writePidfile();
     this.log.info(`Starting unicorn ${VERSION}`);
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${process.pid})`);
     this.log.info(`Using worker: ${this.settings.worker_class}`);
     try {
+      logFindings(this.log, findings(kernelLimits(this.origin.env), this.settings));
+      await this.startControl();
       for (;;) {
         this.reap();
-        const signal = this.signalQueue.shift();
-        if (signal) this.handleSignal(signal);
+        const job = this.queue.shift();
+        if (job?.kind === 'signal') await this.handleSignal(job.signal);
+        else if (job) await job.run();
         if (this.stopping) {
           if (this.workers.size === 0) break;
           if (Date.now() >= this.stopping.deadline) this.killAll('SIGKILL');
         } else {
+          this.maybePromote();
+          this.murderLazyWorkers();
           this.manageWorkers();
+          this.advanceReload();
         }
-        if (!this.signalQueue.length && !this.exits.length) await this.sleep(this.stopping ? 100 : 1000);
+        this.lastLoopAt = Date.now();
+        const busy = this.stopping || [...this.workers.values()].some((w) => w.abortedAt);
+        if (!this.queue.length && !this.exits.length) await this.sleep(busy ? 100 : 1000);
       }
     } finally {
       this.cleanup();
     }
-    this.log.info('Shutting down: Master');
+    this.log.info(`Shutting down: ${this.masterName}`);
     if (this.haltReason) this.log.info(`Reason: ${this.haltReason}`);
     return this.exitCode;
   }
@@ -98,51 +153,74 @@ export class Arbiter {
     });
   }
 
+  private enqueue(job: Job): void {
+    this.queue.push(job);
+    this.wake();
+  }
+
   private installSignals(): void {
-    for (const sig of SIGNALS) {
-      const handler = () => {
-        this.signalQueue.push(sig);
-        this.wake();
-      };
-      this.handlers.set(sig, handler);
-      process.on(sig, handler);
+    for (const signal of SIGNALS) {
+      const handler = () => this.enqueue({ kind: 'signal', signal });
+      this.handlers.set(signal, handler);
+      process.on(signal, handler);
     }
   }
 
-  private handleSignal(signal: NodeJS.Signals): void {
+  private async handleSignal(signal: NodeJS.Signals): Promise<void> {
     const short = signal.slice(3).toLowerCase();
-    this.log.info(`Handling signal: ${short}`);
+    if (signal === 'SIGHUP') this.log.info(`Hang up: ${this.masterName}`);
+    else this.log.info(`Handling signal: ${short}`);
     switch (signal) {
       case 'SIGTERM':
-        this.stop(true);
-        break;
+        return this.stop(true);
       case 'SIGINT':
       case 'SIGQUIT':
-        this.stop(false);
-        break;
+        return this.stop(false);
+      case 'SIGHUP':
+        return this.reload();
       case 'SIGTTIN':
-        this.workerCount += 1;
-        break;
+        return this.setWorkerCount(this.workerCount + 1);
       case 'SIGTTOU':
-        this.workerCount = Math.max(1, this.workerCount - 1);
-        break;
+        return this.setWorkerCount(this.workerCount - 1);
       case 'SIGUSR1':
         this.log.reopen();
-        break;
-      default:
-        this.log.warning(`SIG${short.toUpperCase()} is not supported yet; ignored`);
+        return this.killAll('SIGUSR1');
+      case 'SIGUSR2':
+        return this.reexec();
+      case 'SIGWINCH':
+        return this.winch();
     }
+  }
+
+  private setWorkerCount(n: number): void {
+    const next = Math.max(1, n);
+    if (next !== this.workerCount) this.log.info(`Number of workers: ${this.workerCount} -> ${next}`);
+    this.workerCount = next;
+  }
+
+  /**
+   * WINCH stops the workers gracefully but keeps the master (the USR2 upgrade and its rollback use
+   * it). A terminal sends WINCH on every resize, so it is ignored while we have a terminal.
+   */
+  private winch(): void {
+    const onTerminal = process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY;
+    if (onTerminal && !this.reexecPid) {
+      this.log.debug('SIGWINCH ignored: attached to a terminal (resizes send it)');
+      return;
+    }
+    this.log.info('graceful stop of workers');
+    this.workerCount = 0;
+    for (const w of this.workers.values()) this.stopWorker(w, 'SIGTERM');
   }
 
   /** Begins stopping: TERM lets workers finish within graceful_timeout, INT/QUIT ends them now. */
   private stop(graceful: boolean): void {
-    if (this.stopping && (!graceful || !this.stopping.graceful)) {
-      if (!graceful && this.stopping.graceful) this.stopping.graceful = false;
-      else return;
-    }
+    if (this.stopping && (graceful || !this.stopping.graceful)) return;
     const seconds = graceful ? (this.settings.graceful_timeout as number) : Math.min(this.settings.graceful_timeout as number, 5);
     this.stopping = { graceful, deadline: Date.now() + seconds * 1000 };
-    this.killAll(graceful ? 'SIGTERM' : 'SIGQUIT');
+    this.control?.close();
+    this.control = undefined;
+    for (const w of this.workers.values()) this.stopWorker(w, graceful ? 'SIGTERM' : 'SIGQUIT');
   }
 
   /** Stops the server because it cannot run (the app does not load, workers do not boot). */
@@ -165,11 +243,25 @@ export class Arbiter {
     }
   }
 
+  private stopWorker(worker: Worker, signal: NodeJS.Signals): void {
+    worker.stopping = true;
+    this.kill(worker, signal);
+  }
+
+  // --- reaping ------------------------------------------------------------------------------
+
   private reap(): void {
     for (let exit = this.exits.shift(); exit; exit = this.exits.shift()) {
       const { worker, code, signal } = exit;
       this.workers.delete(worker.pid);
+      this.scoreboard.release(worker.slot);
       worker.control.destroy();
+      for (const waiter of worker.debugWaiters.splice(0)) waiter({ error: `worker ${worker.pid} exited` });
+      const bootFailure = code === EXIT.APP_LOAD || code === EXIT.WORKER_BOOT;
+      if (bootFailure && this.reloading && worker.generation === this.reloading.generation) {
+        this.abortReload(code === EXIT.APP_LOAD ? 'the app failed to load in the new workers' : 'the new workers failed to boot');
+        continue;
+      }
       if (code === EXIT.APP_LOAD) {
         this.halt(EXIT.APP_LOAD, 'App failed to load.');
         continue;
@@ -178,9 +270,10 @@ export class Arbiter {
         this.halt(EXIT.WORKER_BOOT, 'Worker failed to boot.');
         continue;
       }
-      if (signal && !this.stopping) this.log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
-      else if (code && !this.stopping) this.log.error(`Worker (pid:${worker.pid}) exited with code ${code}`);
-      if (!worker.booted && !this.stopping && (code || signal)) {
+      if (signal && !worker.stopping) this.log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
+      else if (signal === 'SIGKILL') this.log.warning(`Worker (pid:${worker.pid}) was sent SIGKILL!`);
+      else if (code && !worker.stopping) this.log.error(`Worker (pid:${worker.pid}) exited with code ${code}`);
+      if (!worker.booted && !worker.stopping && (code || signal)) {
         this.bootCrashes += 1;
         if (this.bootCrashes >= MAX_BOOT_CRASHES) {
           this.halt(EXIT.WORKER_BOOT, `Worker failed to boot: ${this.bootCrashes} workers in a row died before they were ready.`);
@@ -189,14 +282,176 @@ export class Arbiter {
     }
   }
 
-  private manageWorkers(): void {
-    while (this.workers.size < this.workerCount) this.spawnWorker();
-    if (this.workers.size > this.workerCount) {
-      // The oldest workers go first, as in gunicorn.
-      const excess = [...this.workers.values()].sort((a, b) => a.id - b.id).slice(0, this.workers.size - this.workerCount);
-      for (const w of excess) this.kill(w, 'SIGTERM');
+  // --- the watchdog ----------------------------------------------------------------------------
+
+  /**
+   * Kills workers whose heartbeat is older than `timeout`: SIGABRT first (the worker writes every
+   * thread's stack to the error log), SIGKILL after a short grace. Never a worker a debugger is
+   * attached to, and not in the round after the arbiter itself was suspended.
+   */
+  private murderLazyWorkers(): void {
+    const timeout = this.settings.timeout as number;
+    if (!timeout) return;
+    const now = Date.now();
+    if (now - this.lastLoopAt > timeout * 1000) return; // we were suspended: heartbeats are stale for everyone
+    const slots = this.scoreboard.read();
+    for (const w of this.workers.values()) {
+      if (w.abortedAt) {
+        if (now - w.abortedAt >= ABORT_GRACE_MS) this.kill(w, 'SIGKILL');
+        continue;
+      }
+      const slot = slots.get(w.slot);
+      const heartbeat = slot && slot.pid === w.pid && slot.heartbeat ? slot.heartbeat * 1000 : w.startedAt;
+      if (now - heartbeat <= timeout * 1000) continue;
+      if (slot?.debugPort && portHasClient(slot.debugPort)) {
+        if (!w.sparedLogged) {
+          this.log.info(`Worker (pid:${w.pid}) is silent for over ${timeout}s but a debugger is attached: not killing it`);
+          w.sparedLogged = true;
+        }
+        continue;
+      }
+      this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
+      w.abortedAt = now;
+      this.kill(w, 'SIGABRT');
     }
   }
+
+  // --- the worker count and reloads -------------------------------------------------------------
+
+  private current(): Worker[] {
+    return [...this.workers.values()].filter((w) => w.generation === this.generation && !w.stopping);
+  }
+
+  private manageWorkers(): void {
+    const current = this.current();
+    for (let n = current.length; n < this.workerCount; n++) this.spawnWorker();
+    if (current.length > this.workerCount) {
+      // The oldest workers go first, as in gunicorn.
+      for (const w of current.sort((a, b) => a.id - b.id).slice(0, current.length - this.workerCount)) this.stopWorker(w, 'SIGTERM');
+    }
+  }
+
+  /** HUP: read the configuration again and replace the workers; a bad config keeps the old ones. */
+  private async reload(): Promise<void> {
+    if (this.reloading) {
+      this.log.warning('Reload ignored: a reload is already in progress');
+      return;
+    }
+    let config: Resolved;
+    let listeners = this.listeners;
+    try {
+      const inv = await resolveInvocation(this.origin.name, this.origin.argv, this.origin.env, this.origin.cwd);
+      if (inv.kind !== 'run') return;
+      config = inv.config;
+      const before = JSON.stringify(this.settings.bind);
+      if (JSON.stringify(config.settings.bind) !== before) {
+        const addresses = (config.settings.bind as string[]).map(parseAddress);
+        const keep = new Map(this.listeners.map((l) => [l.address.text, l]));
+        const fresh = await bindAll(addresses.filter((a) => !keep.has(a.text)), { retries: 0 });
+        listeners = addresses.map((a) => keep.get(a.text) ?? fresh.find((l) => l.address.text === a.text)!);
+        for (const l of fresh) this.log.info(`Listening at: ${l.url} (${process.pid})`);
+      }
+    } catch (e) {
+      if (!(e instanceof CliError)) throw e;
+      this.log.error(`Reload failed: ${e.message}; the old workers keep serving`);
+      return;
+    }
+    this.reloading = {
+      generation: this.generation + 1,
+      previous: { config: this.config, listeners: this.listeners, workerCount: this.workerCount },
+    };
+    this.config = config;
+    this.listeners = listeners;
+    this.generation += 1;
+    this.workerCount = config.settings.workers as number;
+    this.log.setLevel(config.settings.loglevel as Level);
+    this.log.reopen();
+    this.setTitle();
+    // manageWorkers (next in the loop) starts the new generation; advanceReload retires the old one.
+  }
+
+  /** Once every worker of the new generation has booted, the old generation stops gracefully. */
+  private advanceReload(): void {
+    const r = this.reloading;
+    if (!r) return;
+    const fresh = this.current();
+    if (fresh.length < this.workerCount || !fresh.every((w) => w.booted)) return;
+    for (const w of this.workers.values()) if (w.generation < r.generation && !w.stopping) this.stopWorker(w, 'SIGTERM');
+    const dropped = r.previous.listeners.filter((l) => !this.listeners.includes(l));
+    closeAll(dropped);
+    this.reloading = undefined;
+    this.log.info(`Reload complete: ${fresh.length} new workers serving`);
+  }
+
+  private abortReload(reason: string): void {
+    const r = this.reloading!;
+    this.log.error(`Reload failed: ${reason}; the old workers keep serving`);
+    for (const w of this.workers.values()) if (w.generation === r.generation) this.stopWorker(w, 'SIGQUIT');
+    closeAll(this.listeners.filter((l) => !r.previous.listeners.includes(l)));
+    this.config = r.previous.config;
+    this.listeners = r.previous.listeners;
+    this.workerCount = r.previous.workerCount;
+    this.generation = r.generation + 1; // the old workers become current again under a fresh number
+    for (const w of this.workers.values()) if (w.generation < r.generation) w.generation = this.generation;
+    this.reloading = undefined;
+  }
+
+  // --- USR2: a new master on the same sockets ------------------------------------------------------
+
+  private reexec(): void {
+    if (this.reexecPid) {
+      this.log.warning('USR2 signal ignored. Child exists.');
+      return;
+    }
+    if (this.origin.parentMasterPid) {
+      this.log.warning('USR2 signal ignored. Parent exists.');
+      return;
+    }
+    const env: NodeJS.ProcessEnv = {
+      ...this.origin.env,
+      UNICORN_PID: String(process.pid),
+      UNICORN_LISTENERS: JSON.stringify(this.listeners.map((l) => ({ text: l.address.text, url: l.url, host: l.host, port: l.port }))),
+    };
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...this.origin.argv], {
+      cwd: this.origin.cwd,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', ...this.listeners.map((l) => l.fd)],
+    });
+    if (child.pid === undefined) {
+      this.log.error('USR2: could not start a new master');
+      return;
+    }
+    this.reexecPid = child.pid;
+    this.log.info(`Started a new master with pid ${child.pid} on the same sockets`);
+    child.on('exit', (code, signal) =>
+      this.enqueue({
+        kind: 'call',
+        run: () => {
+          this.log.info(`The new master (pid:${this.reexecPid}) exited (${signal ?? code})`);
+          this.reexecPid = 0;
+        },
+      }),
+    );
+  }
+
+  /** A USR2 master becomes the master once the old one has exited. */
+  private maybePromote(): void {
+    if (!this.origin.parentMasterPid || process.ppid === this.origin.parentMasterPid) return;
+    this.log.info('Master has been promoted.');
+    this.origin.parentMasterPid = 0;
+    const pidfile = this.settings.pidfile as string | null;
+    if (pidfile && this.pidfile) {
+      fs.renameSync(this.pidfile, pidfile);
+      this.pidfile = pidfile;
+    }
+    if (this.control) {
+      const want = controlSocketPath(this.settings.control_socket as string | null, pidfile);
+      if (want !== this.control.socketPath) this.control.rename(want);
+    }
+    this.setTitle();
+  }
+
+  // --- spawning ------------------------------------------------------------------------------------
 
   private workerSettings(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
@@ -204,7 +459,6 @@ export class Arbiter {
     Object.assign(out, {
       chdir: this.config.chdir,
       pythonpath: this.config.pythonpath,
-      accesslog: this.settings.accesslog,
       errorlog: this.settings.errorlog,
       loglevel: this.settings.loglevel,
       proc_name: this.settings.proc_name,
@@ -221,7 +475,13 @@ export class Arbiter {
     const controlFd = 3 + this.listeners.length;
     const proc = spawn(this.config.python, [path.join(PYTHON_DIR, 'unicorn_worker_main.py'), '--control-fd', String(controlFd)], {
       cwd: this.config.chdir,
-      env: { ...process.env, ...this.config.workerEnv, SERVER_SOFTWARE: `unicorn/${VERSION}` },
+      env: {
+        ...this.origin.env,
+        ...this.config.workerEnv,
+        SERVER_SOFTWARE: `unicorn/${VERSION}`,
+        // debugpy (attached on request) otherwise warns about frozen modules on Python 3.11+.
+        PYDEVD_DISABLE_FILE_VALIDATION: '1',
+      },
       stdio: ['ignore', 'inherit', 'inherit', ...this.listeners.map((l) => l.fd), 'pipe'],
     });
     const control = proc.stdio[controlFd] as Socket;
@@ -232,7 +492,11 @@ export class Arbiter {
       this.halt(EXIT.WORKER_BOOT, `Worker failed to boot: cannot run ${this.config.python}.`);
       return;
     }
-    const worker: Worker = { pid: proc.pid, id, proc, control, booted: false, startedAt: Date.now() };
+    const slot = this.scoreboard.allocate();
+    const worker: Worker = {
+      pid: proc.pid, id, slot, generation: this.generation, proc, control,
+      booted: false, startedAt: Date.now(), stopping: false, debugWaiters: [],
+    };
     this.workers.set(proc.pid, worker);
     this.log.info(`Booting worker with pid: ${proc.pid}`);
     proc.on('exit', (code, signal) => {
@@ -251,26 +515,29 @@ export class Arbiter {
       }
     });
     control.on('error', () => undefined); // a worker that dies mid-write is reaped, not fatal
-    control.write(
-      JSON.stringify({
-        worker_id: id,
-        ppid: process.pid,
-        app: this.config.app,
-        listeners: this.listeners.map((l, i) => ({
-          fd: 3 + i,
-          kind: l.address.kind,
-          host: l.host,
-          port: l.port,
-          path: l.address.kind === 'unix' ? l.address.path : undefined,
-          url: l.url,
-        })),
-        settings: this.workerSettings(),
-      }) + '\n',
-    );
+    this.sendToWorker(worker, {
+      worker_id: id,
+      ppid: process.pid,
+      app: this.config.app,
+      scoreboard: { path: this.scoreboard.path, slot },
+      listeners: this.listeners.map((l, i) => ({
+        fd: 3 + i,
+        kind: l.address.kind,
+        host: l.host,
+        port: l.port,
+        path: l.address.kind === 'unix' ? l.address.path : undefined,
+        url: l.url,
+      })),
+      settings: this.workerSettings(),
+    });
+  }
+
+  private sendToWorker(worker: Worker, message: object): void {
+    if (!worker.control.destroyed) worker.control.write(JSON.stringify(message) + '\n');
   }
 
   private onWorkerMessage(worker: Worker, line: string): void {
-    let msg: { event?: string };
+    let msg: { event?: string; port?: number; error?: string };
     try {
       msg = JSON.parse(line);
     } catch {
@@ -280,23 +547,151 @@ export class Arbiter {
     if (msg.event === 'booted') {
       worker.booted = true;
       this.bootCrashes = 0;
+      this.wake(); // a reload may be waiting for this
+    } else if (msg.event === 'debug') {
+      for (const waiter of worker.debugWaiters.splice(0)) waiter({ port: msg.port, error: msg.error });
     }
+  }
+
+  // --- the control socket ------------------------------------------------------------------------
+
+  private async startControl(): Promise<void> {
+    const pidfile = this.pidfile;
+    const socketPath = controlSocketPath(this.settings.control_socket as string | null, pidfile);
+    const server = new ControlServer(socketPath, async (req) => this.onControl(req));
+    try {
+      await server.listen();
+      this.control = server;
+      this.log.debug(`Control socket: ${socketPath}`);
+    } catch (e) {
+      this.log.warning(`No control socket: ${(e as Error).message}`);
+    }
+  }
+
+  private workerByPid(pid: unknown): Worker {
+    const w = typeof pid === 'number' ? this.workers.get(pid) : undefined;
+    if (!w) throw new Error(`no worker with pid ${String(pid)} — see "status" for the workers' pids`);
+    return w;
+  }
+
+  private onControl(req: ControlRequest): Promise<unknown> | unknown {
+    const count = req.count === undefined ? 1 : req.count;
+    if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a whole number of at least 1, got ${JSON.stringify(req.count)}`);
+    switch (req.command) {
+      case 'status':
+        return this.status();
+      case 'add':
+        this.enqueue({ kind: 'call', run: () => this.setWorkerCount(this.workerCount + count) });
+        return { workers: this.workerCount + count };
+      case 'remove':
+        if (this.workerCount - count < 1) throw new Error(`cannot remove ${count}: ${this.workerCount} running and at least 1 must stay`);
+        this.enqueue({ kind: 'call', run: () => this.setWorkerCount(this.workerCount - count) });
+        return { workers: this.workerCount - count };
+      case 'reload':
+        this.enqueue({ kind: 'signal', signal: 'SIGHUP' });
+        return { reloading: true };
+      case 'stop':
+        this.enqueue({ kind: 'signal', signal: 'SIGTERM' });
+        return { stopping: true };
+      case 'kill': {
+        const w = this.workerByPid(req.pid);
+        this.kill(w, 'SIGKILL');
+        return { killed: w.pid };
+      }
+      case 'debug':
+        return this.startDebugger(this.workerByPid(req.pid));
+      default:
+        throw new Error(`unknown command "${req.command}" — use status, add, remove, reload, stop, kill or debug`);
+    }
+  }
+
+  /** Asks a worker to start a debugpy listener; resolves to the port it opened. */
+  private startDebugger(worker: Worker): Promise<{ pid: number; port: number }> {
+    if (!worker.booted) return Promise.reject(new Error(`worker ${worker.pid} is still booting — try again once it is idle`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker ${worker.pid} did not open a debug port within 20 s`)), 20000);
+      worker.debugWaiters.push(({ port, error }) => {
+        clearTimeout(timer);
+        if (port) resolve({ pid: worker.pid, port });
+        else reject(new Error(error ?? `worker ${worker.pid} could not start debugpy`));
+      });
+      this.sendToWorker(worker, { command: 'debug' });
+      this.kill(worker, 'SIGUSR2'); // wakes a worker that is busy or blocked so it reads the command now
+    });
+  }
+
+  private status(): object {
+    const now = Date.now();
+    const slots = this.scoreboard.read();
+    return {
+      master: {
+        pid: process.pid,
+        name: this.masterName,
+        app: this.config.app,
+        python: this.config.python,
+        worker_class: this.settings.worker_class,
+        workers: this.workerCount,
+        listeners: this.listeners.map((l) => l.url),
+        uptime: (now - this.startedAt) / 1000,
+        rss: rssBytes(process.pid),
+        timeout: this.settings.timeout,
+        reloading: Boolean(this.reloading),
+      },
+      workers: [...this.workers.values()].sort((a, b) => a.id - b.id).map((w) => this.workerStatus(w, slots.get(w.slot), now)),
+    };
+  }
+
+  private workerStatus(w: Worker, slot: Slot | undefined, now: number): object {
+    const mine = slot && slot.pid === w.pid ? slot : undefined;
+    const state = w.stopping ? 'exiting' : mine?.state ?? 'booting';
+    return {
+      pid: w.pid,
+      id: w.id,
+      slot: w.slot,
+      state,
+      requests: mine?.requests ?? 0,
+      heartbeat_age: mine?.heartbeat ? Math.max(0, now / 1000 - mine.heartbeat) : null,
+      uptime: (now - w.startedAt) / 1000,
+      rss: rssBytes(w.pid),
+      request: mine?.request ? { method: mine.request.method, path: mine.request.path, age: Math.max(0, now / 1000 - mine.request.startedAt) } : null,
+      debug_port: mine?.debugPort ?? null,
+      debugger_attached: mine?.debugPort ? portHasClient(mine.debugPort) : false,
+    };
+  }
+
+  // --- files and titles ---------------------------------------------------------------------------
+
+  private setTitle(): void {
+    const name = (this.settings.proc_name as string | null) ?? this.config.app ?? 'unicorn';
+    process.title = `unicorn: master [${name}]${this.origin.parentMasterPid ? '.2' : ''}`;
   }
 
   private writePidfile(): void {
     const file = this.settings.pidfile as string | null;
-    if (file) fs.writeFileSync(file, `${process.pid}\n`);
+    if (!file) return;
+    this.pidfile = this.origin.parentMasterPid ? `${file}.2` : file;
+    fs.writeFileSync(this.pidfile, `${process.pid}\n`);
   }
 
   private cleanup(): void {
     for (const [sig, handler] of this.handlers) process.off(sig, handler);
-    const file = this.settings.pidfile as string | null;
-    if (file) {
+    this.control?.close();
+    this.scoreboard.close();
+    if (this.pidfile) {
       try {
-        if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.unlinkSync(file);
+        if (fs.readFileSync(this.pidfile, 'utf8').trim() === String(process.pid)) fs.unlinkSync(this.pidfile);
       } catch {
         /* already gone */
       }
     }
+  }
+
+  /** Whether the listeners' unix socket files should be removed at exit: not while another master uses them. */
+  get ownsSocketFiles(): boolean {
+    return !this.reexecPid && !this.origin.parentMasterPid;
+  }
+
+  get currentListeners(): Listener[] {
+    return this.listeners;
   }
 }

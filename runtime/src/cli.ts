@@ -1,11 +1,13 @@
 // Entry point of `unicorn` and `unicorn-django`: resolve the settings, bind, run the arbiter.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Arbiter } from './arbiter';
+import { Arbiter, Origin } from './arbiter';
+import { runCtl } from './ctl';
+import { limitsFromEnv } from './kernel';
 import { isCheckCommand, runCheck } from './check';
 import { CliName, Resolved, printConfig, resolveInvocation } from './config';
 import { CliError, EXIT } from './errors';
-import { Listener, bindAll, closeAll, parseAddress } from './listeners';
+import { InheritedListener, Listener, adoptListeners, bindAll, closeAll, parseAddress } from './listeners';
 import { Level, Logger } from './log';
 import { runConfigHelper } from './python';
 
@@ -29,26 +31,46 @@ function checkPidfile(file: string | null): void {
   throw new CliError(`pidfile ${file}: already running as pid ${pid} — stop it first, or remove the file if it is stale`, EXIT.FAILURE);
 }
 
-async function serve(config: Resolved): Promise<number> {
+async function serve(config: Resolved, origin: Origin): Promise<number> {
   const settings = config.settings;
   const log = new Logger(settings.errorlog as string, settings.loglevel as Level);
   const addresses = (settings.bind as string[]).map(parseAddress);
   if (!addresses.length) throw new CliError('bind: no address given — give one with -b HOST:PORT');
   checkInterpreter(config.python);
-  checkPidfile(settings.pidfile as string | null);
+  limitsFromEnv(origin.env); // a bad UNICORN_KERNEL_LIMITS is refused before anything is bound
+  if (!origin.parentMasterPid) checkPidfile(settings.pidfile as string | null);
   let listeners: Listener[] = [];
+  let arbiter: Arbiter | undefined;
   try {
-    listeners = await bindAll(addresses, {
-      onRetry: (text) => {
-        log.error(`Connection in use: ${text}`);
-        log.error('Retrying in 1 second.');
-      },
-    });
-    return await new Arbiter(config, listeners, log).run();
+    if (inheritedListeners) {
+      // Started by USR2: the old master's sockets are fds 3…, already bound and listening.
+      listeners = adoptListeners(inheritedListeners);
+    } else {
+      listeners = await bindAll(addresses, {
+        onRetry: (text) => {
+          log.error(`Connection in use: ${text}`);
+          log.error('Retrying in 1 second.');
+        },
+      });
+    }
+    arbiter = new Arbiter(config, listeners, log, origin);
+    return await arbiter.run();
   } finally {
-    closeAll(listeners);
+    closeAll(arbiter?.currentListeners ?? listeners, arbiter?.ownsSocketFiles ?? !origin.parentMasterPid);
     log.close();
   }
+}
+
+/** Set when this process is a new master started by USR2 (see Arbiter.reexec). */
+let inheritedListeners: InheritedListener[] | undefined;
+
+/** Takes the USR2 hand-over variables out of the environment, so that nothing passes them on. */
+function takeHandover(env: NodeJS.ProcessEnv): number {
+  const parent = Number(env.UNICORN_PID ?? 0);
+  if (env.UNICORN_LISTENERS) inheritedListeners = JSON.parse(env.UNICORN_LISTENERS) as InheritedListener[];
+  delete env.UNICORN_PID;
+  delete env.UNICORN_LISTENERS;
+  return Number.isInteger(parent) && parent > 0 && inheritedListeners ? parent : 0;
 }
 
 /** --check-config: the settings are valid (or we would not be here); now import the app once. */
@@ -66,12 +88,17 @@ async function checkConfig(config: Resolved): Promise<number> {
 
 export async function main(name: CliName, argv: string[]): Promise<void> {
   let code: number;
+  const env = { ...process.env };
+  const parentMasterPid = takeHandover(env);
   try {
     // `unicorn check` (first argument only) is the kernel-limits report; an app in a module named
     // check is served as `unicorn check:application` (or `unicorn check:app`).
-    const invocation = isCheckCommand(argv) ? null : await resolveInvocation(name, argv);
-    if (invocation === null) {
-      code = await runCheck(name, argv.slice(1));
+    const subcommand = name === 'unicorn' && (argv[0] === 'ctl' || isCheckCommand(argv)) ? argv[0] : null;
+    const invocation = subcommand ? null : await resolveInvocation(name, argv, env);
+    if (subcommand === 'ctl') {
+      code = await runCtl(argv.slice(1));
+    } else if (invocation === null) {
+      code = await runCheck(name, argv.slice(1), env);
     } else if (invocation.kind !== 'run') {
       process.stdout.write(invocation.text);
       code = EXIT.OK;
@@ -81,7 +108,7 @@ export async function main(name: CliName, argv: string[]): Promise<void> {
     } else if (invocation.config.settings.check_config) {
       code = await checkConfig(invocation.config);
     } else {
-      code = await serve(invocation.config);
+      code = await serve(invocation.config, { name, argv, env, cwd: process.cwd(), parentMasterPid });
     }
   } catch (e) {
     if (!(e instanceof CliError)) throw e;

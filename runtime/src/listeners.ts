@@ -183,11 +183,12 @@ export async function bindAll(addresses: Address[], opts: BindOptions = {}): Pro
   return bound;
 }
 
-/** Closes the descriptors and removes unix socket files. */
-export function closeAll(listeners: Listener[]): void {
+/** Closes the descriptors and removes unix socket files (unless another master still serves them). */
+export function closeAll(listeners: Listener[], unlink = true): void {
   for (const l of listeners) {
-    l.handle?.close();
-    if (l.address.kind === 'unix') {
+    if (l.handle) l.handle.close();
+    else if (l.address.kind !== 'fd') fs.closeSync(l.fd); // adopted from an old master: a bare descriptor
+    if (unlink && l.address.kind === 'unix') {
       try {
         fs.unlinkSync(l.address.path);
       } catch {
@@ -195,4 +196,17 @@ export function closeAll(listeners: Listener[]): void {
       }
     }
   }
+}
+
+/** What a USR2 master passes to its successor beside the descriptors (fd 3, 4, … in this order). */
+export interface InheritedListener {
+  text: string;
+  url: string;
+  host?: string;
+  port?: number;
+}
+
+/** The listeners a USR2 master inherited: the same sockets, already bound (and listening). */
+export function adoptListeners(inherited: InheritedListener[]): Listener[] {
+  return inherited.map((l, i) => ({ address: parseAddress(l.text), fd: 3 + i, url: l.url, host: l.host, port: l.port }));
 }

@@ -204,6 +204,13 @@ export const SETTINGS: readonly Setting[] = [
     choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', side: 'master',
     doc: 'The least severe messages written to the error log.',
   }),
+  s({
+    name: 'control_socket', section: 'Server Mechanics', flags: ['--control-socket'], metavar: 'PATH', type: 'string',
+    default: null, defaultText: 'beside the pid file (NAME.ctl), else $XDG_RUNTIME_DIR/unicorn/PID.ctl', side: 'master',
+    doc: 'The Unix socket (mode 0600) on which the arbiter answers `unicorn ctl` and the VS Code extension: ' +
+      'status, adding and removing workers, reload, stop, killing one worker, starting a debugger in one ' +
+      'worker. Unicorn\'s own setting; gunicorn has none.',
+  }),
   // --- Process naming ----------------------------------------------------------------------
   s({
     name: 'proc_name', section: 'Process Naming', flags: ['-n', '--name'], metavar: 'STRING', type: 'string', default: null,

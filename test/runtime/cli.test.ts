@@ -196,8 +196,9 @@ describe('config precedence: defaults < config file < UNICORN_CMD_ARGS < command
 });
 
 describe('bad input: one line naming the culprit and the fix, exit 2, nothing started', () => {
-  test('unknown option, with a suggestion', () =>
-    refused(['--wrkers', '3', 'a:b'], /^unicorn: error: command line: unknown option '--wrkers' \(did you mean --workers\?\) — see unicorn --help$/));
+  test('unknown option, with a suggestion', async () => {
+    await refused(['--wrkers', '3', 'a:b'], /^unicorn: error: command line: unknown option '--wrkers' \(did you mean --workers\?\) — see unicorn --help$/);
+  });
 
   test('bad values on the command line', async () => {
     await refused(['-w', '0', 'a:b'], /^unicorn: error: command line: workers: 0 is below the minimum 1 — give a number of at least 1$/);

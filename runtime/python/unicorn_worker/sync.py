@@ -40,6 +40,10 @@ class SyncWorker(object):
     def _on_usr1(self, signum, frame):
         self.boot.reopen_logs()
 
+    def _on_usr2(self, signum, frame):
+        # The arbiter wrote a command (e.g. "debug") and nudges us so that a busy worker acts now.
+        self.boot.read_control()
+
     def install_signals(self):
         r, w = os.pipe()
         for fd in (r, w):
@@ -51,6 +55,7 @@ class SyncWorker(object):
         signal.signal(signal.SIGINT, self._on_quit)
         signal.signal(signal.SIGQUIT, self._on_quit)
         signal.signal(signal.SIGUSR1, self._on_usr1)
+        signal.signal(signal.SIGUSR2, self._on_usr2)
         # gunicorn's workers ignore WINCH (it is the arbiter's signal when daemonised).
         signal.signal(signal.SIGWINCH, signal.SIG_IGN)
 

@@ -1,7 +1,9 @@
 """Worker boot: read the arbiter's configuration, load the app, take the listeners, run the worker class's loop."""
 
+import faulthandler
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -10,6 +12,7 @@ import traceback
 from . import applog
 from .loader import AppLoadError, load_app
 from .parser import Limits
+from .scoreboard import Scoreboard
 from .wsgi import ListenerContext
 
 EXIT_BOOT_FAILED = 3
@@ -39,7 +42,10 @@ class Boot(object):
         self.limits = Limits.from_settings(s)
         self.listeners = []
         self.app = None
-        self.status = NullStatus()
+        self.debug_port = 0
+        board = self.config.get("scoreboard")
+        # Where the loop reports heartbeat/idle/busy: the arbiter's scoreboard, or nowhere.
+        self.status = Scoreboard(board["path"], int(board["slot"])) if board else NullStatus()
 
     def _read_config_line(self):
         buf = b""
@@ -52,7 +58,7 @@ class Boot(object):
         return line
 
     def read_control(self):
-        """Consumes what the arbiter sent; False on EOF (the arbiter is gone)."""
+        """Consumes what the arbiter sent and acts on each command; False on EOF (the arbiter is gone)."""
         try:
             data = self.control.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -61,9 +67,41 @@ class Boot(object):
             return False
         if not data:
             return False
-        # No arbiter → worker messages besides the configuration exist yet; keep only an unfinished line.
-        self.control_buf = (self.control_buf + data).rpartition(b"\n")[2]
+        *lines, self.control_buf = (self.control_buf + data).split(b"\n")
+        for line in lines:
+            try:
+                command = json.loads(line.decode("utf-8")).get("command")
+            except (ValueError, AttributeError):
+                self.log.warning("unreadable control message from the arbiter: %r", line[:200])
+                continue
+            if command == "debug":
+                self.start_debugger()
+            else:
+                self.log.warning("unknown control command from the arbiter: %r", command)
         return True
+
+    def start_debugger(self):
+        """`unicorn ctl debug PID`: open a debugpy listener on a port the OS picks and report it."""
+        if self.debug_port:
+            self.send_event({"event": "debug", "port": self.debug_port})
+            return
+        try:
+            import debugpy
+        except ImportError:
+            self.send_event({"event": "debug", "error": (
+                "debugpy is not importable by %s — install it for that interpreter (python -m pip install "
+                "debugpy, or on Debian: apt install python3-debugpy) or run the workers with one that has it"
+                % sys.executable)})
+            return
+        try:
+            debugpy.configure(subProcess=False)
+            self.debug_port = int(debugpy.listen(("127.0.0.1", 0))[1])
+        except Exception as exc:  # debugpy's own failures are reported, never fatal to the worker
+            self.send_event({"event": "debug", "error": "debugpy.listen failed: %s" % exc})
+            return
+        self.status.set_debug_port(self.debug_port)
+        self.log.info("Debugger listening on 127.0.0.1:%d (pid: %d)", self.debug_port, os.getpid())
+        self.send_event({"event": "debug", "port": self.debug_port})
 
     def send_event(self, event):
         data = (json.dumps(event) + "\n").encode("utf-8")
@@ -77,6 +115,12 @@ class Boot(object):
         self.log.reopen()
         if self.access_log is not None:
             self.access_log.reopen()
+        install_abort_handler(self)
+
+    def on_abort(self, signum, frame):
+        """SIGABRT from the watchdog: faulthandler has already written every thread's stack; now go."""
+        self.log.critical("Worker timed out (pid: %s); the stacks of its threads are above", os.getpid())
+        os._exit(1)
 
     def set_paths(self):
         chdir = self.settings.get("chdir")
@@ -122,6 +166,17 @@ def preset_socket_options(listener, timeout):
         return False
 
 
+def install_abort_handler(boot):
+    """On SIGABRT (and fatal signals), dump every thread's Python stack to the error log, then exit.
+
+    faulthandler writes the stacks from its C-level handler, so this works even while the worker is
+    stuck in C code; it then hands the signal to the Python handler below, which runs when it can.
+    Called again after the logs are reopened, to point faulthandler at the new file.
+    """
+    signal.signal(signal.SIGABRT, boot.on_abort)
+    faulthandler.enable(file=boot.log.file.fd, all_threads=True)
+
+
 class NullStatus(object):
     """The loop's reporting hooks when there is no scoreboard: heartbeat, idle(requests served), busy(request)."""
 
@@ -132,6 +187,12 @@ class NullStatus(object):
         pass
 
     def busy(self, req):
+        pass
+
+    def exiting(self):
+        pass
+
+    def set_debug_port(self, port):
         pass
 
 
@@ -156,6 +217,7 @@ def main(control_fd):
         applog.boot_failure("Worker failed to read its configuration\n" + traceback.format_exc().rstrip())
         return EXIT_BOOT_FAILED
     log = boot.log
+    install_abort_handler(boot)
     set_proc_name("%s: worker" % (boot.settings.get("proc_name") or "unicorn"))
     try:
         boot.set_paths()
@@ -187,4 +249,5 @@ def main(control_fd):
     try:
         return worker.run()
     finally:
+        boot.status.exiting()
         log.info("Worker exiting (pid: %s)", os.getpid())

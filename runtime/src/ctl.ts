@@ -1,0 +1,149 @@
+// `unicorn ctl COMMAND`: the command-line client of a running server's control socket.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { COMMANDS, ControlRequest, controlSocketPath, request, runtimeDir } from './control';
+import { CliError, EXIT } from './errors';
+
+const USAGE = `usage: unicorn ctl [--socket PATH | -p PIDFILE] [--json] COMMAND [ARG]
+
+commands:
+  status          the master and every worker: state, requests, current request, memory
+  add [N]         N more workers (default 1)
+  remove [N]      N fewer workers (default 1; at least one stays)
+  reload          re-read the config and replace the workers gracefully (as HUP)
+  stop            graceful stop (as TERM)
+  kill PID        kill one worker; the arbiter replaces it
+  debug PID       start a debugpy listener in that worker and print its port
+
+Without --socket or -p, finds the one server running for this user.
+`;
+
+/** The socket of the only live server in the per-user runtime directory. */
+function discover(): string {
+  const dir = runtimeDir();
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir).filter((n) => /^\d+\.ctl$/.test(n));
+  } catch {
+    /* no directory: no server */
+  }
+  const live = names.filter((n) => {
+    try {
+      process.kill(Number(n.slice(0, -4)), 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (live.length === 1) return path.join(dir, live[0]);
+  if (!live.length) throw new CliError(`ctl: no running unicorn server found in ${dir} — start one, or give --socket PATH or -p PIDFILE`);
+  throw new CliError(`ctl: ${live.length} servers are running (pids ${live.map((n) => n.slice(0, -4)).join(', ')}) — choose one with --socket ${path.join(dir, 'PID.ctl')}`);
+}
+
+function positiveInt(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new CliError(`ctl: ${what} "${text}" is not a positive whole number`);
+  return Number(text);
+}
+
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m}m${Math.floor(seconds % 60)}s`;
+  return `${Math.floor(m / 60)}h${m % 60}m`;
+}
+
+function mib(bytes: unknown): string {
+  return typeof bytes === 'number' ? `${(bytes / 1048576).toFixed(1)} MiB` : '?';
+}
+
+interface StatusWorker {
+  pid: number; state: string; requests: number; uptime: number; rss: number | null;
+  request: { method: string; path: string; age: number } | null; debug_port: number | null; debugger_attached: boolean;
+}
+interface Status {
+  master: { pid: number; app: string; workers: number; listeners: string[]; uptime: number; rss: number | null; python: string; worker_class: string };
+  workers: StatusWorker[];
+}
+
+function renderStatus(s: Status): string {
+  const m = s.master;
+  const lines = [
+    `master ${m.pid}  ${m.app}  up ${duration(m.uptime)}  rss ${mib(m.rss)}  ${m.worker_class} workers ${s.workers.length}/${m.workers}  ${m.listeners.join(' ')}`,
+  ];
+  for (const w of s.workers) {
+    const doing = w.request ? `${w.state} ${w.request.method} ${w.request.path} (${duration(w.request.age)})` : w.state;
+    const debug = w.debug_port ? `  debug :${w.debug_port}${w.debugger_attached ? ' attached' : ''}` : '';
+    lines.push(`  worker ${w.pid}  ${doing}  ${w.requests} requests  up ${duration(w.uptime)}  rss ${mib(w.rss)}${debug}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function render(command: string, result: Record<string, unknown>): string {
+  switch (command) {
+    case 'status':
+      return renderStatus(result as unknown as Status);
+    case 'add':
+    case 'remove':
+      return `workers: ${result.workers}\n`;
+    case 'reload':
+      return 'reloading\n';
+    case 'stop':
+      return 'stopping\n';
+    case 'kill':
+      return `killed worker ${result.killed}\n`;
+    case 'debug':
+      return `worker ${result.pid}: debugpy listening on 127.0.0.1:${result.port}\n`;
+    default:
+      return JSON.stringify(result) + '\n';
+  }
+}
+
+export async function runCtl(argv: string[]): Promise<number> {
+  const cmd = new Command('unicorn ctl')
+    .helpOption(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
+    .option('-h, --help')
+    .option('--socket <PATH>')
+    .option('-p, --pid <PIDFILE>')
+    .option('--json')
+    .argument('[COMMAND]')
+    .argument('[ARG]');
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) throw new CliError(`ctl: ${e.message.replace(/^error:\s*/, '')} — see unicorn ctl --help`);
+    throw e;
+  }
+  const opts = cmd.opts();
+  const [command, arg] = cmd.args as [string | undefined, string | undefined];
+  if (opts.help) {
+    process.stdout.write(USAGE);
+    return EXIT.OK;
+  }
+  if (!command) throw new CliError('ctl: no command — give one of status, add, remove, reload, stop, kill, debug');
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    throw new CliError(`ctl: unknown command "${command}" — use one of ${COMMANDS.join(', ')}`);
+  }
+  const req: ControlRequest = { command };
+  if (command === 'add' || command === 'remove') req.count = positiveInt(arg, 'count');
+  if (command === 'kill' || command === 'debug') {
+    if (arg === undefined) throw new CliError(`ctl: ${command} needs a worker pid — see unicorn ctl status`);
+    req.pid = positiveInt(arg, 'pid');
+  }
+  const socketPath = opts.socket ? path.resolve(opts.socket) : opts.pid ? controlSocketPath(null, opts.pid) : discover();
+  let answer;
+  try {
+    answer = await request(socketPath, req);
+  } catch (e) {
+    throw new CliError(`ctl: cannot reach ${socketPath}: ${(e as Error).message} — is the server running?`, EXIT.FAILURE);
+  }
+  if (!answer.ok) {
+    if (opts.json) process.stdout.write(JSON.stringify(answer) + '\n');
+    throw new CliError(`ctl: ${command}: ${answer.error}`, EXIT.FAILURE);
+  }
+  process.stdout.write(opts.json ? JSON.stringify(answer.result) + '\n' : render(command, answer.result as Record<string, unknown>));
+  return EXIT.OK;
+}

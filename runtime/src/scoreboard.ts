@@ -1,0 +1,109 @@
+// The scoreboard: one fixed-size slot per worker in a small shared file. Workers write their own
+// slot with fixed-offset writes (heartbeat, state, current request); the arbiter only reads it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Bytes per slot; the layout below is mirrored in runtime/python/unicorn_worker/scoreboard.py. */
+export const SLOT_SIZE = 256;
+
+/**
+ * Slot layout, little-endian:
+ *   0 u32 pid           4 u8 state        5 u8 debugger (0 off, 1 listening)   6 u16 debug port
+ *   8 f64 heartbeat    16 f64 booted at   24 f64 requests served               32 f64 request start
+ *  40 16 bytes method (NUL-padded)       56 200 bytes path (NUL-padded, truncated)
+ * Times are Unix seconds. Requests are a double so that both sides read them without 64-bit ints.
+ */
+export const STATES = ['free', 'booting', 'idle', 'busy', 'exiting'] as const;
+export type WorkerState = (typeof STATES)[number];
+
+export interface Slot {
+  slot: number;
+  pid: number;
+  state: WorkerState;
+  debugPort: number | null;
+  heartbeat: number;
+  bootedAt: number;
+  requests: number;
+  request: { method: string; path: string; startedAt: number } | null;
+}
+
+function text(buf: Buffer, start: number, len: number): string {
+  const end = buf.indexOf(0, start);
+  return buf.toString('latin1', start, end >= 0 && end < start + len ? end : start + len);
+}
+
+export function decodeSlot(buf: Buffer, slot: number): Slot {
+  const state = STATES[buf.readUInt8(4)] ?? 'free';
+  const debugging = buf.readUInt8(5) !== 0;
+  const port = buf.readUInt16LE(6);
+  const startedAt = buf.readDoubleLE(32);
+  return {
+    slot,
+    pid: buf.readUInt32LE(0),
+    state,
+    debugPort: debugging && port ? port : null,
+    heartbeat: buf.readDoubleLE(8),
+    bootedAt: buf.readDoubleLE(16),
+    requests: buf.readDoubleLE(24),
+    request: state === 'busy' ? { method: text(buf, 40, 16), path: text(buf, 56, 200), startedAt } : null,
+  };
+}
+
+/** Where scoreboards live: /dev/shm when there is one (memory, never blocks on disk), else tmp. */
+function scoreboardDir(): string {
+  try {
+    fs.accessSync('/dev/shm', fs.constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return os.tmpdir();
+  }
+}
+
+export class Scoreboard {
+  readonly path: string;
+  private readonly fd: number;
+  private slots = 0;
+  private readonly used = new Set<number>();
+
+  constructor(dir: string = scoreboardDir()) {
+    this.path = path.join(dir, `unicorn-${process.pid}-${Date.now().toString(36)}.scoreboard`);
+    this.fd = fs.openSync(this.path, 'w+', 0o600);
+  }
+
+  /** Reserves the lowest free slot and clears it, growing the file when needed. */
+  allocate(): number {
+    let slot = 0;
+    while (this.used.has(slot)) slot++;
+    this.used.add(slot);
+    if (slot >= this.slots) {
+      this.slots = slot + 1;
+      fs.ftruncateSync(this.fd, this.slots * SLOT_SIZE);
+    }
+    fs.writeSync(this.fd, Buffer.alloc(SLOT_SIZE), 0, SLOT_SIZE, slot * SLOT_SIZE);
+    return slot;
+  }
+
+  release(slot: number): void {
+    this.used.delete(slot);
+  }
+
+  /** Every slot in use, read in one system call. */
+  read(): Map<number, Slot> {
+    const out = new Map<number, Slot>();
+    if (!this.slots) return out;
+    const buf = Buffer.alloc(this.slots * SLOT_SIZE);
+    fs.readSync(this.fd, buf, 0, buf.length, 0);
+    for (const slot of this.used) out.set(slot, decodeSlot(buf.subarray(slot * SLOT_SIZE, (slot + 1) * SLOT_SIZE), slot));
+    return out;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+    try {
+      fs.unlinkSync(this.path);
+    } catch {
+      /* already gone */
+    }
+  }
+}
