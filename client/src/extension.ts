@@ -2,7 +2,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
+import { DocumentSelector, LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
 
 let output: vscode.OutputChannel | undefined;
 let server: ChildProcess | undefined;
@@ -46,6 +46,21 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
   out.show(true);
 }
 
+/** The config files the language server checks: the two default names, and unicorn.configFile in each folder. */
+function configFileSelector(): DocumentSelector {
+  const selector: DocumentSelector = [
+    { scheme: 'file', language: 'python', pattern: '**/unicorn.conf.py' },
+    { scheme: 'file', language: 'python', pattern: '**/gunicorn.conf.py' },
+  ];
+  for (const folder of vscode.workspace.workspaceFolders ?? []) {
+    const configFile = vscode.workspace.getConfiguration('unicorn', folder.uri).get<string>('configFile', '').trim();
+    if (!configFile) continue;
+    const pattern = path.isAbsolute(configFile) ? configFile : { baseUri: folder.uri.toString(), pattern: configFile };
+    selector.push({ scheme: 'file', pattern });
+  }
+  return selector;
+}
+
 function startLanguageServer(context: vscode.ExtensionContext): LanguageClient {
   const serverModule = context.asAbsolutePath(path.join('dist', 'server', 'server.js'));
   const serverOptions: ServerOptions = {
@@ -53,21 +68,42 @@ function startLanguageServer(context: vscode.ExtensionContext): LanguageClient {
     // .vscode/launch.json "Attach to Server" connects to this port.
     debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6009'] } },
   };
-  const clientOptions: LanguageClientOptions = {
-    documentSelector: [
-      { scheme: 'file', language: 'python', pattern: '**/unicorn.conf.py' },
-      { scheme: 'file', language: 'python', pattern: '**/gunicorn.conf.py' },
-    ],
-  };
+  // The server is static (it parses, never runs workspace code); UNICORN_KERNEL_LIMITS in the
+  // extension host's environment reaches it through the inherited environment.
+  const clientOptions: LanguageClientOptions = { documentSelector: configFileSelector() };
   return new LanguageClient('unicorn', 'Unicorn Language Server', serverOptions, clientOptions);
+}
+
+/** The commands behind the kernel-limit quick fixes: their one argument is the fix text. */
+function registerFixCommands(context: vscode.ExtensionContext): void {
+  context.subscriptions.push(
+    vscode.commands.registerCommand('unicorn.copyFix', async (fix: string) => {
+      await vscode.env.clipboard.writeText(fix);
+      void vscode.window.showInformationMessage('Unicorn: the fix is on the clipboard.');
+    }),
+    vscode.commands.registerCommand('unicorn.runFixInTerminal', (fix: string) => {
+      const terminal = vscode.window.createTerminal('Unicorn: kernel fix');
+      terminal.show();
+      // Typed, not run: the fix needs root and reads as a suggestion; the user presses Enter.
+      terminal.sendText(fix, false);
+    }),
+  );
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('Unicorn');
   context.subscriptions.push(output);
   context.subscriptions.push(vscode.commands.registerCommand('unicorn.start', () => start(context)));
+  registerFixCommands(context);
   client = startLanguageServer(context);
   await client.start();
+  // A new unicorn.configFile changes which documents the server sees: restart it with the new selector.
+  context.subscriptions.push(vscode.workspace.onDidChangeConfiguration(async (e) => {
+    if (!e.affectsConfiguration('unicorn.configFile')) return;
+    await client?.stop();
+    client = startLanguageServer(context);
+    await client.start();
+  }));
 }
 
 export async function deactivate(): Promise<void> {
