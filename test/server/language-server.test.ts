@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import fs from 'node:fs';
 import path from 'node:path';
 import { CodeAction, CompletionItem, DiagnosticSeverity, MarkupContent, TextEdit } from 'vscode-languageserver-protocol/node';
 import { CliError } from '../../runtime/src/errors';
@@ -201,6 +202,39 @@ describe('language server diagnostics', () => {
     for (const text of ['\0\0\0', '"""', 'def', ')))(((', 'x = [' + '['.repeat(2000), 'workers = 4 if', 'bind = f"{', 'workers = (\n']) {
       assert.deepEqual(await server.change(fx.uri, text), [], JSON.stringify(text));
     }
+  });
+
+  test('random edits of a real config never stop the server, and every range stays inside the document', async () => {
+    const fx = fixture('valid', 'unicorn.conf.py');
+    const uri = uriOf('fuzz.conf.py');
+    let text = fx.text;
+    await server.open(uri, text);
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const alphabet = ['(', ')', '[', ']', '"', "'", ':', '=', '\n', ' ', '#', '\\', 'x', '0', ',', 'def ', 'f"{', '😀'];
+    for (let i = 0; i < 300; i++) {
+      const at = rand(text.length + 1);
+      text = rand(2) ? text.slice(0, at) + alphabet[rand(alphabet.length)] + text.slice(at) : text.slice(0, at) + text.slice(at + 1 + rand(5));
+      const ds = await server.change(uri, text);
+      const lines = text.split('\n');
+      for (const d of ds) {
+        assert.ok(d.range.end.line < lines.length, `range ${span(d)} past the end (round ${i})`);
+        assert.ok(d.range.end.character <= lines[d.range.end.line].length, `range ${span(d)} past the line end (round ${i})`);
+      }
+    }
+    assert.equal(server.proc.exitCode, null);
+    await server.close(uri);
+  });
+
+  test('the server never runs the config file or imports the app (safe in an untrusted workspace)', async () => {
+    const fx = fixture('app', 'side-effects.conf.py');
+    const markers = ['config-was-run.marker', 'app-was-imported.marker'].map((m) => path.join(LSP_FIXTURES, 'app', m));
+    for (const m of markers) fs.rmSync(m, { force: true });
+    assert.deepEqual(await server.open(fx.uri, fx.text), [], 'side_effects:app is found by parsing');
+    for (const m of markers) assert.equal(fs.existsSync(m), false, `${path.basename(m)} exists: workspace code ran`);
   });
 
   test('typing a line key by key reports nothing until the line is complete, then the real problem', async () => {
