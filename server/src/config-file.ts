@@ -104,11 +104,6 @@ function bind(target: Node, value: Node | null, stmt: Node, broken: boolean, out
   // Attributes and subscripts (os.environ["X"] = ...) bind no module name.
 }
 
-/** The statement that holds a position's line, for completion and hover. */
-export function findAssignment(file: ConfigFile, node: Node): Assignment | undefined {
-  return file.assignments.find((a) => a.nameNode.startIndex <= node.startIndex && node.endIndex <= a.statement.endIndex);
-}
-
 // --- Literal evaluation: what Python's json.dumps of the value would give, when it is spelt out ----
 
 /** The value of a literal expression, as the runtime would receive it in JSON; computed otherwise. */

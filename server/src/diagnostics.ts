@@ -6,7 +6,8 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/errors';
 import { parseAddress } from '../../runtime/src/listeners';
 import {
-  HOOKS, HOOKS_UNSUPPORTED, Setting, SettingError, coerce, getSetting, hookError, isHelperName, unknownSettingError,
+  HOOKS, HOOKS_UNSUPPORTED, Setting, SettingError, coerce, getSetting, hookError, isHelperName, suggestSetting,
+  unknownSettingError,
 } from '../../runtime/src/settings';
 import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
@@ -49,7 +50,7 @@ export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
     const setting = getSetting(a.name);
     if (!setting) {
       const err = unknownSettingError(a.name);
-      const hint = err.fix.match(/^did you mean (\w+)\?/)?.[1];
+      const hint = suggestSetting(a.name);
       out.push(problem(a.nameNode, err.message, 'unknown-setting', DiagnosticSeverity.Error,
         hint ? { kind: 'replace', title: `Change to ${hint}`, text: hint } : undefined));
       continue;
@@ -150,15 +151,15 @@ function appDiagnostics(file: ConfigFile, values: Map<string, unknown>, computed
   if (!ctx.configPath || computed.has('chdir') || computed.has('pythonpath')) return [];
   const configDir = path.dirname(ctx.configPath);
   const where = searchPath(configDir, (values.get('chdir') as string | null) ?? null, (values.get('pythonpath') as string | null) ?? null);
-  const file_ = findModule(parsed.module, [...where.dirs, ...sitePackages([configDir, where.chdir])]);
-  if (!file_) {
+  const moduleFile = findModule(parsed.module, [...where.dirs, ...sitePackages([configDir, where.chdir])]);
+  if (!moduleFile) {
     const looked = where.dirs.length > 1 ? `chdir (${where.chdir}) or pythonpath (${where.dirs.slice(1).join(', ')})` : `chdir (${where.chdir})`;
     return [problem(app.valueNode, `wsgi_app: no module "${parsed.module}" in ${looked} — set chdir or pythonpath to the folder that holds it`,
       'wsgi-app', DiagnosticSeverity.Warning)];
   }
-  const names = moduleNames(ctx.parser, file_);
+  const names = moduleNames(ctx.parser, moduleFile);
   const first = parsed.callable.split('.')[0];
   if (!names || names.open || names.broken || names.names.has(first)) return [];
-  return [problem(app.valueNode, `wsgi_app: "${first}" is not defined at the top level of ${path.relative(configDir, file_) || file_} — define it there or name the right callable after the colon`,
+  return [problem(app.valueNode, `wsgi_app: "${first}" is not defined at the top level of ${path.relative(configDir, moduleFile) || moduleFile} — define it there or name the right callable after the colon`,
     'wsgi-app')];
 }
