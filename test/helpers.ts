@@ -324,3 +324,40 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 100
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
+
+export interface LoadResult {
+  ok: number;
+  failed: number;
+  errors: string[];
+}
+
+/**
+ * A bounded client loop: `requests` GETs over fresh connections, `concurrency` at a time, counting
+ * every failure (connection error or non-200). `onProgress(done)` lets a test act mid-load.
+ */
+export async function loadLoop(
+  port: number,
+  opts: { requests: number; concurrency: number; path?: string; onProgress?: (done: number) => void },
+): Promise<LoadResult> {
+  const result: LoadResult = { ok: 0, failed: 0, errors: [] };
+  let next = 0;
+  const one = async () => {
+    while (next < opts.requests) {
+      next++;
+      try {
+        const res = await get(port, opts.path ?? '/');
+        if (res.status === 200) result.ok++;
+        else {
+          result.failed++;
+          result.errors.push(`status ${res.status}`);
+        }
+      } catch (e) {
+        result.failed++;
+        result.errors.push((e as Error).message);
+      }
+      opts.onProgress?.(result.ok + result.failed);
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, one));
+  return result;
+}

@@ -184,6 +184,7 @@ export class Arbiter {
         return this.setWorkerCount(this.workerCount - 1);
       case 'SIGUSR1':
         this.log.reopen();
+        this.log.info('Reopened the log files; asking the workers to do the same');
         return this.killAll('SIGUSR1');
       case 'SIGUSR2':
         return this.reexec();

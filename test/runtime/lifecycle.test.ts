@@ -1,0 +1,399 @@
+// The arbiter's lifecycle through real processes and signals: reloads and upgrades under load,
+// worker count signals, log reopening, the watchdog, a worker paused in a debugger, the control socket.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  FIXTURES, SYSTEM_PYTHON, Server, childPids, get, isAlive, loadLoop, rawRequest, parseResponse, runCli, sleep,
+  startServer, waitUntil,
+} from '../helpers';
+import { DapClient } from '../dap';
+
+const APPS = path.join(FIXTURES, 'arbiter');
+const started: Server[] = [];
+async function start(args: string[], opts: Parameters<typeof startServer>[1] = {}): Promise<Server> {
+  const s = await startServer(['--chdir', APPS, ...args], opts);
+  started.push(s);
+  return s;
+}
+after(async () => {
+  for (const s of started) await s.stop('SIGKILL', 5000).catch(() => undefined);
+});
+
+function tmpdir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-life-'));
+}
+
+function bootedPids(out: string, master?: number): number[] {
+  return [...out.matchAll(/\[(\d+)\] \[INFO\] Booting worker with pid: (\d+)/g)]
+    .filter((m) => master === undefined || Number(m[1]) === master)
+    .map((m) => Number(m[2]));
+}
+
+async function ctl(socket: string, ...args: string[]): Promise<any> {
+  const r = await runCli(['ctl', '--socket', socket, '--json', ...args]);
+  assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+async function workerPids(socket: string): Promise<number[]> {
+  return (await ctl(socket, 'status')).workers.filter((w: any) => w.state !== 'exiting').map((w: any) => w.pid);
+}
+
+describe('HUP: reload under load', () => {
+  test('every request of a bounded client loop succeeds across a HUP; new config applied', async () => {
+    const dir = tmpdir();
+    const conf = path.join(dir, 'unicorn.conf.py');
+    fs.writeFileSync(conf, 'workers = 2\n');
+    const sock = path.join(dir, 'ctl.sock');
+    const s = await start(['-c', conf, '--control-socket', sock, 'app:app']);
+    await waitUntil(async () => (await workerPids(sock)).length === 2, 10000, 'two workers');
+    const before = await workerPids(sock);
+    fs.writeFileSync(conf, 'workers = 3\n');
+    let sent = false;
+    const load = await loadLoop(s.port, {
+      requests: 3000,
+      concurrency: 8,
+      onProgress: (done) => {
+        if (done >= 300 && !sent) {
+          sent = true;
+          process.kill(s.pid, 'SIGHUP');
+        }
+      },
+    });
+    assert.equal(load.failed, 0, `failures during HUP: ${load.errors.slice(0, 5).join('; ')}`);
+    assert.equal(load.ok, 3000);
+    await s.waitForOutput(/Reload complete: 3 new workers serving/);
+    await waitUntil(async () => (await workerPids(sock)).length === 3, 10000, 'three new workers');
+    const now = await workerPids(sock);
+    assert.ok(now.every((p) => !before.includes(p)), 'every worker was replaced');
+    await waitUntil(() => before.every((p) => !isAlive(p)), 10000, 'old workers to exit');
+    assert.match(s.output(), /Hang up: Master/);
+    await s.stop();
+  });
+
+  test('a config that fails to load on HUP keeps the old workers serving', async () => {
+    const dir = tmpdir();
+    const conf = path.join(dir, 'unicorn.conf.py');
+    fs.writeFileSync(conf, 'workers = 2\n');
+    const sock = path.join(dir, 'ctl.sock');
+    const s = await start(['-c', conf, '--control-socket', sock, 'app:app']);
+    await waitUntil(async () => (await workerPids(sock)).length === 2, 10000, 'two workers');
+    const before = await workerPids(sock);
+    fs.writeFileSync(conf, 'workers = 0\n');
+    const mark = s.output().length;
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitForOutput(/Reload failed: .*unicorn\.conf\.py:1: workers: 0 is below the minimum 1 — .*; the old workers keep serving/, 10000, mark);
+    fs.writeFileSync(conf, 'workers = (\n');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitForOutput(/Reload failed: .*syntax error/, 10000, mark);
+    assert.deepEqual((await workerPids(sock)).sort(), before.sort());
+    assert.equal((await get(s.port, '/')).status, 200);
+    await s.stop();
+  });
+
+  test('an app that no longer imports on HUP keeps the old workers serving', async () => {
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(dir, 'hupapp.py'), 'def app(e, r):\n    r("200 OK", [])\n    return [b"v1"]\n');
+    const sock = path.join(dir, 'ctl.sock');
+    const s = await startServer(['--chdir', dir, '-w', '2', '--control-socket', sock, 'hupapp:app']);
+    started.push(s);
+    await waitUntil(async () => (await workerPids(sock)).length === 2, 10000, 'two workers');
+    const before = await workerPids(sock);
+    fs.writeFileSync(path.join(dir, 'hupapp.py'), 'import no_such_dependency\n');
+    const mark = s.output().length;
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitForOutput(/Reload failed: the app failed to load in the new workers; the old workers keep serving/, 15000, mark);
+    assert.match(s.output().slice(mark), /No module named 'no_such_dependency'/);
+    await sleep(500);
+    assert.deepEqual((await workerPids(sock)).sort(), before.sort());
+    assert.equal((await get(s.port, '/')).body.toString(), 'v1');
+    // A later good reload still works.
+    fs.writeFileSync(path.join(dir, 'hupapp.py'), 'def app(e, r):\n    r("200 OK", [])\n    return [b"v2"]\n');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitForOutput(/Reload complete/, 15000, mark);
+    await waitUntil(async () => (await get(s.port, '/')).body.toString() === 'v2', 10000, 'the new code to serve');
+    await s.stop();
+  });
+});
+
+describe('USR2: a new master on the same sockets', () => {
+  test('zero-downtime upgrade: USR2, then TERM to the old master; every request succeeds', async () => {
+    const dir = tmpdir();
+    const pidfile = path.join(dir, 'app.pid');
+    const s = await start(['-w', '2', '-p', pidfile, 'app:app']);
+    let newMaster = 0;
+    let phase = 0;
+    const load = loadLoop(s.port, { requests: 4000, concurrency: 8, onProgress: (done) => {
+      if (done >= 300 && phase === 0) {
+        phase = 1;
+        process.kill(s.pid, 'SIGUSR2');
+      }
+    } });
+    await waitUntil(() => fs.existsSync(`${pidfile}.2`), 10000, 'the new master\'s pid file');
+    newMaster = Number(fs.readFileSync(`${pidfile}.2`, 'utf8'));
+    assert.notEqual(newMaster, s.pid);
+    await waitUntil(() => bootedPids(s.output(), newMaster).length === 2, 10000, 'the new master\'s workers');
+    await sleep(300);
+    process.kill(s.pid, 'SIGTERM');
+    const result = await load;
+    assert.equal(result.failed, 0, `failures during USR2: ${result.errors.slice(0, 5).join('; ')}`);
+    await s.exited(15000);
+    await s.waitForOutput(/Master has been promoted\./, 5000);
+    await waitUntil(() => fs.existsSync(pidfile) && Number(fs.readFileSync(pidfile, 'utf8')) === newMaster, 5000, 'pidfile renamed');
+    assert.equal(fs.existsSync(`${pidfile}.2`), false);
+    assert.equal((await get(s.port, '/')).status, 200);
+    assert.match(s.output(), /Started a new master with pid \d+ on the same sockets/);
+    // The promoted master answers its control socket under the old name and stops cleanly.
+    const status = await ctl(path.join(dir, 'app.ctl'), 'status');
+    assert.equal(status.master.pid, newMaster);
+    process.kill(newMaster, 'SIGTERM');
+    await waitUntil(() => !isAlive(newMaster), 15000, 'the new master to exit');
+    assert.equal(fs.existsSync(pidfile), false);
+  });
+
+  test('rollback: USR2, WINCH the old master, HUP it back, TERM the new one', async () => {
+    const dir = tmpdir();
+    const pidfile = path.join(dir, 'app.pid');
+    const s = await start(['-w', '2', '-p', pidfile, 'app:app']);
+    await waitUntil(() => childPids(s.pid).length === 2, 10000, 'old workers');
+    const oldWorkers = childPids(s.pid);
+    process.kill(s.pid, 'SIGUSR2');
+    await waitUntil(() => fs.existsSync(`${pidfile}.2`), 10000, 'the new master');
+    const newMaster = Number(fs.readFileSync(`${pidfile}.2`, 'utf8'));
+    await waitUntil(() => bootedPids(s.output(), newMaster).length === 2, 10000, 'the new master\'s workers');
+    process.kill(s.pid, 'SIGWINCH');
+    await waitUntil(() => oldWorkers.every((p) => !isAlive(p)), 10000, 'the old workers to stop');
+    assert.equal((await get(s.port, '/')).status, 200, 'the new generation serves alone');
+    // The new version is bad: bring the old workers back and stop the new master.
+    process.kill(s.pid, 'SIGHUP');
+    await waitUntil(() => bootedPids(s.output(), s.pid).length === 4, 10000, 'old master respawns workers');
+    process.kill(newMaster, 'SIGTERM');
+    await waitUntil(() => !isAlive(newMaster), 15000, 'the new master to exit');
+    const load = await loadLoop(s.port, { requests: 200, concurrency: 4 });
+    assert.equal(load.failed, 0);
+    assert.equal(Number(fs.readFileSync(pidfile, 'utf8')), s.pid, 'the old master still owns the pid file');
+    assert.equal(fs.existsSync(`${pidfile}.2`), false);
+    await s.stop();
+  });
+
+  test('a second USR2 while a new master runs is ignored', async () => {
+    const s = await start(['-p', path.join(tmpdir(), 'x.pid'), 'app:app']);
+    process.kill(s.pid, 'SIGUSR2');
+    await s.waitForOutput(/Started a new master/);
+    process.kill(s.pid, 'SIGUSR2');
+    await s.waitForOutput(/USR2 signal ignored\. Child exists\./);
+    await s.stop();
+  });
+});
+
+describe('worker count, logs and kills', () => {
+  test('TTIN adds a worker, TTOU removes one (never below 1)', async () => {
+    const sock = path.join(tmpdir(), 'c.sock');
+    const s = await start(['-w', '1', '--control-socket', sock, 'app:app']);
+    // One signal at a time: the kernel merges a signal sent again before the first is handled.
+    for (const n of [2, 3]) {
+      process.kill(s.pid, 'SIGTTIN');
+      await waitUntil(async () => (await workerPids(sock)).length === n, 10000, `${n} workers`);
+    }
+    for (const n of [2, 1, 1]) {
+      process.kill(s.pid, 'SIGTTOU');
+      await s.waitForOutput(/Handling signal: ttou/g, 5000, s.output().lastIndexOf('Handling signal: ttou') + 1);
+      await waitUntil(async () => (await workerPids(sock)).length === n, 10000, `${n} workers`);
+    }
+    await waitUntil(async () => (await workerPids(sock)).length === 1 && childPids(s.pid).length === 1, 10000, 'one worker');
+    assert.match(s.output(), /Number of workers: 3 -> 2/);
+    await s.stop();
+  });
+
+  test('USR1 reopens the error and access logs in the master and every worker', async () => {
+    const dir = tmpdir();
+    const errlog = path.join(dir, 'error.log');
+    const acclog = path.join(dir, 'access.log');
+    const srv = await start(['-w', '2', '--error-logfile', errlog, '--access-logfile', acclog, 'app:app']);
+    assert.equal((await get(srv.port, '/first')).status, 200);
+    await waitUntil(() => fs.readFileSync(acclog, 'utf8').includes('/first'), 5000, 'first access line');
+    fs.renameSync(errlog, `${errlog}.1`);
+    fs.renameSync(acclog, `${acclog}.1`);
+    process.kill(srv.pid, 'SIGUSR1');
+    await waitUntil(() => fs.existsSync(errlog) && fs.readFileSync(errlog, 'utf8').includes('Reopened the log files'), 5000, 'new error log');
+    await sleep(300);
+    for (let i = 0; i < 20; i++) await get(srv.port, '/second');
+    await waitUntil(() => fs.existsSync(acclog) && fs.readFileSync(acclog, 'utf8').includes('/second'), 5000, 'new access log');
+    assert.doesNotMatch(fs.readFileSync(`${acclog}.1`, 'utf8'), /\/second/);
+    await srv.stop();
+  });
+
+  test('kill -9 of random workers under load: the server keeps answering', async () => {
+    const s = await start(['-w', '3', 'app:app']);
+    await waitUntil(() => childPids(s.pid).length === 3, 10000, 'three workers');
+    let kills = 0;
+    const killer = (async () => {
+      for (let i = 0; i < 5; i++) {
+        await sleep(150);
+        const pids = childPids(s.pid);
+        if (pids.length) {
+          process.kill(pids[Math.floor(Math.random() * pids.length)], 'SIGKILL');
+          kills++;
+        }
+      }
+    })();
+    const load = await loadLoop(s.port, { requests: 3000, concurrency: 8 });
+    await killer;
+    assert.equal(kills, 5);
+    // Only a request in flight on a killed worker can fail.
+    assert.ok(load.failed <= kills, `${load.failed} failures for ${kills} kills: ${load.errors.slice(0, 5).join('; ')}`);
+    await waitUntil(() => childPids(s.pid).length === 3, 10000, 'three workers again');
+    assert.equal((await get(s.port, '/')).status, 200);
+    await s.stop();
+  });
+});
+
+describe('the watchdog', () => {
+  test('a hung worker is killed after timeout, with its stack in the error log', async () => {
+    const s = await start(['-w', '1', '-t', '2', 'app:app']);
+    const [victim] = await (async () => {
+      await waitUntil(() => childPids(s.pid).length === 1, 10000, 'a worker');
+      return childPids(s.pid);
+    })();
+    const t0 = Date.now();
+    const res = rawRequest(s.port, 'GET /sleep?60 HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 20000 }).catch((e) => e);
+    await s.waitForOutput(new RegExp(`\\[CRITICAL\\] WORKER TIMEOUT \\(pid:${victim}\\)`), 10000);
+    await waitUntil(() => !isAlive(victim), 5000, 'the hung worker to die');
+    const latency = Date.now() - t0;
+    assert.ok(latency < 2000 + 4000, `killed ${latency} ms after the request began (timeout 2 s)`);
+    const out = s.output();
+    assert.match(out, /Current thread 0x[0-9a-f]+ \(most recent call first\):/);
+    assert.match(out, /File ".*app\.py", line 15 in app/);
+    assert.match(out, /File ".*sync\.py", line \d+ in serve/);
+    await res;
+    await waitUntil(() => childPids(s.pid).length === 1 && !childPids(s.pid).includes(victim), 10000, 'a replacement');
+    assert.equal((await get(s.port, '/')).status, 200);
+    test.diagnostic?.(`watchdog kill latency: ${latency} ms for timeout 2 s`);
+    await s.stop();
+  });
+
+  test('an idle worker is never killed, however long it waits', async () => {
+    const s = await start(['-w', '1', '-t', '1', 'app:app']);
+    await waitUntil(() => childPids(s.pid).length === 1, 10000, 'a worker');
+    const [w] = childPids(s.pid);
+    await sleep(3500);
+    assert.ok(isAlive(w));
+    assert.doesNotMatch(s.output(), /WORKER TIMEOUT/);
+    await s.stop();
+  });
+
+  test('a worker paused at a breakpoint under debugpy is not killed past timeout', async () => {
+    const dir = tmpdir();
+    const sock = path.join(dir, 'c.sock');
+    const s = await start(['-w', '1', '-t', '2', '--control-socket', sock, 'app:app'], { python: SYSTEM_PYTHON });
+    await waitUntil(async () => (await workerPids(sock)).length === 1, 10000, 'a worker');
+    const [pid] = await workerPids(sock);
+    const { port } = await ctl(sock, 'debug', String(pid));
+    assert.ok(port > 0);
+    const dap = await DapClient.connect(port);
+    try {
+      await dap.request('initialize', { adapterID: 'python', clientID: 'unicorn-test', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
+      const attached = dap.request('attach', { justMyCode: false });
+      await dap.event('initialized');
+      const bp = await dap.request('setBreakpoints', { source: { path: path.join(APPS, 'app.py') }, breakpoints: [{ line: 15 }] });
+      assert.equal((bp.body!.breakpoints as Array<{ verified: boolean }>)[0].verified, true);
+      await dap.request('configurationDone');
+      await attached;
+      const response = rawRequest(s.port, 'GET /sleep?0 HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 30000 });
+      const stopped = await dap.event('stopped');
+      assert.equal(stopped.body!.reason, 'breakpoint');
+      const status = await ctl(sock, 'status');
+      assert.equal(status.workers[0].state, 'busy');
+      assert.equal(status.workers[0].request.path, '/sleep');
+      assert.equal(status.workers[0].debugger_attached, true);
+      await sleep(4500); // over twice the timeout, paused
+      assert.ok(isAlive(pid), 'the paused worker survived');
+      assert.doesNotMatch(s.output(), /WORKER TIMEOUT/);
+      assert.match(s.output(), new RegExp(`Worker \\(pid:${pid}\\) is silent for over 2s but a debugger is attached: not killing it`));
+      await dap.request('continue', { threadId: stopped.body!.threadId });
+      const res = parseResponse(await response);
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), 'slept');
+    } finally {
+      dap.close();
+    }
+    await s.stop();
+  });
+});
+
+describe('the control socket', () => {
+  test('mode 0600; status, add, remove, kill, debug, reload and stop; errors are clear', async () => {
+    const dir = tmpdir();
+    const sock = path.join(dir, 'c.sock');
+    const s = await start(['-w', '2', '--control-socket', sock, 'app:app']);
+    assert.equal(fs.statSync(sock).mode & 0o777, 0o600);
+    await waitUntil(async () => (await workerPids(sock)).length === 2, 10000, 'two workers');
+    const status = await ctl(sock, 'status');
+    assert.equal(status.master.pid, s.pid);
+    assert.equal(status.master.app, 'app:app');
+    assert.equal(status.master.workers, 2);
+    assert.deepEqual(status.master.listeners, [s.url]);
+    assert.ok(status.master.rss > 0);
+    for (const w of status.workers) {
+      assert.equal(w.state, 'idle');
+      assert.ok(w.rss > 0 && w.uptime >= 0 && w.heartbeat_age < 3);
+      assert.equal(w.debug_port, null);
+    }
+    const served = async () => (await ctl(sock, 'status')).workers.reduce((n: number, w: any) => n + w.requests, 0);
+    const before0 = await served();
+    await get(s.port, '/');
+    await waitUntil(async () => (await served()) === before0 + 1, 5000, 'the request counted');
+
+    assert.deepEqual(await ctl(sock, 'add', '2'), { workers: 4 });
+    await waitUntil(async () => (await workerPids(sock)).length === 4, 10000, 'four workers');
+    assert.deepEqual(await ctl(sock, 'remove'), { workers: 3 });
+    await waitUntil(async () => (await workerPids(sock)).length === 3, 10000, 'three workers');
+
+    const [victim] = await workerPids(sock);
+    assert.deepEqual(await ctl(sock, 'kill', String(victim)), { killed: victim });
+    await waitUntil(async () => !(await workerPids(sock)).includes(victim) && (await workerPids(sock)).length === 3, 10000, 'a replacement');
+
+    // python3 on PATH (pyenv) has no debugpy: the error says how to get it.
+    const [w] = await workerPids(sock);
+    const dbg = await runCli(['ctl', '--socket', sock, 'debug', String(w)]);
+    assert.equal(dbg.code, 1);
+    assert.match(dbg.stderr, /^unicorn: error: ctl: debug: debugpy is not importable by .*python.* — install it for that interpreter \(python -m pip install debugpy, or on Debian: apt install python3-debugpy\)/);
+
+    const bad = await runCli(['ctl', '--socket', sock, 'remove', '9']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ctl: remove: cannot remove 9: 3 running and at least 1 must stay/);
+    const none = await runCli(['ctl', '--socket', sock, 'kill', '1']);
+    assert.match(none.stderr, /no worker with pid 1 — see "status" for the workers' pids/);
+    assert.match((await runCli(['ctl', '--socket', sock, 'dance'])).stderr, /ctl: unknown command "dance" — use one of status, add, remove, reload, stop, kill, debug/);
+    assert.match((await runCli(['ctl', '--socket', sock, 'kill'])).stderr, /ctl: kill needs a worker pid/);
+    assert.match((await runCli(['ctl', '--socket', sock, 'add', 'x'])).stderr, /ctl: count "x" is not a positive whole number/);
+
+    const human = await runCli(['ctl', '--socket', sock, 'status']);
+    assert.match(human.stdout, new RegExp(`^master ${s.pid}  app:app  up \\S+  rss [\\d.]+ MiB  sync workers 3/3  ${s.url}\n(  worker \\d+  idle  \\d+ requests  up \\S+  rss [\\d.]+ MiB\n){3}$`));
+
+    const before = await workerPids(sock);
+    await ctl(sock, 'reload');
+    await s.waitForOutput(/Reload complete/);
+    await waitUntil(async () => (await workerPids(sock)).every((p) => !before.includes(p)), 10000, 'reloaded workers');
+    await ctl(sock, 'stop');
+    const r = await s.exited(15000);
+    assert.equal(r.code, 0);
+    assert.equal(fs.existsSync(sock), false, 'socket removed at exit');
+  });
+
+  test('unicorn ctl finds the one server of this user without --socket', async () => {
+    const runtime = tmpdir();
+    const s = await start(['app:app'], { env: { XDG_RUNTIME_DIR: runtime } });
+    const r = await runCli(['ctl', 'status'], { env: { XDG_RUNTIME_DIR: runtime } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^master ${s.pid} `));
+    assert.ok(fs.existsSync(path.join(runtime, 'unicorn', `${s.pid}.ctl`)));
+    await s.stop();
+    const gone = await runCli(['ctl', 'status'], { env: { XDG_RUNTIME_DIR: runtime } });
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, /ctl: no running unicorn server found in .* — start one, or give --socket PATH or -p PIDFILE/);
+  });
+});
