@@ -4,10 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as shellParse } from 'shell-quote';
+import { parseAppSpec } from './appspec';
 import { CliError } from './errors';
 import { resolvePython, runConfigHelper } from './python';
 import {
-  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, suggestSetting,
+  HOOKS, HOOKS_UNSUPPORTED, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, hookError,
+  isHelperName, unknownSettingError,
 } from './settings';
 
 export type CliName = 'unicorn' | 'unicorn-django';
@@ -130,8 +132,11 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
   const fail = (name: string, problem: string, fix: string): never => {
     throw new CliError(`${where(lines[name])}: ${name}: ${problem} — ${fix}`);
   };
+  const refuse = (e: SettingError): never => {
+    throw new CliError(`${where(lines[e.setting])}: ${e.message}`);
+  };
   for (const name of (answer.callables ?? []) as string[]) {
-    if (name in HOOKS) fail(name, 'not supported yet: server hooks are planned', `remove ${name} for now`);
+    if (name in HOOKS && HOOKS_UNSUPPORTED) refuse(hookError(name));
     // Other functions and classes are helpers of the config file itself.
   }
   for (const [name, type] of Object.entries((answer.unserializable ?? {}) as Record<string, string>)) {
@@ -140,15 +145,14 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
   for (const [name, raw] of Object.entries((answer.settings ?? {}) as Record<string, unknown>)) {
     const setting = getSetting(name);
     if (!setting) {
-      if (/^[A-Z0-9_]+$/.test(name)) continue; // UPPER_CASE constants are the file's own helpers
-      const hint = suggestSetting(name);
-      fail(name, 'unknown setting', hint ? `did you mean ${hint}? (prefix helper names with _)` : 'see the settings reference in the README (prefix helper names with _)');
+      if (isHelperName(name)) continue; // the file's own UPPER_CASE constants
+      refuse(unknownSettingError(name));
     }
     if (name === 'config') fail(name, 'a config file cannot name another config file', 'pass -c on the command line');
     try {
       values.set(name, coerce(setting!, raw));
     } catch (e) {
-      if (e instanceof SettingError) throw new CliError(`${where(lines[name])}: ${e.message}`);
+      if (e instanceof SettingError) refuse(e);
       throw e;
     }
   }
@@ -192,7 +196,6 @@ export interface Resolved {
 
 export type Invocation = { kind: 'help'; text: string } | { kind: 'version'; text: string } | { kind: 'run'; config: Resolved };
 
-const APP_RE = /^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\(.*\))?)?$/s;
 
 /** Reads every source and returns what to do. Throws CliError for anything wrong. */
 export async function resolveInvocation(
@@ -284,7 +287,7 @@ export async function resolveInvocation(
     workerEnv.DJANGO_SETTINGS_MODULE = module;
     app = 'django.core.wsgi:get_wsgi_application()';
   }
-  if (app !== null && !APP_RE.test(app)) {
+  if (app !== null && !parseAppSpec(app)) {
     throw new CliError(`app "${app}" is not MODULE:CALLABLE — write it like test:app, mypkg.wsgi:application or app:create_app()`);
   }
   if (app === null && !settings.print_config && !options.appOptional) {

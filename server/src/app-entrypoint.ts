@@ -5,29 +5,8 @@ import path from 'node:path';
 import type { Parser } from '@vscode/tree-sitter-wasm';
 import { Node, parse } from './python';
 
-export interface AppSpec {
-  module: string;
-  /** The attribute path, `application` when the spec names only a module. */
-  callable: string;
-}
-
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const dotted = (s: string) => s.split('.').every((p) => IDENT.test(p));
-
-/** Splits MODULE:CALLABLE / MODULE:FACTORY(ARGS) / MODULE the way the worker's loader does. */
-export function parseAppSpec(spec: string): AppSpec | undefined {
-  const colon = spec.indexOf(':');
-  const module = (colon < 0 ? spec : spec.slice(0, colon)).trim();
-  let expr = colon < 0 ? '' : spec.slice(colon + 1).trim();
-  if (!module || !dotted(module)) return undefined;
-  if (!expr) expr = 'application';
-  const paren = expr.indexOf('(');
-  if (paren >= 0) {
-    if (!expr.endsWith(')')) return undefined;
-    expr = expr.slice(0, paren).trim();
-  }
-  return dotted(expr) ? { module, callable: expr } : undefined;
-}
+export { parseAppSpec } from '../../runtime/src/appspec';
+export type { AppSpec } from '../../runtime/src/appspec';
 
 /** The file that `import MODULE` would load from one of the directories, if any. */
 export function findModule(module: string, dirs: string[]): string | undefined {

@@ -252,7 +252,7 @@ describe('worker count, logs and kills', () => {
 });
 
 describe('the watchdog', () => {
-  test('a hung worker is killed after timeout, with its stack in the error log', async () => {
+  test('a hung worker is killed after timeout, with its stack in the error log', async (t) => {
     const s = await start(['-w', '1', '-t', '2', 'app:app']);
     const [victim] = await (async () => {
       await waitUntil(() => childPids(s.pid).length === 1, 10000, 'a worker');
@@ -271,7 +271,7 @@ describe('the watchdog', () => {
     await res;
     await waitUntil(() => childPids(s.pid).length === 1 && !childPids(s.pid).includes(victim), 10000, 'a replacement');
     assert.equal((await get(s.port, '/')).status, 200);
-    test.diagnostic?.(`watchdog kill latency: ${latency} ms for timeout 2 s`);
+    t.diagnostic(`watchdog kill latency: ${latency} ms for timeout 2 s`);
     await s.stop();
   });
 
