@@ -112,7 +112,11 @@ export const SETTINGS: readonly Setting[] = [
   s({
     name: 'timeout', section: 'Worker Processes', flags: ['-t', '--timeout'], metavar: 'INT', type: 'int', default: 30,
     min: 0, side: 'worker',
-    doc: 'Seconds a worker may spend reading one request from a client before it gives up on it.',
+    doc: 'Workers silent for more than this many seconds are killed and replaced: a worker writes a ' +
+      'heartbeat at least once a second while idle and around every request, so a request that runs ' +
+      'longer than this is taken for a hung worker; its Python stacks go to the error log first. A ' +
+      'worker paused in a debugger is spared. Also the longest a worker waits for a client to send ' +
+      'its request. 0 turns the watchdog off.',
   }),
   s({
     name: 'graceful_timeout', section: 'Worker Processes', flags: ['--graceful-timeout'], metavar: 'INT', type: 'int',
@@ -183,6 +187,13 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Headers, with the value that means HTTPS, by which a trusted proxy tells the worker that the ' +
       'client used HTTPS; wsgi.url_scheme is then https. Config file only.',
   }),
+  s({
+    name: 'control_socket', section: 'Server Mechanics', flags: ['--control-socket'], metavar: 'PATH', type: 'string',
+    default: null, defaultText: 'beside the pid file (NAME.ctl), else $XDG_RUNTIME_DIR/unicorn/PID.ctl', side: 'master',
+    doc: 'The Unix socket (mode 0600) on which the arbiter answers `unicorn ctl` and the VS Code extension: ' +
+      'status, adding and removing workers, reload, stop, killing one worker, starting a debugger in one ' +
+      'worker. Unicorn\'s own setting; gunicorn has none.',
+  }),
   // --- Logging -----------------------------------------------------------------------------
   s({
     name: 'accesslog', section: 'Logging', flags: ['--access-logfile'], metavar: 'FILE', type: 'string', default: null,
@@ -203,13 +214,6 @@ export const SETTINGS: readonly Setting[] = [
     name: 'loglevel', section: 'Logging', flags: ['--log-level'], metavar: 'LEVEL', type: 'enum',
     choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', side: 'master',
     doc: 'The least severe messages written to the error log.',
-  }),
-  s({
-    name: 'control_socket', section: 'Server Mechanics', flags: ['--control-socket'], metavar: 'PATH', type: 'string',
-    default: null, defaultText: 'beside the pid file (NAME.ctl), else $XDG_RUNTIME_DIR/unicorn/PID.ctl', side: 'master',
-    doc: 'The Unix socket (mode 0600) on which the arbiter answers `unicorn ctl` and the VS Code extension: ' +
-      'status, adding and removing workers, reload, stop, killing one worker, starting a debugger in one ' +
-      'worker. Unicorn\'s own setting; gunicorn has none.',
   }),
   // --- Process naming ----------------------------------------------------------------------
   s({
