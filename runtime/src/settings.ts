@@ -78,25 +78,31 @@ export const SETTINGS: readonly Setting[] = [
     name: 'workers', section: 'Worker Processes', flags: ['-w', '--workers'], metavar: 'INT', type: 'int', min: 1,
     default: (env) => (env.WEB_CONCURRENCY ? Number(env.WEB_CONCURRENCY) : 1),
     defaultText: '$WEB_CONCURRENCY, else 1', side: 'master',
-    doc: 'How many worker processes serve requests. Each handles one request at a time with the sync ' +
-      'class; two to four per core is the usual start.',
+    doc: 'How many worker processes serve requests. A sync worker answers one request at a time, a ' +
+      'gthread worker as many as it has threads; two to four workers per core is the usual start.',
   }),
   s({
     name: 'worker_class', section: 'Worker Processes', flags: ['-k', '--worker-class'], metavar: 'CLASS', type: 'enum',
-    choices: ['sync', 'gthread'], unsupportedChoices: { gthread: 'the gthread worker is planned' },
-    default: 'sync', side: 'worker',
-    doc: 'How a worker serves connections. sync answers one request per connection and closes it, ' +
-      'which suits fast clients behind a reverse proxy.',
+    choices: ['sync', 'gthread'], default: 'sync', side: 'worker',
+    doc: 'How a worker serves connections. sync takes one connection at a time, answers one request ' +
+      'and closes it: the choice for fast clients behind a reverse proxy. gthread keeps connections ' +
+      'open (keep-alive, pipelining) and runs the app in a pool of threads; its selector thread ' +
+      'reads each request head before a thread is involved, so slow or idle clients never hold a ' +
+      'thread. As in gunicorn, sync with threads above 1 runs gthread.',
   }),
   s({
     name: 'threads', section: 'Worker Processes', flags: ['--threads'], metavar: 'INT', type: 'int', default: 1, min: 1,
-    side: 'worker', unsupported: 'threads belong to the gthread worker, which is planned',
-    doc: 'Threads per worker for the gthread class.',
+    side: 'worker',
+    doc: 'How many requests one gthread worker runs at once, each in its own thread; the app must be ' +
+      'thread-safe. Setting more than 1 with the default worker_class sync switches the workers to ' +
+      'gthread, as gunicorn does.',
   }),
   s({
     name: 'worker_connections', section: 'Worker Processes', flags: ['--worker-connections'], metavar: 'INT', type: 'int',
-    default: 1000, min: 1, side: 'worker', unsupported: 'it belongs to the gthread worker, which is planned',
-    doc: 'The most simultaneous connections one gthread worker keeps open.',
+    default: 1000, min: 1, side: 'worker',
+    doc: 'The most connections one gthread worker holds open at a time, idle keep-alive ones included. ' +
+      'At the cap it stops accepting; further clients wait in the listen queue (or go to another ' +
+      'worker) until one of its connections closes. The sync worker holds one.',
   }),
   s({
     name: 'max_requests', section: 'Worker Processes', flags: ['--max-requests'], metavar: 'INT', type: 'int', default: 0,
@@ -127,8 +133,9 @@ export const SETTINGS: readonly Setting[] = [
   s({
     name: 'keepalive', section: 'Worker Processes', flags: ['--keep-alive'], metavar: 'INT', type: 'int', default: 2,
     min: 0, side: 'worker',
-    doc: 'Seconds an idle keep-alive connection stays open. The sync worker closes every connection ' +
-      'after its response, so this matters only for keep-alive worker classes.',
+    doc: 'Seconds a gthread worker keeps an idle connection open waiting for its next request; 0 ' +
+      'closes every connection after its response. The sync worker always closes. Behind a proxy ' +
+      'that reuses connections, make it longer than the proxy\'s own idle timeout.',
   }),
   // --- Security ----------------------------------------------------------------------------
   s({

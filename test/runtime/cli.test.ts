@@ -213,9 +213,15 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
     await refused(['-b', '127.0.0.1:1', '--port', '2', 'a:b'], /both --bind and --host\/--port given — use one of them$/);
   });
 
+  test('gthread, threads and worker_connections are accepted', async () => {
+    const cfg = await effective(['-k', 'gthread', '--threads', '4', '--worker-connections', '50', 'a:b']);
+    assert.equal(cfg.worker_class, '"gthread"');
+    assert.equal(cfg.threads, '4');
+    assert.equal(cfg.worker_connections, '50');
+  });
+
   test('settings not built yet are refused, never ignored', async () => {
-    await refused(['-k', 'gthread', 'a:b'], /worker_class: not supported yet: the gthread worker is planned — use sync for now$/);
-    await refused(['--threads', '4', 'a:b'], /threads: not supported yet/);
+    await refused(['--spew', 'a:b'], /spew: not supported yet/);
     await refused(['--reload', 'a:b'], /reload: not supported yet/);
     await refused(['--preload', 'a:b'], /preload_app: not supported yet/);
     await refused(['--certfile', 'x.pem', 'a:b'], /certfile: not supported yet/);

@@ -121,6 +121,19 @@ class Body(object):
         """True when request bytes remain that nobody read (the close must then linger)."""
         return bool(self.raw) or not self.done
 
+    def discard(self, limit):
+        """Reads and drops what the app left of the body, up to `limit` bytes; True when the body is done."""
+        while not self.done and limit >= 0:
+            limit -= len(self.data)
+            del self.data[:]
+            self._fill()
+        del self.data[:]
+        return self.done
+
+    def rest(self):
+        """The bytes received beyond this request's body (the start of a pipelined request); body done only."""
+        return bytes(self.raw)
+
     def _first_read(self):
         callback = self.on_first_read
         self.on_first_read = None

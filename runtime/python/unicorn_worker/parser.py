@@ -59,7 +59,7 @@ class Request(object):
 
     __slots__ = (
         "method", "target", "path", "query", "version", "protocol", "headers",
-        "content_length", "chunked", "expect_continue",
+        "content_length", "chunked", "expect_continue", "keep_alive",
     )
 
     def has_body(self):
@@ -109,6 +109,7 @@ def parse_head(head, limits):
     content_lengths = None
     transfer_codings = None
     expect = None
+    connection = None
     hosts = 0
     field_size = limits.field_size
     match_name = _FIELD_NAME_RE.match
@@ -133,6 +134,8 @@ def parse_head(head, limits):
             expect = value
         elif name == "HOST":
             hosts += 1
+        elif name == "CONNECTION":
+            connection = value if connection is None else connection + "," + value
     # Two Host fields let a proxy and the app route the same request differently.
     # (A missing Host on HTTP/1.1 is tolerated, as gunicorn does.)
     if hosts > 1:
@@ -152,6 +155,12 @@ def parse_head(head, limits):
     req.expect_continue = (
         expect is not None and req.version == (1, 1) and expect.lower() == "100-continue"
     )
+    # Whether the client wants the connection kept open: HTTP/1.1 unless it says close, 1.0 only if it asks.
+    if connection is None:
+        req.keep_alive = req.version == (1, 1)
+    else:
+        tokens = [t.strip(" \t").lower() for t in connection.split(",")]
+        req.keep_alive = "close" not in tokens and (req.version == (1, 1) or "keep-alive" in tokens)
     return req
 
 

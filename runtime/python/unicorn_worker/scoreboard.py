@@ -18,7 +18,7 @@ _HEARTBEAT = struct.Struct("<d")
 
 
 class Scoreboard(object):
-    """The sync loop's status hooks (heartbeat / idle / busy), written to one slot with fixed-offset writes."""
+    """The loops' status hooks (heartbeat / idle / busy), written to one slot with fixed-offset writes."""
 
     def __init__(self, path, slot):
         self.fd = os.open(path, os.O_WRONLY)
@@ -46,7 +46,10 @@ class Scoreboard(object):
         self.served = served
         self._write_head(IDLE)
 
-    def busy(self, req):
+    def busy(self, req, served=None):
+        """`served`: the count so far, for loops (gthread) that may stay busy between idle() calls."""
+        if served is not None:
+            self.served = served
         now = time.time()
         # The request first, then the state: a reader never sees "busy" with the previous request.
         os.pwrite(self.fd, _REQUEST.pack(now, req.method.encode("latin-1", "replace")[:16],

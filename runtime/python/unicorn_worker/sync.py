@@ -3,62 +3,18 @@
 import errno
 import os
 import selectors
-import signal
 import socket
 
 from . import errors
+from .loop import BaseLoop, drain, linger, peer_name
 from .parser import head_end, parse_head, skip_empty_lines
 from .wsgi import error_response, handle_request
 
 RECV_SIZE = 65536
-# How long a close waits for the client to stop sending unread request bytes.
-LINGER_SECONDS = 1.0
-LINGER_BYTES = 1 << 20
 _CONTROL, _WAKEUP = object(), object()
 
 
-class SyncWorker(object):
-    def __init__(self, boot):
-        self.boot = boot
-        self.log = boot.log
-        self.alive = True
-        self.timeout = boot.client_timeout
-        self.max_requests = boot.max_requests
-        self.handled = 0
-        # Where the loop reports heartbeat/idle/busy (the scoreboard when the arbiter gives one).
-        self.status = boot.status
-
-    # -- signals: handlers only flip state; the loop (woken through the self-pipe) acts --
-
-    def _on_term(self, signum, frame):
-        self.alive = False
-
-    def _on_quit(self, signum, frame):
-        self.alive = False
-        raise SystemExit(0)
-
-    def _on_usr1(self, signum, frame):
-        self.boot.reopen_logs()
-
-    def _on_usr2(self, signum, frame):
-        # The arbiter wrote a command (e.g. "debug") and nudges us so that a busy worker acts now.
-        self.boot.read_control()
-
-    def install_signals(self):
-        r, w = os.pipe()
-        for fd in (r, w):
-            os.set_blocking(fd, False)
-            os.set_inheritable(fd, False)
-        self.wakeup_r = r
-        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGINT, self._on_quit)
-        signal.signal(signal.SIGQUIT, self._on_quit)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
-        signal.signal(signal.SIGUSR2, self._on_usr2)
-        # gunicorn's workers ignore WINCH (it is the arbiter's signal when daemonised).
-        signal.signal(signal.SIGWINCH, signal.SIG_IGN)
-
+class SyncWorker(BaseLoop):
     def run(self):
         boot = self.boot
         selector = selectors.DefaultSelector()
@@ -77,7 +33,7 @@ class SyncWorker(object):
             for key, _ in selector.select(1.0):
                 data = key.data
                 if data is _WAKEUP:
-                    _drain(self.wakeup_r)
+                    drain(self.wakeup_r)
                 elif data is _CONTROL:
                     if not boot.read_control():
                         self.log.debug("control channel closed: the arbiter is gone, exiting")
@@ -146,51 +102,22 @@ class SyncWorker(object):
                     break
             req = parse_head(buf[:end], limits)
             self.status.busy(req)
-            if handle_request(ctx, conn, peer, req, buf[end + 4:]):
-                return
+            if handle_request(ctx, conn, peer, req, buf[end + 4:])[1] == b"":
+                return  # every byte read: a plain close loses nothing
         except errors.RequestError as exc:
-            self.log.debug("Invalid request from %s: %s", _peer_name(peer), exc)
+            self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
             try:
                 conn.sendall(error_response(exc))
             except OSError:
                 return
         except errors.TIMEOUTS:
-            self.log.debug("client %s timed out", _peer_name(peer))
+            self.log.debug("client %s timed out", peer_name(peer))
             return
         except OSError as exc:
-            self.log.debug("socket error with %s: %s", _peer_name(peer), exc)
+            self.log.debug("socket error with %s: %s", peer_name(peer), exc)
             return
         except Exception:
             # A bug of ours must cost one connection, not the worker.
-            self.log.exception("Error handling a connection from %s", _peer_name(peer))
+            self.log.exception("Error handling a connection from %s", peer_name(peer))
             return
-        _linger(conn)
-
-
-def _linger(conn):
-    """Half-closes, then drains what the client still sends, so our answer is not lost to a reset."""
-    try:
-        conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(LINGER_SECONDS)
-        left = LINGER_BYTES
-        while left > 0:
-            data = conn.recv(65536)
-            if not data:
-                return
-            left -= len(data)
-    except OSError:
-        pass
-
-
-def _drain(fd):
-    try:
-        while os.read(fd, 4096):
-            pass
-    except (BlockingIOError, InterruptedError):
-        pass
-
-
-def _peer_name(peer):
-    if isinstance(peer, tuple):
-        return "%s:%s" % (peer[0], peer[1])
-    return peer or "unix socket"
+        linger(conn)

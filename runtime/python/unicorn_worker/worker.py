@@ -186,7 +186,7 @@ class NullStatus(object):
     def idle(self, served):
         pass
 
-    def busy(self, req):
+    def busy(self, req, served=None):
         pass
 
     def exiting(self):
@@ -194,6 +194,27 @@ class NullStatus(object):
 
     def set_debug_port(self, port):
         pass
+
+
+def worker_class(settings):
+    """The loop to run: gunicorn's rule turns sync with more than one thread into gthread."""
+    name = str(settings.get("worker_class") or "sync")
+    if name == "sync" and int(settings.get("threads") or 1) > 1:
+        return "gthread"
+    return name
+
+
+def make_worker(boot):
+    name = worker_class(boot.settings)
+    if name == "gthread":
+        from .gthread import ThreadWorker
+
+        return ThreadWorker(boot)
+    if name != "sync":
+        boot.log.warning("worker class %r is not available; running the sync worker", name)
+    from .sync import SyncWorker
+
+    return SyncWorker(boot)
 
 
 def set_proc_name(name):
@@ -236,12 +257,7 @@ def main(control_fd):
         return EXIT_APP_LOAD_FAILED
     try:
         boot.take_listeners()
-        worker_class = str(boot.settings.get("worker_class") or "sync")
-        if worker_class != "sync":
-            log.warning("worker class %r is not available yet; running the sync worker", worker_class)
-        from .sync import SyncWorker
-
-        worker = SyncWorker(boot)
+        worker = make_worker(boot)
         worker.install_signals()
     except Exception:
         log.exception("Worker failed to boot")

@@ -1,7 +1,7 @@
 """The WSGI layer (PEP 3333): environ from a parsed Request, start_response, response framing, and one request's handling.
 
 Independent of the loop: `handle_request` takes a connected socket, a parsed Request and the
-bytes that followed its head, so the sync loop and a future gthread pool share it.
+bytes that followed its head, so the sync loop and the gthread pool share it.
 """
 
 import os
@@ -15,6 +15,8 @@ from . import SERVER_SOFTWARE, errors
 from .body import Body
 
 CHUNKED_PREFETCH = 1 << 20
+# What a keep-alive connection reads and drops of a body the app left unread before it gives up and closes.
+DISCARD_LIMIT = 1 << 20
 _NO_BODY_STATUS = frozenset([204, 304])
 # Framing and connection management are ours; an app's copies of these would contradict them.
 _HOP_BY_HOP = frozenset([
@@ -158,11 +160,13 @@ class Response(object):
 
     __slots__ = (
         "sock", "version", "head_only", "status", "code", "headers", "length", "has_date",
-        "has_server", "headers_sent", "chunked", "sent", "log", "timeout",
+        "has_server", "headers_sent", "chunked", "sent", "log", "timeout", "keep_alive",
     )
 
-    def __init__(self, sock, req, log, timeout=30):
+    def __init__(self, sock, req, log, timeout=30, keep_alive=False):
         self.sock = sock
+        # Whether the head says keep-alive; _head() clears it when the body must end with the connection.
+        self.keep_alive = keep_alive
         self.timeout = timeout
         self.version = req.version
         self.head_only = req.method == "HEAD"
@@ -244,12 +248,14 @@ class Response(object):
             elif self.version == (1, 1):
                 self.chunked = True
                 parts.append("Transfer-Encoding: chunked\r\n")
-            # HTTP/1.0 without a length: the body ends when we close.
+            else:
+                # HTTP/1.0 without a length: the body ends when we close.
+                self.keep_alive = False
         if not self.has_date:
             parts += ("Date: ", http_date(), "\r\n")
         if not self.has_server:
             parts.append(_SERVER_HEADER)
-        parts.append("Connection: close\r\n\r\n")
+        parts.append("Connection: keep-alive\r\n\r\n" if self.keep_alive else "Connection: close\r\n\r\n")
         self.headers_sent = True
         try:
             return "".join(parts).encode("latin-1")
@@ -358,15 +364,17 @@ def internal_error_response():
     ).encode("latin-1") + INTERNAL_ERROR
 
 
-def handle_request(ctx, sock, peer, req, leftover):
+def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
     """Runs the app for one parsed request and writes its response.
 
-    Returns True when the request's bytes were all consumed (the connection could be reused).
+    Returns (keep, rest): `keep` when the response said keep-alive, went out whole and every byte
+    of the request was read, so the connection may serve the next request; `rest` is what arrived
+    beyond this request (the start of a pipelined one), or None when bytes of this one stay unread.
     Raises RequestError only before the app runs (the caller answers it); socket errors propagate.
     """
     started = time.time()
     log = ctx.log
-    resp = Response(sock, req, log, ctx.client_timeout)
+    resp = Response(sock, req, log, ctx.client_timeout, keep_alive)
     on_first_read = None
     if req.expect_continue:
         def on_first_read():
@@ -403,11 +411,13 @@ def handle_request(ctx, sock, peer, req, leftover):
     except errors.RequestError as exc:
         # A framing error found while the app read the body.
         log.debug("invalid request body from %s: %s", environ.get("REMOTE_ADDR"), exc)
+        resp.keep_alive = False
         if not resp.headers_sent:
             resp.status, resp.code = "%d %s" % (exc.status, exc.reason), exc.status
             _send_quietly(sock, error_response(exc))
     except Exception:
         log.exception("Error handling request %s", req.target)
+        resp.keep_alive = False
         if not resp.headers_sent:
             resp.status, resp.code, resp.headers, resp.sent = "500 Internal Server Error", 500, [], len(INTERNAL_ERROR)
             _send_quietly(sock, internal_error_response())
@@ -423,7 +433,18 @@ def handle_request(ctx, sock, peer, req, leftover):
                 ctx.access_log.write(environ, resp.status, resp.headers or [], resp.sent, time.time() - started)
             except Exception:
                 log.exception("Error writing the access log")
-    return complete and not body.unconsumed()
+    if not complete:
+        return False, (None if body.unconsumed() else b"")
+    if not body.done:
+        if not resp.keep_alive:
+            return False, None
+        # Keep-alive: drop the unread body (bounded) so the next request starts where it should.
+        try:
+            if not body.discard(DISCARD_LIMIT):
+                return False, None
+        except (errors.RequestError, OSError) + errors.TIMEOUTS:
+            return False, None
+    return resp.keep_alive, body.rest()
 
 
 def _send_quietly(sock, data):

@@ -1,0 +1,388 @@
+"""The gthread worker loop: a selector thread parks connections and reads request heads; a pool of threads runs the app.
+
+The selector (main) thread owns every connection that waits: it accepts, reads until a request's
+head is complete, and only then hands the connection to a pool thread, so slow or idle clients
+never pin a thread. The pool thread answers that request and any pipelined ones already received,
+in order, then parks the connection for its next request (keep-alive) or closes it.
+"""
+
+import collections
+import errno
+import os
+import queue
+import select
+import selectors
+import socket
+import threading
+import time
+
+from . import errors
+from .loop import BaseLoop, drain, linger, peer_name
+from .parser import head_end, parse_head, skip_empty_lines
+from .wsgi import error_response, handle_request
+
+RECV_SIZE = 65536
+# Heartbeat, parent check and idle-connection sweep happen this often (seconds).
+TICK = 0.25
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+class Connection(object):
+    """One client connection; owned by the selector thread while `parked`, else by one pool thread."""
+
+    __slots__ = ("sock", "fd", "ctx", "peer", "buf", "end", "error", "deadline", "parked", "registered")
+
+    def __init__(self, ctx, sock, peer, deadline):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.ctx = ctx
+        self.peer = peer
+        self.buf = b""  # received bytes of the next request
+        self.end = -1  # where its head ends in buf, once complete
+        self.error = None  # a RequestError found while reading the head, answered by the pool
+        self.deadline = deadline
+        self.parked = True
+        self.registered = False
+
+
+class EpollPoller(object):
+    """Linux: connections wait one-shot, so the pool thread that answered one re-arms it with one epoll_ctl."""
+
+    def __init__(self):
+        self.ep = select.epoll()
+
+    def add(self, fd):
+        self.ep.register(fd, select.EPOLLIN)
+
+    def remove(self, fd):
+        try:
+            self.ep.unregister(fd)
+        except (OSError, ValueError):
+            pass
+
+    def rearm(self, conn):
+        """Any thread: wait for `conn` to be readable (epoll_ctl is safe to call concurrently with poll)."""
+        if conn.registered:
+            self.ep.modify(conn.fd, select.EPOLLIN | select.EPOLLONESHOT)
+        else:
+            conn.registered = True
+            self.ep.register(conn.fd, select.EPOLLIN | select.EPOLLONESHOT)
+
+    def fired(self, conn):
+        pass  # one-shot: the kernel disarmed it
+
+    def poll(self, timeout):
+        return self.ep.poll(timeout)
+
+
+class SelectorPoller(object):
+    """Elsewhere: only the selector thread touches the selector; pool threads hand connections back through a queue."""
+
+    def __init__(self, conns, wake):
+        self.sel = selectors.DefaultSelector()
+        self.conns = conns
+        self.wake = wake
+        self.returned = collections.deque()
+        self.loop_thread = threading.get_ident()
+
+    def add(self, fd):
+        self.sel.register(fd, selectors.EVENT_READ)
+
+    def remove(self, fd):
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+
+    def rearm(self, conn):
+        if threading.get_ident() != self.loop_thread:
+            self.returned.append(conn)
+            self.wake()
+        elif not conn.registered:
+            conn.registered = True
+            self.sel.register(conn.fd, selectors.EVENT_READ)
+
+    def fired(self, conn):
+        conn.registered = False
+        self.sel.unregister(conn.fd)
+
+    def poll(self, timeout):
+        while self.returned:
+            conn = self.returned.popleft()
+            if self.conns.get(conn.fd) is conn and conn.parked:
+                self.rearm(conn)
+        return [(key.fd, events) for key, events in self.sel.select(timeout)]
+
+
+class ThreadWorker(BaseLoop):
+    def __init__(self, boot):
+        BaseLoop.__init__(self, boot)
+        s = boot.settings
+        self.threads = max(1, int(s.get("threads") or 1))
+        self.max_connections = max(1, int(s.get("worker_connections") or 1000))
+        # keepalive 0 turns keep-alive off (gunicorn's rule).
+        self.keepalive = max(0, int(s.get("keepalive") or 0))
+        self.graceful_timeout = float(s.get("graceful_timeout") or 30)
+        self.conns = {}  # fd -> Connection: every open connection, parked or in a pool thread
+        self.jobs = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.active = 0  # requests in pool threads
+        self.accepting = False
+        self.poller = None
+        for ctx, _ in boot.listeners:
+            ctx.base["wsgi.multithread"] = True
+
+    # -- the selector thread --
+
+    def run(self):
+        boot = self.boot
+        conns = self.conns
+        self.poller = poller = EpollPoller() if hasattr(select, "epoll") else SelectorPoller(conns, self.wake)
+        listening = dict((sock.fileno(), (ctx, sock)) for ctx, sock in boot.listeners)
+        self.listening = listening
+        self._accepting(True)
+        boot.control.setblocking(False)
+        control_fd = boot.control.fileno()
+        poller.add(control_fd)
+        wakeup_r = self.wakeup_r
+        poller.add(wakeup_r)
+        for i in range(self.threads):
+            threading.Thread(target=self._pool_thread, name="unicorn-pool-%d" % i, daemon=True).start()
+        ppid = boot.ppid
+        boot.send_event({"event": "booted", "pid": os.getpid()})
+
+        status = self.status
+        status.idle(0)
+        next_tick = 0.0
+        stop_at = None
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + TICK
+                    status.heartbeat()
+                    if os.getppid() != ppid:
+                        self.log.info("Parent changed, shutting down: %s", os.getppid())
+                        return 0
+                    self._expire(now)
+                if not self.alive:
+                    if stop_at is None:
+                        # Graceful stop: no new connections; each open one ends after its next answer or when idle.
+                        stop_at = now + self.graceful_timeout
+                        self._accepting(False)
+                    if not conns:
+                        return 0
+                    if now >= stop_at:
+                        self.log.info("graceful timeout: closing %d connections", len(conns))
+                        return 0
+                elif self.accepting != (len(conns) < self.max_connections):
+                    self._accepting(not self.accepting)
+                for fd, _ in poller.poll(max(0.0, next_tick - now)):
+                    conn = conns.get(fd)
+                    if conn is not None:
+                        if conn.parked:
+                            poller.fired(conn)
+                            self._read(conn)
+                    elif fd in listening:
+                        if self.accepting:
+                            self._accept(*listening[fd])
+                    elif fd == wakeup_r:
+                        drain(wakeup_r)
+                    elif fd == control_fd:
+                        if not boot.read_control():
+                            self.log.debug("control channel closed: the arbiter is gone, exiting")
+                            return 0
+        finally:
+            for _ in range(self.threads):
+                self.jobs.put(None)
+
+    def _accepting(self, on):
+        self.accepting = on
+        for fd in self.listening:
+            if on:
+                self.poller.add(fd)
+            else:
+                self.poller.remove(fd)
+
+    def _accept(self, ctx, listener):
+        conns = self.conns
+        while len(conns) < self.max_connections and self.alive:
+            try:
+                sock, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self.log.error("accept() failed: %s — raise the open files limit or lower worker_connections", exc)
+                    return
+                raise
+            if not ctx.preset_socket_options:
+                sock.settimeout(self.timeout)
+                if ctx.tcp:
+                    try:
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    except OSError:
+                        pass
+            conn = Connection(ctx, sock, peer, time.monotonic() + self.timeout)
+            conns[conn.fd] = conn
+            if ctx.preset_socket_options:
+                # The request usually arrives with the connection: read it now rather than after a poll.
+                self._read(conn)
+            else:
+                self.poller.rearm(conn)
+
+    def _read(self, conn):
+        """The connection is readable: add to its head; hand it to the pool once the head is complete."""
+        try:
+            data = conn.sock.recv(RECV_SIZE, _DONTWAIT)
+        except (BlockingIOError, InterruptedError) + errors.TIMEOUTS:
+            self.poller.rearm(conn)
+            return
+        except OSError:
+            self._close_parked(conn)
+            return
+        if not data:
+            self._close_parked(conn)
+            return
+        buf = conn.buf + data if conn.buf else data
+        skip = skip_empty_lines(buf)
+        if skip:
+            buf = buf[skip:]
+        try:
+            end = head_end(buf, max(0, len(buf) - len(data) - 3), conn.ctx.limits)
+        except errors.RequestError as exc:
+            conn.error = exc
+            end = 0
+        conn.buf = buf
+        if end < 0:
+            conn.deadline = time.monotonic() + self.timeout
+            self.poller.rearm(conn)
+            return
+        conn.end = end
+        conn.parked = False
+        self.jobs.put(conn)
+
+    def _expire(self, now):
+        """Closes parked connections past their deadline: idle keep-alive ones, and clients too slow with a head."""
+        for conn in list(self.conns.values()):
+            if conn.parked and conn.deadline <= now:
+                self._close_parked(conn)
+
+    def _close_parked(self, conn):
+        if conn.registered:
+            self.poller.remove(conn.fd)
+        self._close(conn)
+
+    # -- the pool threads --
+
+    def _pool_thread(self):
+        get = self.jobs.get
+        while True:
+            conn = get()
+            if conn is None:
+                return
+            try:
+                self._serve(conn)
+            except BaseException:
+                self.log.exception("Error handling a connection from %s", peer_name(conn.peer))
+                self._close(conn)
+
+    def _serve(self, conn):
+        """Answers the connection's complete request, and pipelined ones after it; then parks or closes it."""
+        ctx = conn.ctx
+        sock = conn.sock
+        limits = ctx.limits
+        while True:
+            buf, end = conn.buf, conn.end
+            busy = False
+            try:
+                if conn.error is not None:
+                    raise conn.error
+                req = parse_head(buf[:end], limits)
+                keep = req.keep_alive and self.keepalive > 0 and self.alive
+                self._busy(req)
+                busy = True
+                keep, rest = handle_request(ctx, sock, conn.peer, req, buf[end + 4:], keep)
+            except errors.RequestError as exc:
+                self.log.debug("Invalid request from %s: %s", peer_name(conn.peer), exc)
+                try:
+                    sock.sendall(error_response(exc))
+                except OSError:
+                    pass
+                else:
+                    linger(sock)
+                self._close(conn)
+                return
+            except errors.TIMEOUTS:
+                self.log.debug("client %s timed out", peer_name(conn.peer))
+                keep, rest = False, b""
+            except OSError as exc:
+                self.log.debug("socket error with %s: %s", peer_name(conn.peer), exc)
+                keep, rest = False, b""
+            except Exception:
+                # A bug of ours must cost one connection, not the worker.
+                self.log.exception("Error handling a connection from %s", peer_name(conn.peer))
+                keep, rest = False, b""
+            finally:
+                if busy:
+                    self._done()
+            if not keep:
+                if rest != b"":
+                    linger(sock)
+                self._close(conn)
+                return
+            conn.error = None
+            if rest:
+                skip = skip_empty_lines(rest)
+                if skip:
+                    rest = rest[skip:]
+                try:
+                    end = head_end(rest, 0, limits)
+                except errors.RequestError as exc:
+                    conn.error, end = exc, 0
+                conn.buf = rest
+                if end >= 0:
+                    conn.end = end
+                    continue  # pipelined: answered by this thread, so in order
+                conn.deadline = time.monotonic() + self.timeout
+            else:
+                conn.buf = b""
+                conn.deadline = time.monotonic() + self.keepalive
+            conn.parked = True
+            try:
+                self.poller.rearm(conn)
+            except OSError:
+                # Closed under us (the worker is exiting).
+                self._close(conn)
+            return
+
+    def _busy(self, req):
+        with self.lock:
+            self.active += 1
+            served = self.handled
+        self.status.busy(req, served)
+
+    def _done(self):
+        with self.lock:
+            self.active -= 1
+            self.handled += 1
+            served = self.handled
+            idle = self.active == 0
+        if idle:
+            self.status.idle(served)
+        if 0 < self.max_requests <= served and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+            self.wake()
+
+    def _close(self, conn):
+        """Any thread: forget the connection, then close it (in that order, so its fd number is free only once forgotten)."""
+        self.conns.pop(conn.fd, None)
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+        if not self.alive or not self.accepting:
+            self.wake()
