@@ -74,18 +74,22 @@ function startLanguageServer(context: vscode.ExtensionContext): LanguageClient {
   return new LanguageClient('unicorn', 'Unicorn Language Server', serverOptions, clientOptions);
 }
 
-/** The commands behind the kernel-limit quick fixes: their one argument is the fix text. */
+/**
+ * The commands behind the kernel-limit quick fixes (server/src/code-actions.ts). copyFix's argument is
+ * the finding's runnable command when it has one, else its fix explanation; runFixInTerminal's is
+ * always the runnable command (one shell command, no prose), offered only for findings that have one.
+ */
 function registerFixCommands(context: vscode.ExtensionContext): void {
   context.subscriptions.push(
-    vscode.commands.registerCommand('unicorn.copyFix', async (fix: string) => {
-      await vscode.env.clipboard.writeText(fix);
-      void vscode.window.showInformationMessage('Unicorn: the fix is on the clipboard.');
+    vscode.commands.registerCommand('unicorn.copyFix', async (text: string) => {
+      await vscode.env.clipboard.writeText(text);
+      void vscode.window.showInformationMessage(`Unicorn: copied to the clipboard: ${text}`);
     }),
-    vscode.commands.registerCommand('unicorn.runFixInTerminal', (fix: string) => {
+    vscode.commands.registerCommand('unicorn.runFixInTerminal', (command: string) => {
       const terminal = vscode.window.createTerminal('Unicorn: kernel fix');
       terminal.show();
-      // Typed, not run: the fix needs root and reads as a suggestion; the user presses Enter.
-      terminal.sendText(fix, false);
+      // Typed, not run: it changes the machine (and most need root); the user reads it and presses Enter.
+      terminal.sendText(command, false);
     }),
   );
 }

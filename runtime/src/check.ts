@@ -1,5 +1,6 @@
 // `unicorn check [--json] [OPTIONS] [APP_MODULE]`: resolve the settings as a run would, probe the
-// kernel limits, and print every finding with its fix. Exit 0 without error findings, 1 with one.
+// kernel limits, and print every finding with its fix and, when it has one, its runnable command.
+// Exit 0 without error findings, 1 with one.
 //
 // `check` is the subcommand only as the very first argument; an app is always MODULE:CALLABLE or a
 // module, so an app in a module named check is served as `unicorn check:app` (or check:application).
@@ -25,7 +26,8 @@ function checkHelp(name: CliName): string {
     '',
     'Compare the kernel limits gunicorn\'s "Kernel Parameters" names (open files, listen queue, SYN queue,',
     'ephemeral ports) with the settings a run with the same OPTIONS would use, and print each finding',
-    'with the command that fixes it. Exit 0 when no finding is an error, 1 otherwise, 2 on bad input.',
+    'with how to fix it and, when one command does, that command alone on a "run:" line. Exit 0 when no',
+    'finding is an error, 1 otherwise, 2 on bad input.',
     '',
     '  --json',
     '      Print the limits and findings as JSON.',
@@ -88,7 +90,10 @@ export function formatReport(report: CheckReport, settings: Settings): string {
     '',
   );
   for (const f of report.findings) {
-    out.push(`${f.severity.toUpperCase()} [${f.id}${f.setting ? `, setting ${f.setting}` : ''}] ${f.message}`, `  fix: ${f.fix}`, '');
+    // The explanation, then the runnable command alone on its line, for copying as it stands.
+    out.push(`${f.severity.toUpperCase()} [${f.id}${f.setting ? `, setting ${f.setting}` : ''}] ${f.message}`, `  fix: ${f.fix}`);
+    if (f.command) out.push(`  run: ${f.command}`);
+    out.push('');
   }
   const by = (s: string) => report.findings.filter((f) => f.severity === s).length;
   out.push(

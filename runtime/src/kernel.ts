@@ -39,8 +39,14 @@ export interface Finding {
   setting?: string;
   /** What is wrong and what it leads to, with the numbers. */
   message: string;
-  /** The command(s) that fix it on this platform. */
+  /** How to fix it on this platform, for a person: the commands, how to keep the change, the alternatives. */
   fix: string;
+  /**
+   * The one shell command that applies the immediate fix on this platform, runnable as it stands (no
+   * prose, no `;`-joined alternatives); absent when no single command is honest (e.g. Linux's hard
+   * open-files limit, which takes a unit or limits.conf edit and a new login).
+   */
+  command?: string;
 }
 
 export const LIMITS_ENV = 'UNICORN_KERNEL_LIMITS';
@@ -290,26 +296,41 @@ export function openFilesNeed(settings: Settings): OpenFilesNeed {
 
 // --- Fix commands ----------------------------------------------------------------------------
 
+/** A finding's fix: the explanation, and the single runnable command when there is one. */
+interface Fix {
+  fix: string;
+  command?: string;
+}
+
+/** The fields of a Finding for a Fix: `command` only when there is one, so that JSON shows only what exists. */
+function fixFields({ fix, command }: Fix): Fix {
+  return command === undefined ? { fix } : { fix, command };
+}
+
 /** Where Linux sysctls persist; -a so that several findings add to one file. */
 const SYSCTL_FILE = '/etc/sysctl.d/60-unicorn.conf';
 
-function linuxSysctlFix(name: string, value: string): string {
+function linuxSysctlFix(name: string, value: string): Fix {
   const arg = value.includes(' ') ? `"${value}"` : value;
-  return (
-    `sudo sysctl -w ${name}=${arg}; to keep it after a reboot: echo '${name} = ${value}' | sudo tee -a ${SYSCTL_FILE}` +
-    ` (in a container, where the host's value does not apply: docker run --sysctl ${name}=${arg})`
-  );
+  const command = `sudo sysctl -w ${name}=${arg}`;
+  return {
+    fix:
+      `${command}; to keep it after a reboot: echo '${name} = ${value}' | sudo tee -a ${SYSCTL_FILE}` +
+      ` (in a container, where the host's value does not apply: docker run --sysctl ${name}=${arg})`,
+    command,
+  };
 }
 
-function darwinSysctlFix(name: string, value: string): string {
-  return `sudo sysctl -w ${name}=${value}; to keep it after a reboot, add the line ${name}=${value} to /etc/sysctl.conf`;
+function darwinSysctlFix(name: string, value: string): Fix {
+  const command = `sudo sysctl -w ${name}=${value}`;
+  return { fix: `${command}; to keep it after a reboot, add the line ${name}=${value} to /etc/sysctl.conf`, command };
 }
 
-/** The fix for a sysctl by platform; other systems get the Linux name to look up. */
-function sysctlFix(platform: string, linuxName: string, darwinName: string | undefined, value: string): string {
+/** The fix for a sysctl by platform; other systems get the Linux name to look up, and no command. */
+function sysctlFix(platform: string, linuxName: string, darwinName: string | undefined, value: string): Fix {
   if (platform === 'darwin' && darwinName) return darwinSysctlFix(darwinName, value);
   if (platform === 'linux') return linuxSysctlFix(linuxName, value);
-  return `raise the equivalent of Linux's ${linuxName} to ${value} with this system's sysctl`;
+  return { fix: `raise the equivalent of Linux's ${linuxName} to ${value} with this system's sysctl` };
 }
 
 /** Rounded up to a power of two: limits people set and recognise. */
@@ -317,26 +338,34 @@ function roundLimit(n: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(n, 1024)));
 }
 
-function raiseSoftNofileFix(platform: string, to: number): string {
+function raiseSoftNofileFix(platform: string, to: number): Fix {
   const unit = platform === 'linux' ? `; under systemd, LimitNOFILE=${to} in the unit's [Service] section` : '';
-  return `ulimit -n ${to} in the shell that starts unicorn (no root needed: the hard limit allows it)${unit}`;
+  // ulimit is a POSIX shell builtin: it raises the limit of the shell it runs in and what that shell starts.
+  const command = platform === 'win32' ? undefined : `ulimit -n ${to}`;
+  return { fix: `ulimit -n ${to} in the shell that starts unicorn (no root needed: the hard limit allows it)${unit}`, command };
 }
 
-function raiseHardNofileFix(platform: string, to: number): string {
+function raiseHardNofileFix(platform: string, to: number): Fix {
   if (platform === 'darwin') {
-    return (
-      `sudo launchctl limit maxfiles ${to} ${to} (until reboot; a LaunchDaemon running it at boot keeps it), then in a new shell ` +
-      `ulimit -n ${to}; if it is still capped, sudo sysctl -w kern.maxfilesperproc=${to}`
-    );
+    // launchd's limit is what new processes start with: the one root step; the new shell's ulimit needs no root.
+    const command = `sudo launchctl limit maxfiles ${to} ${to}`;
+    return {
+      fix:
+        `${command} (until reboot; a LaunchDaemon running it at boot keeps it), then in a new shell ` +
+        `ulimit -n ${to}; if it is still capped, sudo sysctl -w kern.maxfilesperproc=${to}`,
+      command,
+    };
   }
   if (platform === 'linux') {
-    return (
-      `under systemd, LimitNOFILE=${to} in the unit's [Service] section, then sudo systemctl daemon-reload and restart it; ` +
-      `from a login shell, add "<user> soft nofile ${to}" and "<user> hard nofile ${to}" to /etc/security/limits.d/unicorn.conf, ` +
-      `log in again and run ulimit -n ${to}; in Docker, docker run --ulimit nofile=${to}:${to}`
-    );
+    // No command: the hard limit rises only through the unit or limits.conf, and a restart or new login.
+    return {
+      fix:
+        `under systemd, LimitNOFILE=${to} in the unit's [Service] section, then sudo systemctl daemon-reload and restart it; ` +
+        `from a login shell, add "<user> soft nofile ${to}" and "<user> hard nofile ${to}" to /etc/security/limits.d/unicorn.conf, ` +
+        `log in again and run ulimit -n ${to}; in Docker, docker run --ulimit nofile=${to}:${to}`,
+    };
   }
-  return `raise the open-files limit (soft and hard) to ${to}, then ulimit -n ${to}`;
+  return { fix: `raise the open-files limit (soft and hard) to ${to}, then ulimit -n ${to}` };
 }
 
 // --- Rules -----------------------------------------------------------------------------------
@@ -356,6 +385,7 @@ function listenQueue(limits: KernelLimits, settings: Settings): Finding[] {
   const backlog = intSetting(settings, 'backlog', 2048);
   if (limits.somaxconn === undefined || backlog <= limits.somaxconn) return [];
   const name = names(limits.platform).somaxconn;
+  const { fix, command } = sysctlFix(limits.platform, 'net.core.somaxconn', 'kern.ipc.somaxconn', String(backlog));
   return [{
     id: 'somaxconn',
     severity: 'warning',
@@ -363,7 +393,7 @@ function listenQueue(limits: KernelLimits, settings: Settings): Finding[] {
     message:
       `backlog ${backlog} is above ${name} ${limits.somaxconn}: the kernel silently caps each listener's accept queue at ` +
       `${limits.somaxconn}, so in a burst while every worker is busy, connections beyond it are refused or dropped.`,
-    fix: `${sysctlFix(limits.platform, 'net.core.somaxconn', 'kern.ipc.somaxconn', String(backlog))}; or lower --backlog to ${limits.somaxconn}`,
+    ...fixFields({ fix: `${fix}; or lower --backlog to ${limits.somaxconn}`, command }),
   }];
 }
 
@@ -378,7 +408,7 @@ function synQueue(limits: KernelLimits, settings: Settings): Finding[] {
     message:
       `backlog ${backlog} is above net.ipv4.tcp_max_syn_backlog ${limits.tcpMaxSynBacklog}: in a burst of new connections, ` +
       `half-open ones beyond it are dropped (or answered with SYN cookies when net.ipv4.tcp_syncookies is on), and clients wait for a retransmit.`,
-    fix: sysctlFix(limits.platform, 'net.ipv4.tcp_max_syn_backlog', undefined, String(backlog)),
+    ...fixFields(sysctlFix(limits.platform, 'net.ipv4.tcp_max_syn_backlog', undefined, String(backlog))),
   }];
 }
 
@@ -404,7 +434,7 @@ function nofileFinding(
         `open files: ${who} may hold about ${need} descriptors (${parts}), near or above the soft limit ${soft}, but the hard limit ` +
         `${hard ?? 'unlimited'} allows enough; unicorn's Node arbiter raises its soft limit toward the hard one at start and the ` +
         `workers inherit it, so this only matters if something lowers it in between.`,
-      fix: raiseSoftNofileFix(limits.platform, to),
+      ...fixFields(raiseSoftNofileFix(limits.platform, to)),
     }];
   }
   const over = need > soft;
@@ -414,7 +444,7 @@ function nofileFinding(
       `open files: ${who} may hold about ${need} descriptors (${parts}), ` +
       (over ? `above the soft limit ${soft}` : `over ${Math.round(NOFILE_WARN_SHARE * 100)}% of the soft limit ${soft}`) +
       ` (hard ${hard === undefined ? 'unknown' : hard ?? 'unlimited'}); ${consequence}`,
-    fix: raiseHardNofileFix(limits.platform, target),
+    ...fixFields(raiseHardNofileFix(limits.platform, target)),
   }];
 }
 
@@ -448,8 +478,9 @@ function portRange(limits: KernelLimits): Finding[] {
   if (ports >= MIN_EPHEMERAL_PORTS) return [];
   const n = names(limits.platform);
   const [low, high] = SUGGESTED_PORT_RANGE;
-  const fix = limits.platform === 'darwin'
-    ? `sudo sysctl -w net.inet.ip.portrange.first=${low} net.inet.ip.portrange.last=${high}; to keep it after a reboot, add both lines to /etc/sysctl.conf`
+  const darwinCommand = `sudo sysctl -w net.inet.ip.portrange.first=${low} net.inet.ip.portrange.last=${high}`;
+  const fix: Fix = limits.platform === 'darwin'
+    ? { fix: `${darwinCommand}; to keep it after a reboot, add both lines to /etc/sysctl.conf`, command: darwinCommand }
     : sysctlFix(limits.platform, 'net.ipv4.ip_local_port_range', undefined, `${low} ${high}`);
   return [{
     id: 'port-range',
@@ -458,7 +489,7 @@ function portRange(limits: KernelLimits): Finding[] {
       `ephemeral ports: ${n.portRange} ${first}-${last} leaves ${ports} ports (fewer than ${MIN_EPHEMERAL_PORTS}) for outgoing ` +
       `connections to one database or upstream; closed ones keep their port for ${n.timeWait} in TIME_WAIT, so under load ` +
       `connect() fails with EADDRNOTAVAIL ("Cannot assign requested address").`,
-    fix,
+    ...fixFields(fix),
   }];
 }
 
@@ -484,9 +515,12 @@ function reservedPorts(limits: KernelLimits, settings: Settings): Finding[] {
   if (!inRange.length) return [];
   const list = inRange.join(',');
   const outside = first > 1024 ? `below ${first}` : `above ${last}`;
-  const fix = limits.platform === 'linux'
-    ? `${linuxSysctlFix('net.ipv4.ip_local_reserved_ports', list)}; or bind a port ${outside}`
-    : `bind a port ${outside}`;
+  // Elsewhere the fix is a config change (another port), not a command.
+  let fix: Fix = { fix: `bind a port ${outside}` };
+  if (limits.platform === 'linux') {
+    const reserve = linuxSysctlFix('net.ipv4.ip_local_reserved_ports', list);
+    fix = { fix: `${reserve.fix}; or bind a port ${outside}`, command: reserve.command };
+  }
   return [{
     id: 'port-reserved',
     severity: 'info',
@@ -495,7 +529,7 @@ function reservedPorts(limits: KernelLimits, settings: Settings): Finding[] {
       `bind: port${inRange.length === 1 ? '' : 's'} ${inRange.join(', ')} ${inRange.length === 1 ? 'lies' : 'lie'} in the ephemeral range ` +
       `${first}-${last}, from which the kernel picks ports for outgoing connections; while unicorn is stopped or restarting one ` +
       `may take it, and the next start fails with "Address already in use".`,
-    fix,
+    ...fixFields(fix),
   }];
 }
 
@@ -534,7 +568,7 @@ export function describeLimits(limits: KernelLimits): Array<[string, string]> {
   ];
 }
 
-/** One log line per finding, at its severity: the arbiter calls it at boot. */
+/** One log line per finding, at its severity, ending with the command in brackets when there is one: the arbiter calls it at boot. */
 export function logFindings(log: Logger, found: Finding[]): void {
-  for (const f of found) log.log(f.severity, `${f.message} Fix: ${f.fix}`);
+  for (const f of found) log.log(f.severity, `${f.message} Fix: ${f.fix}${f.command ? ` [run: ${f.command}]` : ''}`);
 }

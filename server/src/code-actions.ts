@@ -2,7 +2,11 @@
 import { CodeAction, CodeActionKind, CodeActionParams, Diagnostic } from 'vscode-languageserver/node';
 import { FixData, SOURCE } from './problem';
 
-/** Client-side commands (client/src/extension.ts registers them); their one argument is the fix text. */
+/**
+ * Client-side commands (client/src/extension.ts registers them), each with one text argument.
+ * Copy: the finding's runnable command when it has one (what gets pasted into a shell), else its fix explanation.
+ * Run in terminal: the runnable command, offered only when the finding has one (the explanation is not runnable).
+ */
 export const COPY_FIX = 'unicorn.copyFix';
 export const RUN_FIX_IN_TERMINAL = 'unicorn.runFixInTerminal';
 
@@ -25,12 +29,15 @@ export function codeActions(params: CodeActionParams): CodeAction[] {
         edit: { changes: { [params.textDocument.uri]: [{ range: d.range, newText: data.text }] } },
       });
     } else {
-      out.push(
-        { title: 'Copy the fix to the clipboard', kind: CodeActionKind.QuickFix, diagnostics: [d],
-          command: { title: 'Copy the fix to the clipboard', command: COPY_FIX, arguments: [data.fix] } },
-        { title: 'Open a terminal with the fix', kind: CodeActionKind.QuickFix, diagnostics: [d],
-          command: { title: 'Open a terminal with the fix', command: RUN_FIX_IN_TERMINAL, arguments: [data.fix] } },
-      );
+      const command = typeof data.command === 'string' && data.command ? data.command : undefined;
+      const copy = command ? `Copy the command to the clipboard: ${command}` : 'Copy the fix to the clipboard';
+      out.push({ title: copy, kind: CodeActionKind.QuickFix, diagnostics: [d],
+        command: { title: copy, command: COPY_FIX, arguments: [command ?? data.fix] } });
+      if (command) {
+        const run = `Open a terminal with the command: ${command}`;
+        out.push({ title: run, kind: CodeActionKind.QuickFix, diagnostics: [d],
+          command: { title: run, command: RUN_FIX_IN_TERMINAL, arguments: [command] } });
+      }
     }
   }
   return out;

@@ -46,7 +46,7 @@ export function kernelDiagnostics(kernel: KernelCheck, file: ConfigFile, values:
 }
 
 function diagnostic(f: Finding, file: ConfigFile, values: Map<string, unknown>): Diagnostic {
-  const data: FixData = { kind: 'command', fix: f.fix };
+  const data: FixData = { kind: 'command', fix: f.fix, ...(f.command ? { command: f.command } : {}) };
   const base = { severity: SEVERITY[f.severity], source: SOURCE, code: `kernel-${f.id}`, data };
   const assigned = f.setting && values.has(f.setting) ? [...file.assignments].reverse().find((a) => a.name === f.setting) : undefined;
   if (assigned) return { ...base, range: rangeOf(assigned.statement), message: `${f.message} Fix: ${f.fix}` };

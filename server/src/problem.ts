@@ -8,7 +8,8 @@ export const SOURCE = 'unicorn';
 /** What a quick fix needs, carried in Diagnostic.data. */
 export type FixData =
   | { kind: 'replace'; title: string; text: string }
-  | { kind: 'command'; fix: string };
+  /** A kernel finding's fix: the explanation, and the one runnable shell command when there is one. */
+  | { kind: 'command'; fix: string; command?: string };
 
 /** A node's range; tree-sitter's columns are UTF-16 code units, as LSP's are. */
 export function rangeOf(node: Node): Range {

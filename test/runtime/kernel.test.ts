@@ -2,6 +2,7 @@
 // through the real CLI with UNICORN_KERNEL_LIMITS, in both output forms.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -207,7 +208,52 @@ describe('findings()', () => {
   test('other platforms: a fix that names the Linux setting to look for', () => {
     const f = only(findings({ platform: 'freebsd', somaxconn: 128 }, settings()), 'somaxconn');
     assert.match(f.fix, /equivalent of Linux's net\.core\.somaxconn to 2048/);
+    assert.equal(f.command, undefined);
   });
+});
+
+describe('Finding.command: the one runnable command, per finding and platform', () => {
+  const mac = (changes: Partial<KernelLimits>): KernelLimits => limits({ platform: 'darwin', tcpMaxSynBacklog: undefined, ...changes });
+  const other = (changes: Partial<KernelLimits>): KernelLimits => ({ platform: 'freebsd', ...changes });
+  const twoBinds = settings({ bind: ['127.0.0.1:40000', '127.0.0.1:41000'] });
+  // [what, limits, settings, finding id, the exact command or undefined for none]
+  const cases: Array<[string, KernelLimits, Record<string, unknown>, string, string | undefined]> = [
+    ['linux somaxconn', limits({ somaxconn: 128 }), settings(), 'somaxconn', 'sudo sysctl -w net.core.somaxconn=2048'],
+    ['linux syn-backlog', limits({ tcpMaxSynBacklog: 512 }), settings(), 'syn-backlog', 'sudo sysctl -w net.ipv4.tcp_max_syn_backlog=2048'],
+    ['linux port-range', limits({ portRange: [40000, 44999] }), settings(), 'port-range', 'sudo sysctl -w net.ipv4.ip_local_port_range="10000 65535"'],
+    ['linux port-reserved', limits({ portRange: [32768, 60999] }), twoBinds, 'port-reserved', 'sudo sysctl -w net.ipv4.ip_local_reserved_ports=40000,41000'],
+    ['linux nofile, soft only', limits({ nofileSoft: 64, nofileHard: 4096 }), settings(), 'nofile', 'ulimit -n 4096'],
+    ['linux nofile, unlimited hard', limits({ nofileSoft: 64, nofileHard: null }), settings(), 'nofile', 'ulimit -n 1024'],
+    ['linux nofile, hard too', limits({ nofileSoft: 64, nofileHard: 64 }), settings(), 'nofile', undefined],
+    ['linux nofile-arbiter, hard too', limits({ nofileSoft: 1024, nofileHard: 1024 }), settings({ workers: 1000 }), 'nofile-arbiter', undefined],
+    ['darwin somaxconn', mac({ somaxconn: 128 }), settings(), 'somaxconn', 'sudo sysctl -w kern.ipc.somaxconn=2048'],
+    ['darwin port-range', mac({ portRange: [60000, 65535] }), settings(), 'port-range',
+      'sudo sysctl -w net.inet.ip.portrange.first=10000 net.inet.ip.portrange.last=65535'],
+    ['darwin nofile, soft only', mac({ nofileSoft: 64, nofileHard: 4096 }), settings(), 'nofile', 'ulimit -n 4096'],
+    ['darwin nofile, hard too', mac({ nofileSoft: 64, nofileHard: 64 }), settings(), 'nofile', 'sudo launchctl limit maxfiles 1024 1024'],
+    ['darwin nofile-arbiter, hard too', mac({ nofileSoft: 1024, nofileHard: 1024 }), settings({ workers: 1000 }), 'nofile-arbiter',
+      'sudo launchctl limit maxfiles 2048 2048'],
+    ['darwin port-reserved (a config change)', mac({ portRange: [32768, 60999] }), twoBinds, 'port-reserved', undefined],
+    ['darwin syn-backlog given by override (no such sysctl)', mac({ tcpMaxSynBacklog: 512 }), settings(), 'syn-backlog', undefined],
+    ['other somaxconn', other({ somaxconn: 128 }), settings(), 'somaxconn', undefined],
+    ['other nofile, soft only', other({ nofileSoft: 64, nofileHard: 4096 }), settings(), 'nofile', 'ulimit -n 4096'],
+    ['other nofile, hard too', other({ nofileSoft: 64, nofileHard: 64 }), settings(), 'nofile', undefined],
+  ];
+  for (const [what, lim, set, id, command] of cases) {
+    test(`${what}: ${command ?? 'none'}`, () => {
+      const f = only(findings(lim, set), id);
+      assert.equal(f.command, command);
+      if (command === undefined) {
+        assert.ok(!('command' in f), 'no command key when there is none (and none in the JSON)');
+        return;
+      }
+      // One command, no prose or alternatives; the fix explains it and starts with it.
+      assert.doesNotMatch(command, /;|\(|&&|\|\|/);
+      assert.ok(f.fix.startsWith(command), `fix ${JSON.stringify(f.fix)} starts with the command`);
+      assert.notEqual(f.fix, command, 'the fix keeps the explanation');
+      execFileSync('/bin/sh', ['-n', '-c', command]); // parses as one shell command line
+    });
+  }
 });
 
 describe('UNICORN_KERNEL_LIMITS', () => {
@@ -251,8 +297,11 @@ test('logFindings: one line per finding at its severity, message and fix', () =>
   const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
   assert.equal(lines.length, 3);
   assert.match(lines[0], /\[WARNING\] backlog 2048 is above net\.core\.somaxconn 128: .* Fix: sudo sysctl -w net\.core\.somaxconn=2048/);
+  assert.ok(lines[0].endsWith(' [run: sudo sysctl -w net.core.somaxconn=2048]'), lines[0]);
   assert.match(lines[1], /\[ERROR\] open files: each worker .* Fix: under systemd, LimitNOFILE=1024/);
+  assert.doesNotMatch(lines[1], /\[run: /, 'no command for the hard limit on Linux');
   assert.match(lines[2], /\[WARNING\] ephemeral ports: .* Fix: sudo sysctl -w net\.ipv4\.ip_local_port_range=/);
+  assert.ok(lines[2].endsWith(' [run: sudo sysctl -w net.ipv4.ip_local_port_range="10000 65535"]'), lines[2]);
 });
 
 // --- Through the real CLI -------------------------------------------------------------------
@@ -313,11 +362,23 @@ describe('unicorn check', () => {
     assert.match(fixes['nofile-arbiter'], /LimitNOFILE=2048/);
     assert.match(fixes['port-range'], /^sudo sysctl -w net\.ipv4\.ip_local_port_range="10000 65535"/);
     assert.match(fixes['port-reserved'], /^sudo sysctl -w net\.ipv4\.ip_local_reserved_ports=41000; /);
+    assert.deepEqual(Object.fromEntries(json.findings.map((f) => [f.id, f.command])), {
+      somaxconn: 'sudo sysctl -w net.core.somaxconn=2048',
+      'syn-backlog': 'sudo sysctl -w net.ipv4.tcp_max_syn_backlog=2048',
+      'nofile-arbiter': undefined,
+      'port-range': 'sudo sysctl -w net.ipv4.ip_local_port_range="10000 65535"',
+      'port-reserved': 'sudo sysctl -w net.ipv4.ip_local_reserved_ports=41000',
+    });
+    assert.ok(!('command' in json.findings[2]), 'no command in the JSON when there is none');
 
     const r = await runCli(['check', '-w', '1000', '-b', '127.0.0.1:41000', 'test:app'], { env: env(tight), cwd: EMPTY_DIR });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stdout, /^WARNING \[somaxconn, setting backlog\] backlog 2048 is above net\.core\.somaxconn 128: .*\n  fix: sudo sysctl -w net\.core\.somaxconn=2048; /m);
-    assert.match(r.stdout, /^ERROR \[nofile-arbiter, setting workers\] open files: the arbiter may hold about 1025 descriptors .*\n  fix: under systemd, LimitNOFILE=2048/m);
+    assert.match(r.stdout, /^WARNING \[somaxconn, setting backlog\] backlog 2048 is above net\.core\.somaxconn 128: .*\n  fix: sudo sysctl -w net\.core\.somaxconn=2048; .*\n  run: sudo sysctl -w net\.core\.somaxconn=2048\n\n/m);
+    assert.match(r.stdout, /\n  run: sudo sysctl -w net\.ipv4\.tcp_max_syn_backlog=2048\n\n/);
+    assert.match(r.stdout, /^ERROR \[nofile-arbiter, setting workers\] open files: the arbiter may hold about 1025 descriptors .*\n  fix: under systemd, LimitNOFILE=2048[^\n]*\n\n/m);
+    assert.match(r.stdout, /\n  run: sudo sysctl -w net\.ipv4\.ip_local_port_range="10000 65535"\n\n/);
+    assert.match(r.stdout, /\n  run: sudo sysctl -w net\.ipv4\.ip_local_reserved_ports=41000\n\n/);
+    assert.equal(r.stdout.match(/^  run: /gm)?.length, 4, 'one run line per finding with a command');
     assert.match(r.stdout, /^INFO \[port-reserved, setting bind\] /m);
     assert.match(r.stdout, /\n1 error, 3 warnings, 1 info\.\n$/);
   });
@@ -336,6 +397,8 @@ describe('unicorn check', () => {
     const info = await checkJson([], { ...AMPLE, nofileSoft: 64, nofileHard: 8192 }, 0);
     assert.deepEqual(info.findings.map((f) => [f.id, f.severity]), [['nofile', 'info']]);
     assert.match(info.findings[0].fix, /^ulimit -n 8192 /);
+    assert.equal(info.findings[0].command, 'ulimit -n 8192');
+    assert.equal(err.findings[0].command, undefined, 'Linux: no single command raises the hard limit');
   });
 
   test('macOS values give macOS fixes', async () => {
@@ -343,7 +406,9 @@ describe('unicorn check', () => {
     assert.deepEqual(json.limits, { platform: 'darwin', somaxconn: 128, nofileSoft: 256, nofileHard: 10240, portRange: [49152, 65535] });
     assert.deepEqual(json.findings.map((f) => f.id), ['somaxconn']);
     assert.match(json.findings[0].fix, /^sudo sysctl -w kern\.ipc\.somaxconn=2048; .*\/etc\/sysctl\.conf/);
+    assert.equal(json.findings[0].command, 'sudo sysctl -w kern.ipc.somaxconn=2048');
     const r = await runCli(['check'], { env: env({ platform: 'darwin', somaxconn: 128 }), cwd: EMPTY_DIR });
+    assert.match(r.stdout, /\n  run: sudo sysctl -w kern\.ipc\.somaxconn=2048\n/);
     assert.match(r.stdout, /SYN queue \(net\.ipv4\.tcp_max_syn_backlog\)\s+none on macOS/);
     assert.match(r.stdout, /open files \(RLIMIT_NOFILE\)\s+unknown/);
   });

@@ -93,7 +93,7 @@ describe('language server diagnostics', () => {
     // A list with one bad entry: on that entry.
     assert.equal(only(ds, 12).message, runtimeError('forwarded_allow_ips', ['127.0.0.1', 5]));
     assert.equal(span(only(ds, 12)), '12:36-12:37');
-    assert.equal(ds.length, 15, JSON.stringify(ds.map((d) => d.message)));
+    assert.equal(ds.length, 13, JSON.stringify(ds.map((d) => d.message)));
   });
 
   test('a number written as a string is accepted by the runtime, so it is a warning that says how to write it', async () => {
@@ -108,19 +108,16 @@ describe('language server diagnostics', () => {
     assert.equal(yes.message, 'check_config: "yes" is a string — write check_config = True');
   });
 
-  test('settings and choices not supported yet are refused as the runtime refuses them', async () => {
+  test('settings not supported yet are refused as the runtime refuses them; gthread and threads are supported', async () => {
     const fx = fixture('values.conf.py');
     const ds = await server.open(fx.uri, fx.text);
-    const gthread = only(ds, 6);
-    assert.equal(gthread.message, runtimeError('worker_class', 'gthread'));
-    assert.match(gthread.message, /not supported yet/);
-    assert.equal(span(gthread), '6:15-6:24');
-    for (const [line, name] of [[7, 'threads'], [8, 'preload_app']] as const) {
-      const d = only(ds, line);
-      assert.equal(d.message, runtimeError(name, 4));
-      assert.equal(d.code, 'not-supported');
-      assert.equal(span(d), `${line}:0-${line}:${name.length}`);
-    }
+    assert.deepEqual(onLine(ds, 6), [], 'worker_class = "gthread" is accepted');
+    assert.deepEqual(onLine(ds, 7), [], 'threads = 4 is accepted');
+    const d = only(ds, 8);
+    assert.equal(d.message, runtimeError('preload_app', true));
+    assert.match(d.message, /not supported yet/);
+    assert.equal(d.code, 'not-supported');
+    assert.equal(span(d), '8:0-8:11');
   });
 
   test('each malformed bind entry is reported on its own range with parseAddress\'s message', async () => {
@@ -319,15 +316,63 @@ describe('language server kernel-limit diagnostics (limits injected through UNIC
     assert.ok(ds.find((d) => d.code === 'kernel-nofile'), 'each worker\'s need too');
   });
 
-  test('kernel findings offer commands that copy the fix or open a terminal with it', async () => {
+  /** The client commands a diagnostic's quick fixes call, with their one argument. */
+  async function fixCommands(server: LspServer, uri: string, d: Diag): Promise<Array<[string, unknown]>> {
+    const actions = await server.codeActions(uri, [d]);
+    assert.ok(actions.every((a) => a.kind === 'quickfix' && a.diagnostics?.length === 1 && a.command?.arguments?.length === 1));
+    return actions.map((a) => [a.command!.command, a.command!.arguments![0]]);
+  }
+
+  test('kernel findings offer to copy the command or open a terminal with it (Linux)', async () => {
     const fx = fixture('kernel', 'backlog.conf.py');
-    const ds = await linux.open(fx.uri, fx.text);
-    const actions = await linux.codeActions(fx.uri, ds);
-    assert.deepEqual(actions.map((a) => a.command?.command), ['unicorn.copyFix', 'unicorn.runFixInTerminal']);
-    const fix = (actions[0].command!.arguments as string[])[0];
-    assert.match(fix, /^sudo sysctl -w net\.core\.somaxconn=4096/);
-    assert.deepEqual(actions[1].command!.arguments, [fix]);
-    assert.ok(actions.every((a) => a.kind === 'quickfix' && a.diagnostics?.length === 1));
+    const [d] = await linux.open(fx.uri, fx.text);
+    const command = 'sudo sysctl -w net.core.somaxconn=4096';
+    assert.deepEqual(d.data, { kind: 'command', fix: d.message.slice(d.message.indexOf(' Fix: ') + 6), command });
+    assert.deepEqual(await fixCommands(linux, fx.uri, d), [['unicorn.copyFix', command], ['unicorn.runFixInTerminal', command]]);
+    const actions = await linux.codeActions(fx.uri, [d]);
+    assert.deepEqual(actions.map((a) => a.title), [
+      `Copy the command to the clipboard: ${command}`, `Open a terminal with the command: ${command}`,
+    ]);
+  });
+
+  test('macOS: the commands are the macOS ones; port-reserved has none, so only the fix is copied', async () => {
+    const nofile = fixture('kernel', 'nofile.conf.py');
+    const ds = await darwin.open(nofile.uri, nofile.text);
+    const byCode = (code: string) => ds.find((d) => d.code === code)!;
+    const expected: Array<[string, string]> = [
+      ['kernel-somaxconn', 'sudo sysctl -w kern.ipc.somaxconn=2048'],
+      ['kernel-nofile', 'sudo launchctl limit maxfiles 1024 1024'],
+      ['kernel-nofile-arbiter', 'sudo launchctl limit maxfiles 1024 1024'],
+      ['kernel-port-range', 'sudo sysctl -w net.inet.ip.portrange.first=10000 net.inet.ip.portrange.last=65535'],
+    ];
+    assert.deepEqual(ds.map((d) => d.code).sort(), expected.map(([code]) => code).sort());
+    for (const [code, command] of expected) {
+      assert.equal((byCode(code).data as { command?: string }).command, command, code);
+      assert.deepEqual(await fixCommands(darwin, nofile.uri, byCode(code)), [['unicorn.copyFix', command], ['unicorn.runFixInTerminal', command]], code);
+    }
+    const uri = uriOf('kernel', 'reserved.conf.py');
+    const reserved = (await darwin.open(uri, 'bind = "127.0.0.1:50050"\n')).find((d) => d.code === 'kernel-port-reserved')!;
+    const data = reserved.data as { fix: string; command?: string };
+    assert.equal(data.command, undefined);
+    assert.equal(data.fix, 'bind a port below 50000');
+    assert.deepEqual(await fixCommands(darwin, uri, reserved), [['unicorn.copyFix', 'bind a port below 50000']], 'no terminal without a command');
+    assert.deepEqual((await darwin.codeActions(uri, [reserved])).map((a) => a.title), ['Copy the fix to the clipboard']);
+  });
+
+  test('Linux, hard open-files limit: no single command, so copy offers the fix and there is no terminal', async () => {
+    const tight = await LspServer.start({ ...ROOMY_KERNEL, nofileSoft: 64, nofileHard: 64 });
+    try {
+      const fx = fixture('kernel', 'default.conf.py');
+      const [d, ...rest] = await tight.open(fx.uri, fx.text);
+      assert.deepEqual(rest, []);
+      assert.equal(d.code, 'kernel-nofile');
+      const data = d.data as { fix: string; command?: string };
+      assert.ok(!('command' in data));
+      assert.match(data.fix, /^under systemd, LimitNOFILE=1024/);
+      assert.deepEqual(await fixCommands(tight, fx.uri, d), [['unicorn.copyFix', data.fix]]);
+    } finally {
+      await tight.stop();
+    }
   });
 
   test('bad UNICORN_KERNEL_LIMITS: the server still runs, without kernel diagnostics', async () => {
@@ -424,7 +469,7 @@ describe('language server hover, completion and quick fixes', () => {
     const inQuotes = await completeAt('worker_class = "sy\n', 0, 18);
     assert.deepEqual(inQuotes.map((i) => (i.textEdit as TextEdit).newText), ['sync', 'gthread']);
     assert.deepEqual((inQuotes[0].textEdit as TextEdit).range, { start: { line: 0, character: 16 }, end: { line: 0, character: 18 } });
-    assert.match(inQuotes[1].detail!, /not supported yet/);
+    assert.equal(inQuotes[1].detail, 'worker_class value', 'gthread is supported');
     const closed = await completeAt('loglevel = "deb"\n', 0, 14);
     assert.ok(closed.find((i) => (i.textEdit as TextEdit).newText === 'debug'));
     const bare = await completeAt('loglevel = \n', 0, 11);
