@@ -226,6 +226,24 @@ describe('worker count, logs and kills', () => {
     await srv.stop();
   });
 
+  test('max_requests with max_requests_jitter: each worker recycles after N + 0..jitter requests', async () => {
+    const s = await start(['-w', '1', '--max-requests', '3', '--max-requests-jitter', '2', 'app:app']);
+    await waitUntil(() => bootedPids(s.output()).length === 1, 10000, 'a worker');
+    // Count requests per worker pid until three workers have been used up.
+    const perWorker = new Map<string, number>();
+    for (let i = 0; i < 40 && perWorker.size < 4; i++) {
+      const pid = (await get(s.port, '/pid')).body.toString();
+      perWorker.set(pid, (perWorker.get(pid) ?? 0) + 1);
+    }
+    const counts = [...perWorker.values()].slice(0, 3);
+    assert.equal(counts.length, 3);
+    // The readiness probe of startServer was the first worker's first request.
+    counts[0] += 1;
+    for (const n of counts) assert.ok(n >= 3 && n <= 5, `a worker served ${n} requests (3 + 0..2 expected): ${counts}`);
+    assert.match(s.output(), /Autorestarting worker after current request\./);
+    await s.stop();
+  });
+
   test('kill -9 of random workers under load: the server keeps answering', async () => {
     const s = await start(['-w', '3', 'app:app']);
     await waitUntil(() => childPids(s.pid).length === 3, 10000, 'three workers');
