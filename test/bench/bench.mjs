@@ -1,8 +1,17 @@
-// `npm run bench`: unicorn against gunicorn's sync worker on the hello-world app (examples/test.py),
-// side by side in one run, loaded by wrk. Not a test: it prints numbers and exits 0 unless a
-// server could not be started or measured.
+// `npm run bench`: unicorn against gunicorn 20.1 (Debian python3-gunicorn) in both worker classes,
+// side by side in one run, loaded by wrk, with uWSGI (Debian uwsgi + uwsgi-plugin-python3,
+// --http-socket) for reference. Not a test: it prints numbers and exits 0 unless a server could
+// not be started or measured.
 //
-//   node test/bench/bench.mjs [--duration 10] [--runs 3] [--connections 16,64] [--threads 2]
+// Groups (each at every -c, each server started fresh per group and run, 2 workers everywhere,
+// access log off everywhere):
+//   sync GET      hello world (examples/test.py), wrk -H 'Connection: close'
+//   gthread GET   the same app, threads=4, keep-alive (wrk's default)
+//   sync POST     16 KiB body echoed (test/bench/apps/echo.py), Connection: close
+//   gthread POST  the same, threads=4, keep-alive
+//
+//   node test/bench/bench.mjs [--duration 5] [--runs 3] [--connections 16,64] [--threads 2]
+//                             [--groups sync-get,gthread-get,sync-post,gthread-post] [--no-uwsgi]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -14,6 +23,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const WORKERS = 2;
+const THREADS = 4;
+const POST_BYTES = 16 * 1024;
 const BOOT_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -21,21 +32,44 @@ function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
-const DURATION_S = Number(option('duration', '10'));
+const DURATION_S = Number(option('duration', '5'));
 const RUNS = Number(option('runs', '3'));
 const CONNECTIONS = option('connections', '16,64').split(',').map(Number);
 const WRK_THREADS = Number(option('threads', '2'));
+const GROUP_NAMES = option('groups', 'sync-get,gthread-get,sync-post,gthread-post').split(',');
+const WITH_UWSGI = !process.argv.includes('--no-uwsgi');
 
-const SERVERS = {
-  unicorn: (port) => [
+const HELLO = { dir: 'examples', module: 'test', callable: 'app' };
+const ECHO = { dir: path.join('test', 'bench', 'apps'), module: 'echo', callable: 'app' };
+
+/** How each server is started for an app in a worker class: [command, args]. */
+const COMMANDS = {
+  unicorn: (port, app, klass) => [
     process.execPath,
     [path.join(ROOT, 'runtime', 'bin', 'unicorn.js'), '-w', String(WORKERS), '-b', `127.0.0.1:${port}`,
-      '--chdir', 'examples', '--python', SYSTEM_PYTHON, 'test:app'],
+      ...(klass === 'gthread' ? ['-k', 'gthread', '--threads', String(THREADS)] : []),
+      '--chdir', app.dir, '--python', SYSTEM_PYTHON, `${app.module}:${app.callable}`],
   ],
-  gunicorn: (port) => [
+  gunicorn: (port, app, klass) => [
     SYSTEM_PYTHON,
-    ['-m', 'gunicorn', '-w', String(WORKERS), '-b', `127.0.0.1:${port}`, '--chdir', 'examples', 'test:app'],
+    ['-m', 'gunicorn', '-w', String(WORKERS), '-b', `127.0.0.1:${port}`,
+      ...(klass === 'gthread' ? ['-k', 'gthread', '--threads', String(THREADS)] : []),
+      '--chdir', app.dir, `${app.module}:${app.callable}`],
   ],
+  // One configuration for every group: 2 processes, no threads, --http-socket (which closes each connection).
+  uwsgi: (port, app) => [
+    'uwsgi',
+    ['--plugin', 'python3', '--http-socket', `127.0.0.1:${port}`, '--master', '--processes', String(WORKERS),
+      '--chdir', path.join(ROOT, app.dir), '--wsgi-file', `${app.module}.py`, '--callable', app.callable,
+      '--disable-logging', '--die-on-term', '--need-app'],
+  ],
+};
+
+const GROUPS = {
+  'sync-get': { label: 'sync GET (Connection: close)', klass: 'sync', app: HELLO, close: true, post: false },
+  'gthread-get': { label: `gthread GET (threads=${THREADS}, keep-alive)`, klass: 'gthread', app: HELLO, close: false, post: false },
+  'sync-post': { label: 'sync POST 16 KiB echo (Connection: close)', klass: 'sync', app: ECHO, close: true, post: true },
+  'gthread-post': { label: `gthread POST 16 KiB echo (threads=${THREADS}, keep-alive)`, klass: 'gthread', app: ECHO, close: false, post: true },
 };
 
 /** Every server group this process started and has not yet seen end: killed on the way out. */
@@ -74,14 +108,19 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-function get(port) {
+/** One request as the load will send it; resolves to the status, or 0 when the echo is wrong or it failed. */
+function probe(port, post) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, headers: { Connection: 'close' }, timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
+    const body = post ? Buffer.alloc(POST_BYTES, 'x') : undefined;
+    const headers = { Connection: 'close', ...(body ? { 'Content-Length': String(body.length) } : {}) };
+    const req = http.request({ host: '127.0.0.1', port, path: '/', method: post ? 'POST' : 'GET', agent: false, headers, timeout: 2000 }, (res) => {
+      let n = 0;
+      res.on('data', (d) => (n += d.length));
+      res.on('end', () => resolve(post && n !== POST_BYTES ? 0 : res.statusCode));
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(0));
+    req.end(body);
   });
 }
 
@@ -137,11 +176,11 @@ function measureRss(leader) {
 
 // ---- servers -----------------------------------------------------------------------------------
 
-async function startServer(name) {
+async function startServer(name, group) {
   const port = await freePort();
-  const [cmd, args] = SERVERS[name](port);
+  const [cmd, args] = COMMANDS[name](port, group.app, group.klass);
   const env = { ...process.env };
-  // Neither server may pick up the developer's own settings.
+  // No server may pick up the developer's own settings.
   for (const k of ['UNICORN_CMD_ARGS', 'GUNICORN_CMD_ARGS', 'WEB_CONCURRENCY']) delete env[k];
   const started = process.hrtime.bigint();
   const child = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -160,9 +199,10 @@ async function startServer(name) {
   while (bootMs === undefined) {
     if (exited !== null) fail(`${name} exited (${exited}) before answering:\n${log}`);
     if (Date.now() > deadline) fail(`${name} did not answer 200 on port ${port} within ${BOOT_TIMEOUT_MS} ms:\n${log}`);
-    if ((await get(port)) === 200) bootMs = Number(process.hrtime.bigint() - started) / 1e6;
+    if ((await probe(port, false)) === 200) bootMs = Number(process.hrtime.bigint() - started) / 1e6;
     else await sleep(20);
   }
+  if (group.post && (await probe(port, true)) !== 200) fail(`${name} did not echo a ${POST_BYTES}-byte POST:\n${log}`);
   // The first 200 needs one worker; wait (bounded) for master + every worker before counting RSS.
   const settle = Date.now() + 5000;
   while (measureRss(child.pid).processes < WORKERS + 1 && Date.now() < settle) await sleep(50);
@@ -188,9 +228,23 @@ function toMs(value, unit) {
   return Number(value) * scale;
 }
 
-function runWrk(port, connections, seconds) {
+let postScript;
+/** A wrk Lua script that POSTs the 16 KiB body (written once per run, removed at exit). */
+function wrkPostScript() {
+  if (!postScript) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-'));
+    postScript = path.join(dir, 'post.lua');
+    fs.writeFileSync(postScript, `wrk.method = "POST"\nwrk.body = string.rep("x", ${POST_BYTES})\n` +
+      'wrk.headers["Content-Type"] = "application/octet-stream"\n');
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return postScript;
+}
+
+function runWrk(port, connections, seconds, group) {
   const args = [`-t${Math.min(WRK_THREADS, connections)}`, `-c${connections}`, `-d${seconds}s`, '--latency',
-    '-H', 'Connection: close', `http://127.0.0.1:${port}/`];
+    ...(group.close ? ['-H', 'Connection: close'] : []), ...(group.post ? ['-s', wrkPostScript()] : []),
+    `http://127.0.0.1:${port}/`];
   const out = spawnSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   if (out.error || out.status !== 0) fail(`wrk ${args.join(' ')} failed: ${out.error?.message ?? out.stderr}`);
   const text = out.stdout;
@@ -217,77 +271,112 @@ function table(header, rows, textColumns) {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** uWSGI from Debian, installed on first use (bench only). False when it cannot be had. */
+function ensureUwsgi() {
+  const ok = () => spawnSync('uwsgi', ['--plugin', 'python3', '--version'], { encoding: 'utf8' }).status === 0;
+  if (ok()) return true;
+  console.log('installing uWSGI for the reference column: apt-get install -y uwsgi uwsgi-plugin-python3');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '-q', 'uwsgi', 'uwsgi-plugin-python3'], { stdio: 'ignore', env });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', env });
+    r = spawnSync('apt-get', ['install', '-y', '-q', 'uwsgi', 'uwsgi-plugin-python3'], { stdio: 'ignore', env });
+  }
+  return ok();
+}
+
 async function main() {
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => fail(`interrupted by ${sig}`));
   if (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error) fail('wrk not found — install it with: apt-get install -y wrk');
   if (!fs.existsSync(path.join(ROOT, 'dist', 'runtime', 'cli.js'))) fail('dist/runtime/cli.js is missing — run `npm run build` first');
+  const unknown = GROUP_NAMES.filter((g) => !GROUPS[g]);
+  if (unknown.length) fail(`unknown group ${unknown.join(', ')} — use ${Object.keys(GROUPS).join(', ')}`);
 
   const names = ['unicorn'];
   const gunicorn = spawnSync(SYSTEM_PYTHON, ['-c', 'import gunicorn; print(gunicorn.__version__)'], { encoding: 'utf8' });
   const gunicornVersion = gunicorn.status === 0 ? gunicorn.stdout.trim() : undefined;
   if (gunicornVersion) names.push('gunicorn');
-  else console.log(`gunicorn is not installed for ${SYSTEM_PYTHON} (apt-get install -y python3-gunicorn) — the gunicorn column is skipped`);
+  else console.log(`gunicorn is not installed for ${SYSTEM_PYTHON} (apt-get install -y python3-gunicorn) — the gunicorn rows are skipped`);
+  if (WITH_UWSGI && ensureUwsgi()) names.push('uwsgi');
+  else if (WITH_UWSGI) console.log('uWSGI could not be installed — the uwsgi rows are skipped');
+  const uwsgiVersion = names.includes('uwsgi') ? spawnSync('uwsgi', ['--version'], { encoding: 'utf8' }).stdout.trim() : '';
 
   const python = spawnSync(SYSTEM_PYTHON, ['-c', 'import platform; print(platform.python_version())'], { encoding: 'utf8' }).stdout.trim();
   const wrkVersion = (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] || '').trim();
-  console.log(`hello world (examples/test.py) · ${WORKERS} workers · access log off · Python ${python} (${SYSTEM_PYTHON}) · Node ${process.versions.node}`);
-  console.log(`${wrkVersion || 'wrk'} · -t${WRK_THREADS} -H 'Connection: close' · c=${CONNECTIONS.join(',')} · ${DURATION_S} s × ${RUNS} runs each`);
-  console.log(`note: wrk shares this machine's ${os.availableParallelism()} CPU cores with the server under test.\n`);
+  console.log(`${WORKERS} workers · access log off · Python ${python} (${SYSTEM_PYTHON}) · Node ${process.versions.node}` +
+    (gunicornVersion ? ` · gunicorn ${gunicornVersion}` : '') + (uwsgiVersion ? ` · uWSGI ${uwsgiVersion}` : ''));
+  console.log(`${wrkVersion || 'wrk'} · -t${WRK_THREADS} · c=${CONNECTIONS.join(',')} · ${DURATION_S} s × ${RUNS} runs each · ` +
+    `GET: hello world (examples/test.py) · POST: ${POST_BYTES} bytes echoed (test/bench/apps/echo.py)`);
+  console.log(`note: wrk shares this machine's ${os.availableParallelism()} CPU cores with the server under test, ` +
+    'so every number is lower than on a machine of its own.');
+  if (names.includes('uwsgi')) console.log('uwsgi (reference): --http-socket, 2 processes, no threads; it closes every connection, keep-alive or not.');
+  console.log('');
 
-  const samples = {}; // name -> c -> [{rps, p99Ms, errors}]
-  const boots = {}; // name -> [{bootMs, bootRss, loadRss}]
-  for (const name of names) {
-    samples[name] = Object.fromEntries(CONNECTIONS.map((c) => [c, []]));
-    boots[name] = [];
-  }
+  const groups = GROUP_NAMES.map((g) => ({ id: g, ...GROUPS[g] }));
+  const samples = {}; // group -> name -> c -> [{rps, p99Ms, errors}]
+  const boots = {}; // "name klass" -> [{bootMs, bootRss, loadRss}] (GET groups: the hello-world app)
+  for (const g of groups) samples[g.id] = Object.fromEntries(names.map((n) => [n, Object.fromEntries(CONNECTIONS.map((c) => [c, []]))]));
 
   for (let run = 0; run < RUNS; run++) {
-    // Alternate which server goes first, so neither always meets a warmer (or hotter) machine.
-    const order = run % 2 === 0 ? names : [...names].reverse();
-    for (const name of order) {
-      const server = await startServer(name);
-      try {
-        runWrk(server.port, CONNECTIONS[0], 1); // warm-up: imports, caches, first forks
-        const parts = [];
-        for (const c of CONNECTIONS) {
-          const r = runWrk(server.port, c, DURATION_S);
-          samples[name][c].push(r);
-          parts.push(`c=${c} ${r.rps.toFixed(0)} req/s p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
+    for (const g of groups) {
+      // Alternate which server goes first, so none always meets a warmer (or hotter) machine.
+      const order = run % 2 === 0 ? names : [...names].reverse();
+      for (const name of order) {
+        const server = await startServer(name, g);
+        try {
+          runWrk(server.port, CONNECTIONS[0], 1, g); // warm-up: imports, caches, first forks
+          const parts = [];
+          for (const c of CONNECTIONS) {
+            const r = runWrk(server.port, c, DURATION_S, g);
+            samples[g.id][name][c].push(r);
+            parts.push(`c=${c} ${r.rps.toFixed(0)} req/s p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
+          }
+          if (!g.post) {
+            const key = name === 'uwsgi' ? 'uwsgi' : `${name} ${g.klass}`;
+            (boots[key] ??= []).push({ bootMs: server.bootMs, bootRss: server.bootRss, loadRss: measureRss(server.child.pid) });
+          }
+          console.log(`run ${run + 1}/${RUNS} ${g.id.padEnd(12)} ${name.padEnd(8)} boot ${formatMs(server.bootMs)} · ${parts.join(' · ')}`);
+        } finally {
+          await stopServer(server);
         }
-        const loadRss = measureRss(server.child.pid);
-        boots[name].push({ bootMs: server.bootMs, bootRss: server.bootRss, loadRss });
-        console.log(`run ${run + 1}/${RUNS} ${name.padEnd(8)} boot ${formatMs(server.bootMs)} · ${parts.join(' · ')}`);
-      } finally {
-        await stopServer(server);
       }
     }
   }
 
   const rows = [];
-  for (const c of CONNECTIONS) {
-    const base = samples.gunicorn ? median(samples.gunicorn[c].map((r) => r.rps)) : undefined;
-    for (const name of names) {
-      const rps = median(samples[name][c].map((r) => r.rps));
-      const p99 = median(samples[name][c].map((r) => r.p99Ms));
-      const errors = samples[name][c].reduce((a, r) => a + r.errors, 0);
-      const ratio = name === 'unicorn' && base ? `${(rps / base).toFixed(2)}×` : '';
-      rows.push([name, c, rps.toFixed(0), formatMs(p99), errors, ratio]);
+  const verdicts = [];
+  for (const g of groups) {
+    for (const c of CONNECTIONS) {
+      const med = (name, key) => median(samples[g.id][name][c].map((r) => r[key]));
+      const base = names.includes('gunicorn') ? { rps: med('gunicorn', 'rps'), p99: med('gunicorn', 'p99Ms') } : undefined;
+      for (const name of names) {
+        const rps = med(name, 'rps');
+        const p99 = med(name, 'p99Ms');
+        const errors = samples[g.id][name][c].reduce((a, r) => a + r.errors, 0);
+        const ratio = base && name !== 'gunicorn' ? `${(rps / base.rps).toFixed(2)}×` : '';
+        rows.push([g.id, name, c, rps.toFixed(0), formatMs(p99), errors, ratio]);
+        if (name === 'unicorn' && base) {
+          verdicts.push(`${g.id} c=${c}: ${(rps / base.rps).toFixed(2)}× gunicorn ${rps / base.rps >= 1.5 ? '(≥ 1.5× ✓)' : '(below 1.5× ✗)'}, ` +
+            `p99 ${formatMs(p99)} vs ${formatMs(base.p99)} ${p99 <= base.p99 ? '✓' : '✗'}`);
+        }
+      }
     }
   }
-  console.log('\n' + table(['server', 'c', 'req/s (median)', 'p99 (median)', 'errors', 'unicorn/gunicorn'], rows, 1));
+  console.log('\n' + groups.map((g) => `${g.id}: ${g.label}`).join('\n'));
+  console.log('\n' + table(['group', 'server', 'c', 'req/s (median)', 'p99 (median)', 'errors', 'vs gunicorn'], rows, 2));
+  if (verdicts.length) console.log('\ntargets (unicorn ≥ 1.5× gunicorn req/s, p99 ≤ gunicorn\'s):\n  ' + verdicts.join('\n  '));
 
-  const bootRows = names.map((name) => {
-    const b = boots[name];
-    return [
-      name,
-      formatMs(median(b.map((x) => x.bootMs))),
-      `${formatMb(median(b.map((x) => x.bootRss.kb)))} (${b[0].bootRss.processes} processes)`,
-      `${formatMb(median(b.map((x) => x.loadRss.kb)))} (${b[0].loadRss.processes} processes)`,
-    ];
-  });
-  console.log('\n' + table(['server', 'boot to first 200', 'RSS after boot', 'RSS after load'], bootRows, 1));
-  console.log(`\nRSS: VmRSS summed over the master and its workers (shared pages counted in each process).` +
-    (gunicornVersion ? ` gunicorn ${gunicornVersion}, sync worker.` : ''));
+  const bootRows = Object.entries(boots).map(([key, b]) => [
+    key,
+    formatMs(median(b.map((x) => x.bootMs))),
+    `${formatMb(median(b.map((x) => x.bootRss.kb)))} (${b[0].bootRss.processes} processes)`,
+    `${formatMb(median(b.map((x) => x.loadRss.kb)))} (${b[0].loadRss.processes} processes)`,
+  ]);
+  if (bootRows.length) {
+    console.log('\n' + table(['server', 'boot to first 200', 'RSS after boot', 'RSS after load'], bootRows, 1));
+    console.log('\nBoot: spawn to the first 200 on the hello-world app. RSS: VmRSS summed over the master and its workers ' +
+      '(shared pages counted in each process).');
+  }
 }
 
 main().catch((e) => fail(e.stack ?? String(e)));
