@@ -3,6 +3,7 @@
 Usage: unicorn_config.py load PATH          -> {"settings": {...}, "callables": [...], "lines": {...}}
        unicorn_config.py django-settings PATH/manage.py -> {"settings_module": "..."}
        unicorn_config.py check-app JSON       -> {"ok": true}   (JSON: {"app", "chdir", "pythonpath"})
+       unicorn_config.py describe-fds 3,4     -> {"sockets": [{"fd", "kind", "host", "port", "path"}]}
 On failure: {"error": "...", "line": N} and exit status 1. Standard library only, Python 3.8+.
 """
 import ast
@@ -132,7 +133,34 @@ def check_app(spec):
     return {"ok": True}
 
 
-VERBS = {"load": load, "django-settings": django_settings, "check-app": check_app}
+def describe_fds(text):
+    """What inherited descriptors are (systemd socket activation, fd://N): family and bound address."""
+    import socket
+
+    sockets = []
+    for part in text.split(","):
+        fd = int(part)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as e:
+            return {"error": "descriptor %d is not a socket (%s)" % (fd, e.strerror)}
+        try:
+            if sock.type != socket.SOCK_STREAM:
+                return {"error": "descriptor %d is not a stream socket" % fd}
+            name = sock.getsockname()
+            if sock.family == socket.AF_UNIX:
+                path = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+                sockets.append({"fd": fd, "kind": "unix", "path": path})
+            elif sock.family in (socket.AF_INET, socket.AF_INET6):
+                sockets.append({"fd": fd, "kind": "tcp", "host": name[0], "port": name[1]})
+            else:
+                return {"error": "descriptor %d has an unsupported socket family" % fd}
+        finally:
+            sock.detach()  # describe only: the descriptor stays open for the arbiter
+    return {"sockets": sockets}
+
+
+VERBS = {"load": load, "django-settings": django_settings, "check-app": check_app, "describe-fds": describe_fds}
 
 
 def main(argv):

@@ -9,7 +9,7 @@ import { CliName, Resolved, resolveInvocation } from './config';
 import { ControlRequest, ControlServer, controlSocketPath } from './control';
 import { CliError, EXIT } from './errors';
 import { findings, kernelLimits, logFindings } from './kernel';
-import { Listener, bindAll, closeAll, parseAddress } from './listeners';
+import { Listener, bindAll, closeAll, inheritable, parseAddress } from './listeners';
 import { Level, Logger } from './log';
 import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
@@ -411,7 +411,7 @@ export class Arbiter {
     const env: NodeJS.ProcessEnv = {
       ...this.origin.env,
       UNICORN_PID: String(process.pid),
-      UNICORN_LISTENERS: JSON.stringify(this.listeners.map((l) => ({ text: l.address.text, url: l.url, host: l.host, port: l.port }))),
+      UNICORN_LISTENERS: JSON.stringify(this.listeners.map(inheritable)),
     };
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...this.origin.argv], {
       cwd: this.origin.cwd,
@@ -523,10 +523,10 @@ export class Arbiter {
       scoreboard: { path: this.scoreboard.path, slot },
       listeners: this.listeners.map((l, i) => ({
         fd: 3 + i,
-        kind: l.address.kind,
+        kind: l.socketKind ?? l.address.kind,
         host: l.host,
         port: l.port,
-        path: l.address.kind === 'unix' ? l.address.path : undefined,
+        path: l.path ?? (l.address.kind === 'unix' ? l.address.path : undefined),
         url: l.url,
       })),
       settings: this.workerSettings(),

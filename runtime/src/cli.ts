@@ -7,7 +7,9 @@ import { limitsFromEnv } from './kernel';
 import { isCheckCommand, runCheck } from './check';
 import { CliName, Resolved, printConfig, resolveInvocation } from './config';
 import { CliError, EXIT } from './errors';
-import { InheritedListener, Listener, adoptListeners, bindAll, closeAll, parseAddress } from './listeners';
+import {
+  InheritedListener, Listener, adoptListeners, bindAll, closeAll, describeInherited, parseAddress, systemdListeners,
+} from './listeners';
 import { Level, Logger } from './log';
 import { runConfigHelper } from './python';
 
@@ -42,9 +44,13 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
   let listeners: Listener[] = [];
   let arbiter: Arbiter | undefined;
   try {
+    const activated = systemdListeners(origin.env);
     if (inheritedListeners) {
       // Started by USR2: the old master's sockets are fds 3…, already bound and listening.
       listeners = adoptListeners(inheritedListeners);
+    } else if (activated.length) {
+      log.info(`Using ${activated.length} socket(s) from systemd socket activation; bind is ignored`);
+      listeners = activated;
     } else {
       listeners = await bindAll(addresses, {
         onRetry: (text) => {
@@ -53,6 +59,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
         },
       });
     }
+    await describeInherited(listeners, config.python);
     arbiter = new Arbiter(config, listeners, log, origin);
     return await arbiter.run();
   } finally {

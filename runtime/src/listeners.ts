@@ -4,6 +4,7 @@ import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
 import { CliError, EXIT } from './errors';
+import { describeFds } from './python';
 
 export type Address =
   | { kind: 'tcp'; host: string; port: number; text: string }
@@ -19,6 +20,9 @@ export interface Listener {
   /** For tcp: the address actually bound (port 0 resolved). */
   host?: string;
   port?: number;
+  /** What the socket is, for fd:// and systemd sockets (learned from the socket itself). */
+  socketKind?: 'tcp' | 'unix';
+  path?: string;
   /** libuv's handle, kept so that the descriptor stays open. */
   handle?: { close(cb?: () => void): void };
 }
@@ -204,9 +208,48 @@ export interface InheritedListener {
   url: string;
   host?: string;
   port?: number;
+  socketKind?: 'tcp' | 'unix';
+  path?: string;
+}
+
+export function inheritable(l: Listener): InheritedListener {
+  return { text: l.address.text, url: l.url, host: l.host, port: l.port, socketKind: l.socketKind, path: l.path };
 }
 
 /** The listeners a USR2 master inherited: the same sockets, already bound (and listening). */
 export function adoptListeners(inherited: InheritedListener[]): Listener[] {
-  return inherited.map((l, i) => ({ address: parseAddress(l.text), fd: 3 + i, url: l.url, host: l.host, port: l.port }));
+  return inherited.map((l, i) => ({ ...l, address: parseAddress(l.text), fd: 3 + i }));
+}
+
+/**
+ * systemd socket activation: LISTEN_FDS sockets from fd 3 on, meant for us when LISTEN_PID is our
+ * pid. The variables are removed from `env` (as sd_listen_fds does) so that workers do not see them.
+ */
+export function systemdListeners(env: NodeJS.ProcessEnv): Listener[] {
+  const pid = Number(env.LISTEN_PID);
+  const count = Number(env.LISTEN_FDS);
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_FDNAMES;
+  if (pid !== process.pid || !Number.isInteger(count) || count < 1) return [];
+  return Array.from({ length: count }, (_, i) => ({ address: parseAddress(`fd://${3 + i}`), fd: 3 + i, url: `fd://${3 + i}` }));
+}
+
+/** Learns address and kind of fd:// and systemd listeners from the sockets themselves. */
+export async function describeInherited(listeners: Listener[], python: string): Promise<void> {
+  const bare = listeners.filter((l) => l.address.kind === 'fd' && !l.socketKind);
+  if (!bare.length) return;
+  const described = await describeFds(python, bare.map((l) => l.fd));
+  for (const l of bare) {
+    const d = described.find((x) => x.fd === l.fd)!;
+    l.socketKind = d.kind;
+    if (d.kind === 'tcp') {
+      l.host = d.host;
+      l.port = d.port;
+      l.url = `http://${net.isIPv6(d.host!) ? `[${d.host}]` : d.host}:${d.port}`;
+    } else {
+      l.path = d.path;
+      l.url = `unix:${d.path}`;
+    }
+  }
 }

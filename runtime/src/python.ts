@@ -1,8 +1,8 @@
 // Which Python runs the workers, and running the small Python helpers the arbiter needs.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError } from './errors';
+import { CliError, EXIT } from './errors';
 
 /** dist/runtime/python when bundled (this file is inlined into dist/runtime/cli.js). */
 export const PYTHON_DIR = path.join(__dirname, 'python');
@@ -51,5 +51,42 @@ export function runConfigHelper(
         resolve(answer);
       },
     );
+  });
+}
+
+export interface DescribedSocket {
+  fd: number;
+  kind: 'tcp' | 'unix';
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+/**
+ * Asks Python what inherited socket descriptors are (Node has no getsockname for a bare fd): used for
+ * systemd socket activation and fd://N. The descriptors are mapped to the same numbers in the child.
+ */
+export function describeFds(python: string, fds: number[]): Promise<DescribedSocket[]> {
+  return new Promise((resolve, reject) => {
+    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
+    for (const fd of fds) stdio[fd] = fd;
+    for (let i = 3; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
+    const child = spawn(python, [path.join(PYTHON_DIR, 'unicorn_config.py'), 'describe-fds', fds.join(',')], { stdio });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('error', (e) => reject(new CliError(`python interpreter "${python}" could not run: ${e.message} — name one with --python PATH`)));
+    child.on('close', () => {
+      let answer: { sockets?: DescribedSocket[]; error?: string };
+      try {
+        answer = JSON.parse(out);
+      } catch {
+        reject(new CliError(`"${python}" could not describe the inherited sockets: ${err.trim().split('\n').pop()}`));
+        return;
+      }
+      if (answer.error) reject(new CliError(`inherited sockets: ${answer.error} — pass listening stream sockets`, EXIT.FAILURE));
+      else resolve(answer.sockets!);
+    });
   });
 }

@@ -134,9 +134,42 @@ describe('serving', () => {
           return false;
         }
       }, 10000, 'an answer on the inherited socket');
-      assert.match(out, /Listening at: fd:\/\/3/);
+      assert.match(out, new RegExp(`Listening at: http://127\\.0\\.0\\.1:${name.port} `));
     } finally {
       killGroup(proc.pid!, 'SIGKILL');
+    }
+  });
+
+  test('systemd socket activation: LISTEN_FDS sockets are served, bind is ignored, workers do not see the variables', async () => {
+    const tcp = (net as any)._createServerHandle('127.0.0.1', 0, 4);
+    const name: { port?: number } = {};
+    tcp.getsockname(name);
+    const sockPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-sd-')), 'sd.sock');
+    const unix = (net as any)._createServerHandle(sockPath, -1, -1);
+    // systemd sets LISTEN_PID to the pid of the process it execs: the shell execs node, keeping its pid.
+    const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=2 exec "${process.execPath}" "${CLI}" "$@"`, 'sh',
+      ...base, '-b', '127.0.0.1:1', 'app:app'], { stdio: ['ignore', 'pipe', 'pipe', tcp.fd, unix.fd], detached: true });
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (out += d));
+    try {
+      await waitUntil(async () => {
+        try {
+          return (await get(name.port!, '/env?LISTEN_FDS')).body.toString() === '<unset>';
+        } catch {
+          return false;
+        }
+      }, 10000, 'an answer on the activated TCP socket');
+      const viaUnix = parseResponse(await rawRequest(sockPath, 'GET /env?LISTEN_PID HTTP/1.0\r\n\r\n'));
+      assert.equal(viaUnix.body.toString(), '<unset>');
+      assert.match(out, /Using 2 socket\(s\) from systemd socket activation; bind is ignored/);
+      assert.match(out, new RegExp(`Listening at: http://127\\.0\\.0\\.1:${name.port} `));
+      assert.match(out, new RegExp(`Listening at: unix:${sockPath} `));
+      assert.doesNotMatch(out, /127\.0\.0\.1:1\b/);
+    } finally {
+      killGroup(proc.pid!, 'SIGKILL');
+      tcp.close();
+      unix.close();
     }
   });
 
