@@ -85,7 +85,7 @@ export class Arbiter {
   private reexecPid = 0;
   private readonly startedAt = Date.now();
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
-  private readonly scoreboard = new Scoreboard();
+  private readonly scoreboard: Scoreboard;
   private control: ControlServer | undefined;
   private pidfile: string | null = null;
 
@@ -96,6 +96,7 @@ export class Arbiter {
     private readonly origin: Origin,
   ) {
     this.workerCount = this.settings.workers as number;
+    this.scoreboard = new Scoreboard((this.settings.worker_tmp_dir as string | null) ?? undefined);
   }
 
   private get settings(): Record<string, unknown> {
@@ -205,7 +206,7 @@ export class Arbiter {
    */
   private winch(): void {
     const onTerminal = process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY;
-    if (onTerminal && !this.reexecPid) {
+    if (onTerminal && !this.reexecPid && !this.settings.daemon) {
       this.log.debug('SIGWINCH ignored: attached to a terminal (resizes send it)');
       return;
     }
@@ -483,7 +484,12 @@ export class Arbiter {
         // debugpy (attached on request) otherwise warns about frozen modules on Python 3.11+.
         PYDEVD_DISABLE_FILE_VALIDATION: '1',
       },
-      stdio: ['ignore', 'inherit', 'inherit', ...this.listeners.map((l) => l.fd), 'pipe'],
+      stdio: [
+        'ignore',
+        ...this.workerOutput(),
+        ...this.listeners.map((l) => l.fd),
+        'pipe',
+      ],
     });
     const control = proc.stdio[controlFd] as Socket;
     if (proc.pid === undefined) {
@@ -531,6 +537,12 @@ export class Arbiter {
       })),
       settings: this.workerSettings(),
     });
+  }
+
+  /** The workers' stdout and stderr: ours, or the error log file with capture_output. */
+  private workerOutput(): Array<'inherit' | number> {
+    const fd = this.settings.capture_output ? this.log.fileFd : undefined;
+    return fd === undefined ? ['inherit', 'inherit'] : [fd, fd];
   }
 
   private sendToWorker(worker: Worker, message: object): void {

@@ -1,4 +1,5 @@
 // Entry point of `unicorn` and `unicorn-django`: resolve the settings, bind, run the arbiter.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Arbiter, Origin } from './arbiter';
@@ -33,14 +34,49 @@ function checkPidfile(file: string | null): void {
   throw new CliError(`pidfile ${file}: already running as pid ${pid} — stop it first, or remove the file if it is stale`, EXIT.FAILURE);
 }
 
-async function serve(config: Resolved, origin: Origin): Promise<number> {
+function checkTmpDir(dir: string | null): void {
+  if (dir === null) return;
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new Error('not a directory');
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new CliError(`worker_tmp_dir: ${dir} is not a writable directory — create it, or give another with --worker-tmp-dir`);
+  }
+}
+
+/** What must hold before anything is bound or detached: each failure is one line and exit 2 (or 1). */
+function preflight(config: Resolved, origin: Origin): void {
   const settings = config.settings;
-  const log = new Logger(settings.errorlog as string, settings.loglevel as Level);
-  const addresses = (settings.bind as string[]).map(parseAddress);
-  if (!addresses.length) throw new CliError('bind: no address given — give one with -b HOST:PORT');
+  if (!(settings.bind as string[]).length) throw new CliError('bind: no address given — give one with -b HOST:PORT');
+  (settings.bind as string[]).forEach(parseAddress);
   checkInterpreter(config.python);
+  checkTmpDir(settings.worker_tmp_dir as string | null);
   limitsFromEnv(origin.env); // a bad UNICORN_KERNEL_LIMITS is refused before anything is bound
   if (!origin.parentMasterPid) checkPidfile(settings.pidfile as string | null);
+}
+
+/**
+ * -D: start this same command again in the background, in its own session with standard streams on
+ * /dev/null, and return at once (gunicorn double-forks; Node cannot fork, so it re-executes).
+ */
+function daemonize(origin: Origin): number {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...origin.argv], {
+    cwd: origin.cwd,
+    env: { ...origin.env, UNICORN_DAEMON: '1' },
+    stdio: 'ignore',
+    detached: true,
+  });
+  child.unref();
+  return EXIT.OK;
+}
+
+async function serve(config: Resolved, origin: Origin): Promise<number> {
+  const settings = config.settings;
+  preflight(config, origin);
+  if (settings.daemon && !daemonized) return daemonize(origin);
+  if (daemonized) process.umask(0o22); // what gunicorn's daemonize sets
+  const log = new Logger(settings.errorlog as string, settings.loglevel as Level);
+  const addresses = (settings.bind as string[]).map(parseAddress);
   let listeners: Listener[] = [];
   let arbiter: Arbiter | undefined;
   try {
@@ -53,6 +89,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
       listeners = activated;
     } else {
       listeners = await bindAll(addresses, {
+        umask: settings.umask as number,
         onRetry: (text) => {
           log.error(`Connection in use: ${text}`);
           log.error('Retrying in 1 second.');
@@ -72,7 +109,12 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
 let inheritedListeners: InheritedListener[] | undefined;
 
 /** Takes the USR2 hand-over variables out of the environment, so that nothing passes them on. */
+/** Set in the background copy that -D started. */
+let daemonized = false;
+
 function takeHandover(env: NodeJS.ProcessEnv): number {
+  daemonized = env.UNICORN_DAEMON === '1';
+  delete env.UNICORN_DAEMON;
   const parent = Number(env.UNICORN_PID ?? 0);
   if (env.UNICORN_LISTENERS) inheritedListeners = JSON.parse(env.UNICORN_LISTENERS) as InheritedListener[];
   delete env.UNICORN_PID;

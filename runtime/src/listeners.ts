@@ -104,7 +104,7 @@ async function unixIsLive(p: string): Promise<boolean> {
   });
 }
 
-async function bindOnce(address: Address): Promise<Listener> {
+async function bindOnce(address: Address, umask: number): Promise<Listener> {
   switch (address.kind) {
     case 'tcp': {
       let ip = address.host;
@@ -135,7 +135,14 @@ async function bindOnce(address: Address): Promise<Listener> {
         if (await unixIsLive(address.path)) throw bindError(address.text, 'EADDRINUSE');
         fs.unlinkSync(address.path); // a stale socket left by a server that died
       }
-      const handle = createServerHandle(address.path, -1, -1);
+      // The umask setting decides the socket file's mode, as in gunicorn (0 by default: anyone may connect).
+      const old = process.umask(umask);
+      let handle: ServerHandle | number;
+      try {
+        handle = createServerHandle(address.path, -1, -1);
+      } finally {
+        process.umask(old);
+      }
       if (typeof handle === 'number') throw bindError(address.text, handle);
       return { address, fd: handle.fd, url: `unix:${address.path}`, handle };
     }
@@ -153,6 +160,8 @@ async function bindOnce(address: Address): Promise<Listener> {
 }
 
 export interface BindOptions {
+  /** The umask setting, applied while unix socket files are created. */
+  umask?: number;
   retries?: number;
   retryDelayMs?: number;
   onRetry?: (text: string, attempt: number) => void;
@@ -170,7 +179,7 @@ export async function bindAll(addresses: Address[], opts: BindOptions = {}): Pro
       seen.add(key);
       for (let attempt = 1; ; attempt++) {
         try {
-          bound.push(await bindOnce(address));
+          bound.push(await bindOnce(address, opts.umask ?? 0));
           break;
         } catch (e) {
           const inUse = e instanceof CliError && /already in use/.test(e.message);

@@ -43,6 +43,11 @@ export class Logger {
     fs.closeSync(old);
   }
 
+  /** The log file's descriptor, or undefined while logging to standard error. */
+  get fileFd(): number | undefined {
+    return this.target === '-' ? undefined : this.fd;
+  }
+
   setLevel(level: Level): void {
     this.threshold = LEVELS.indexOf(level);
   }

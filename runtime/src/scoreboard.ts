@@ -50,8 +50,8 @@ export function decodeSlot(buf: Buffer, slot: number): Slot {
   };
 }
 
-/** Where scoreboards live: /dev/shm when there is one (memory, never blocks on disk), else tmp. */
-function scoreboardDir(): string {
+/** Where scoreboards live by default: /dev/shm when there is one (memory, never blocks on disk), else tmp. */
+export function defaultScoreboardDir(): string {
   try {
     fs.accessSync('/dev/shm', fs.constants.W_OK);
     return '/dev/shm';
@@ -66,7 +66,7 @@ export class Scoreboard {
   private slots = 0;
   private readonly used = new Set<number>();
 
-  constructor(dir: string = scoreboardDir()) {
+  constructor(dir: string = defaultScoreboardDir()) {
     this.path = path.join(dir, `unicorn-${process.pid}-${Date.now().toString(36)}.scoreboard`);
     this.fd = fs.openSync(this.path, 'w+', 0o600);
   }

@@ -1,7 +1,7 @@
 // The settings registry: every setting Unicorn knows is declared here once, and everything else
 // (CLI, config files, --print-config, the language server, the README reference) reads it.
 
-export type SettingType = 'int' | 'bool' | 'string' | 'list' | 'dict' | 'enum' | 'addresses';
+export type SettingType = 'int' | 'mode' | 'bool' | 'string' | 'list' | 'dict' | 'enum' | 'addresses';
 export type Side = 'master' | 'worker';
 export type SettingValue = string | number | boolean | null | string[] | Record<string, string>;
 
@@ -201,6 +201,29 @@ export const SETTINGS: readonly Setting[] = [
       'status, adding and removing workers, reload, stop, killing one worker, starting a debugger in one ' +
       'worker. Unicorn\'s own setting; gunicorn has none.',
   }),
+  s({
+    name: 'umask', section: 'Server Mechanics', flags: ['-m', '--umask'], metavar: 'INT', type: 'mode', default: 0,
+    defaultText: '0', side: 'master',
+    doc: 'The file mode creation mask applied while the arbiter creates unix socket files, as in ' +
+      'gunicorn: 0 (the default) lets any local user connect, 0o077 keeps the socket to its owner. ' +
+      'Written as 0o22 or 022 (octal, as for chmod) or as a plain number.',
+  }),
+  s({
+    name: 'worker_tmp_dir', section: 'Server Mechanics', flags: ['--worker-tmp-dir'], metavar: 'DIR', type: 'string',
+    default: null, defaultText: '/dev/shm when it exists, else the system temp dir', side: 'master',
+    doc: 'Where the scoreboard file (the workers\' heartbeats and status) lives. A memory-backed ' +
+      'directory keeps heartbeats from ever waiting on a disk.',
+  }),
+  s({
+    name: 'daemon', section: 'Server Mechanics', flags: ['-D', '--daemon'], type: 'bool', default: false, side: 'master',
+    doc: 'Detach from the terminal and run in the background, with standard input and output on ' +
+      '/dev/null: log to a file with --error-logfile and find the arbiter by --pid.',
+  }),
+  s({
+    name: 'capture_output', section: 'Logging', flags: ['--capture-output'], type: 'bool', default: false, side: 'master',
+    doc: 'Send what the workers (the app\'s print calls included) write to standard output and error into ' +
+      'the error log file. No effect while the error log is standard error.',
+  }),
   // --- Logging -----------------------------------------------------------------------------
   s({
     name: 'accesslog', section: 'Logging', flags: ['--access-logfile'], metavar: 'FILE', type: 'string', default: null,
@@ -248,11 +271,8 @@ export const SETTINGS: readonly Setting[] = [
       ['preload_app', 'Server Mechanics', ['--preload'], 'bool'],
       ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool'],
       ['reuse_port', 'Server Mechanics', ['--reuse-port'], 'bool'],
-      ['daemon', 'Server Mechanics', ['-D', '--daemon'], 'bool'],
-      ['worker_tmp_dir', 'Server Mechanics', ['--worker-tmp-dir'], 'string'],
       ['user', 'Server Mechanics', ['-u', '--user'], 'string'],
       ['group', 'Server Mechanics', ['-g', '--group'], 'string'],
-      ['umask', 'Server Mechanics', ['-m', '--umask'], 'string'],
       ['initgroups', 'Server Mechanics', ['--initgroups'], 'bool'],
       ['tmp_upload_dir', 'Server Mechanics', [], 'string'],
       ['paste', 'Server Mechanics', ['--paste', '--paster'], 'string'],
@@ -261,7 +281,6 @@ export const SETTINGS: readonly Setting[] = [
       ['proxy_allow_ips', 'Server Mechanics', ['--proxy-allow-from'], 'string'],
       ['strip_header_spaces', 'Server Mechanics', ['--strip-header-spaces'], 'bool'],
       ['disable_redirect_access_to_syslog', 'Logging', ['--disable-redirect-access-to-syslog'], 'bool'],
-      ['capture_output', 'Logging', ['--capture-output'], 'bool'],
       ['logger_class', 'Logging', ['--logger-class'], 'string'],
       ['logconfig', 'Logging', ['--log-config'], 'string'],
       ['logconfig_dict', 'Logging', [], 'dict'],
@@ -426,6 +445,21 @@ export function coerce(setting: Setting, raw: unknown): unknown {
       else throw new SettingError(setting.name, `${describe(raw)} is not a whole number`, `give a whole number${setting.min ? ` of at least ${setting.min}` : ''}, e.g. ${example(setting)}`);
       if (setting.min !== undefined && n < setting.min) {
         throw new SettingError(setting.name, `${n} is below the minimum ${setting.min}`, `give a number of at least ${setting.min}`);
+      }
+      value = n;
+      break;
+    }
+    case 'mode': {
+      // 0o22, 022 (octal as for chmod), 0x12 or 18: what people write for a umask.
+      let n = typeof raw === 'number' && Number.isInteger(raw) ? raw : NaN;
+      if (typeof raw === 'string') {
+        const t = raw.trim().toLowerCase();
+        if (/^0o?[0-7]+$/.test(t)) n = parseInt(t.replace(/^0o?/, '') || '0', 8);
+        else if (/^0x[0-9a-f]+$/.test(t)) n = parseInt(t.slice(2), 16);
+        else if (/^\d+$/.test(t)) n = Number(t);
+      }
+      if (!Number.isInteger(n) || n < 0 || n > 0o777) {
+        throw new SettingError(setting.name, `${describe(raw)} is not a file mode mask`, 'give an octal mask such as 0o22 (or 022)');
       }
       value = n;
       break;

@@ -314,3 +314,72 @@ describe('boot failures stop the server instead of respawning', () => {
     }
   });
 });
+
+describe('process settings', () => {
+  test('umask sets the unix socket mode (0 by default, as gunicorn)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-umask-'));
+    for (const [args, mode] of [[[], 0o777], [['-m', '0o077'], 0o700], [['--umask', '027'], 0o750]] as const) {
+      const sock = path.join(dir, `u${mode.toString(8)}.sock`);
+      const s = await start(['-b', `unix:${sock}`, ...args, 'app:app'], { noBind: true, readyPattern: /Booting worker/ });
+      assert.equal(fs.statSync(sock).mode & 0o777, mode, `socket mode with ${args.join(' ') || 'the default umask'}`);
+      await s.stop();
+    }
+    const r = await runCli([...base, '-m', '0o999', 'app:app']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /umask: "0o999" is not a file mode mask — give an octal mask such as 0o22 \(or 022\)/);
+  });
+
+  test('worker_tmp_dir holds the scoreboard; a missing one is refused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-tmp-'));
+    const s = await start(['--worker-tmp-dir', dir, 'app:app']);
+    assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.scoreboard')).length, 1);
+    await s.stop();
+    assert.deepEqual(fs.readdirSync(dir), [], 'scoreboard removed at exit');
+    const r = await runCli([...base, '--worker-tmp-dir', '/no/such/dir', 'app:app']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^unicorn: error: worker_tmp_dir: \/no\/such\/dir is not a writable directory — create it, or give another with --worker-tmp-dir\n$/);
+  });
+
+  test('capture_output sends what the app prints into the error log file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-cap-'));
+    const errlog = path.join(dir, 'error.log');
+    const s = await start(['--error-logfile', errlog, '--capture-output', 'app:app']);
+    assert.equal((await get(s.port, '/print?captured')).status, 200);
+    await waitUntil(() => fs.readFileSync(errlog, 'utf8').includes('printed by the app: captured'), 5000, 'the print in the error log');
+    await s.stop();
+    assert.doesNotMatch(s.output(), /printed by the app/);
+    const plain = await start(['--error-logfile', errlog, 'app:app']);
+    await get(plain.port, '/print?uncaptured');
+    await plain.waitForOutput(/printed by the app: uncaptured/);
+    await plain.stop();
+  });
+
+  test('daemon: -D returns at once and the server runs detached in its own session', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-daemon-'));
+    const pidfile = path.join(dir, 'd.pid');
+    const errlog = path.join(dir, 'error.log');
+    const port = await freePort();
+    const r = await runCli([...base, '-D', '-p', pidfile, '--error-logfile', errlog, '-b', `127.0.0.1:${port}`, 'app:app']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout + r.stderr, '');
+    await waitUntil(() => fs.existsSync(pidfile), 10000, 'the daemon\'s pid file');
+    const pid = Number(fs.readFileSync(pidfile, 'utf8'));
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+      assert.equal(session, pid, 'the daemon leads its own session');
+      await waitUntil(async () => {
+        try {
+          return (await get(port, '/')).status === 200;
+        } catch {
+          return false;
+        }
+      }, 10000, 'the daemon to answer');
+      assert.match(fs.readFileSync(errlog, 'utf8'), /Booting worker with pid/);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
+    await waitUntil(() => !isAlive(pid), 15000, 'the daemon to stop');
+    assert.equal(fs.existsSync(pidfile), false);
+  });
+});
