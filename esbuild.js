@@ -11,7 +11,19 @@ const entries = [
   { in: 'client/src/extension.ts', out: 'client/extension' },
   { in: 'server/src/server.ts', out: 'server/server' },
   { in: 'runtime/src/cli.ts', out: 'runtime/cli' },
+  ...vscodeSuiteEntries(),
 ];
+
+// The in-VS-Code suite (test/vscode/suite): its entry point index.ts and every *.test.ts, each
+// bundled on its own into dist/test/vscode/suite/ (harness.ts is inlined). mocha stays external
+// and resolves from the repository's node_modules; .vscodeignore keeps dist/test out of the .vsix.
+function vscodeSuiteEntries() {
+  const dir = path.join('test', 'vscode', 'suite');
+  if (!fs.existsSync(path.join(__dirname, dir))) return [];
+  return fs.readdirSync(path.join(__dirname, dir))
+    .filter((f) => f === 'index.ts' || f.endsWith('.test.ts'))
+    .map((f) => ({ in: path.join(dir, f), out: path.join('test', 'vscode', 'suite', f.replace(/\.ts$/, '')) }));
+}
 
 function copyPython() {
   const from = path.join(__dirname, 'runtime', 'python');
@@ -40,7 +52,7 @@ async function main() {
     platform: 'node',
     target: 'node20',
     outdir: 'dist',
-    external: ['vscode'],
+    external: ['vscode', 'mocha'],
     sourcemap: !production,
     minify: production,
     logLevel: 'warning',

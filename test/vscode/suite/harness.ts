@@ -1,0 +1,77 @@
+// What the in-host suite shares with its launchers: where results and artifacts go, screenshots
+// taken by the launcher's browser, and polling. Runs inside the VS Code extension host.
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** One test's outcome as the launchers print it. */
+export interface TestResult {
+  title: string;
+  state: 'passed' | 'failed' | 'pending';
+  durationMs?: number;
+  error?: string;
+}
+
+/** The whole run, written to $UNICORN_VSCODE_RESULTS for the launcher to read. */
+export interface SuiteResults {
+  passed: number;
+  failed: number;
+  pending: number;
+  tests: TestResult[];
+}
+
+/** The repository root: this file is bundled into dist/test/vscode/suite/. */
+export const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+
+/** Where screenshots (and anything else a test wants to keep) go. */
+export function artifactsDir(): string {
+  return process.env.UNICORN_VSCODE_ARTIFACTS || path.join(ROOT, '.test-artifacts', 'vscode');
+}
+
+/** Writes the results atomically, so a launcher polling the file never reads half of it. */
+export function recordResults(results: SuiteResults, file = process.env.UNICORN_VSCODE_RESULTS): void {
+  if (!file) return; // a launcher that does not ask for a results file reads only the exit code
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(results, null, 2));
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+/** Polls `cond` every 100 ms until it returns a truthy value, which it resolves with; rejects naming `what` after `ms`. */
+export async function waitFor<T>(cond: () => T | Promise<T>, ms: number, what: string): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await cond();
+      if (value) return value as NonNullable<T>;
+      lastError = undefined;
+    } catch (e) {
+      lastError = e; // the condition may throw until the thing it checks exists
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Saves a screenshot of the whole VS Code window as `<artifacts>/<name>.png`. The extension host
+ * cannot see the window, so it asks the launcher: it writes `<name>.request` into the artifacts
+ * dir, and the launcher (which polls that dir) takes the picture with the browser, writes the
+ * PNG and deletes the request. Under a launcher without screenshots (UNICORN_VSCODE_SCREENSHOTS
+ * unset, as with @vscode/test-electron) it does nothing.
+ */
+export async function screenshot(name: string, timeoutMs = 30_000): Promise<string | undefined> {
+  if (!/^[\w.-]+$/.test(name)) throw new Error(`screenshot name "${name}": use letters, digits, ".", "-" and "_" only`);
+  if (process.env.UNICORN_VSCODE_SCREENSHOTS !== '1') return undefined;
+  const dir = artifactsDir();
+  fs.mkdirSync(dir, { recursive: true });
+  const png = path.join(dir, `${name}.png`);
+  const request = path.join(dir, `${name}.request`);
+  fs.rmSync(png, { force: true });
+  fs.writeFileSync(request, String(Date.now()));
+  // Give the workbench a moment to paint what the test just did before the launcher looks.
+  await waitFor(() => !fs.existsSync(request) && fs.existsSync(png), timeoutMs, `the launcher to save screenshot ${png}`);
+  return png;
+}

@@ -1,0 +1,32 @@
+// The harness end to end: the extension under development is loaded and activates, and its
+// commands exist. Runs in the real extension host.
+import assert from 'node:assert/strict';
+import { suite, test } from 'mocha';
+import * as vscode from 'vscode';
+import { screenshot } from './harness';
+
+const EXTENSION_ID = 'unicorn-dev.unicorn';
+
+suite('smoke', () => {
+  test('the extension is present and activates', async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID);
+    assert.ok(ext, `${EXTENSION_ID} is not loaded — is extensionDevelopmentPath the repository root?`);
+    await ext.activate();
+    assert.equal(ext.isActive, true);
+  });
+
+  test('unicorn.start is registered', async () => {
+    const commands = await vscode.commands.getCommands(true);
+    assert.ok(commands.includes('unicorn.start'), 'command unicorn.start is not registered');
+  });
+
+  test('the workspace trust matches the launcher', () => {
+    // UNICORN_VSCODE_TRUSTED=0 is the launcher's --trusted=false run.
+    const expected = process.env.UNICORN_VSCODE_TRUSTED !== '0';
+    assert.equal(vscode.workspace.isTrusted, expected);
+  });
+
+  test('a screenshot of the window reaches the artifacts', async () => {
+    await screenshot(process.env.UNICORN_VSCODE_TRUSTED === '0' ? 'smoke-workbench-untrusted' : 'smoke-workbench');
+  });
+});
