@@ -85,13 +85,20 @@ const CASES: Array<[string, string, number]> = [
   ['NUL as the method', `\x00 / HTTP/1.1\r\n${H}\r\n`, 400],
 ];
 
-describe('malformed requests', () => {
+// Both worker classes share the parser; gthread reads heads in its selector thread, so both are run.
+// (gthread with --keep-alive 1: the well-formed requests below do not ask to close.)
+const CLASSES: Array<[string, string[]]> = [
+  ['sync', []],
+  ['gthread', ['-k', 'gthread', '--threads', '2', '--keep-alive', '1']],
+];
+
+for (const [klass, classArgs] of CLASSES) describe(`malformed requests (${klass})`, () => {
   let server: Server;
   let record: string;
 
   before(async () => {
     record = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-malformed-')), 'calls.txt');
-    server = await startServer(['--chdir', APPS, 'echo_app'], { env: { UNICORN_TEST_RECORD: record } });
+    server = await startServer(['--chdir', APPS, ...classArgs, 'echo_app'], { env: { UNICORN_TEST_RECORD: record } });
     fs.writeFileSync(record, ''); // forget the readiness probe's call
   });
   after(async () => {
@@ -132,7 +139,7 @@ describe('malformed requests', () => {
   });
 
   test('a client that sends nothing is dropped at the timeout, and the worker serves again', async () => {
-    const slow = await startServer(['--chdir', APPS, '--timeout', '1', 'echo_app']);
+    const slow = await startServer(['--chdir', APPS, ...classArgs, '--timeout', '1', 'echo_app']);
     try {
       const started = Date.now();
       const idle = rawRequest(slow.port, 'GET / HTTP/1.1\r\n', { timeoutMs: 5000 });

@@ -132,6 +132,15 @@ class ThreadWorker(BaseLoop):
         for ctx, _ in boot.listeners:
             ctx.base["wsgi.multithread"] = True
 
+    def _on_term(self, signum, frame):
+        self._stop_serving()
+
+    def _stop_serving(self):
+        """Graceful stop (TERM, max_requests): answers still to be written say Connection: close."""
+        self.alive = False
+        for ctx, _ in self.boot.listeners:
+            ctx.draining = True
+
     # -- the selector thread --
 
     def run(self):
@@ -374,7 +383,7 @@ class ThreadWorker(BaseLoop):
             self.status.idle(served)
         if 0 < self.max_requests <= served and self.alive:
             self.log.info("Autorestarting worker after current request.")
-            self.alive = False
+            self._stop_serving()
             self.wake()
 
     def _close(self, conn):

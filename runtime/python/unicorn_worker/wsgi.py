@@ -70,6 +70,8 @@ class ListenerContext(object):
         self.client_timeout = client_timeout
         # Set when the listener's SO_RCVTIMEO/SO_SNDTIMEO/TCP_NODELAY pass to accepted sockets (TCP on Linux).
         self.preset_socket_options = False
+        # Set by the gthread loop on a graceful stop: responses still being written say Connection: close.
+        self.draining = False
         self.log = error_log
         self.access_log = access_log
         self.is_unix = listener["kind"] == "unix"
@@ -160,11 +162,12 @@ class Response(object):
 
     __slots__ = (
         "sock", "version", "head_only", "status", "code", "headers", "length", "has_date",
-        "has_server", "headers_sent", "chunked", "sent", "log", "timeout", "keep_alive",
+        "has_server", "headers_sent", "chunked", "sent", "log", "timeout", "keep_alive", "ctx",
     )
 
-    def __init__(self, sock, req, log, timeout=30, keep_alive=False):
+    def __init__(self, sock, req, log, timeout=30, keep_alive=False, ctx=None):
         self.sock = sock
+        self.ctx = ctx
         # Whether the head says keep-alive; _head() clears it when the body must end with the connection.
         self.keep_alive = keep_alive
         self.timeout = timeout
@@ -251,6 +254,8 @@ class Response(object):
             else:
                 # HTTP/1.0 without a length: the body ends when we close.
                 self.keep_alive = False
+        if self.keep_alive and self.ctx is not None and self.ctx.draining:
+            self.keep_alive = False
         if not self.has_date:
             parts += ("Date: ", http_date(), "\r\n")
         if not self.has_server:
@@ -374,7 +379,7 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
     """
     started = time.time()
     log = ctx.log
-    resp = Response(sock, req, log, ctx.client_timeout, keep_alive)
+    resp = Response(sock, req, log, ctx.client_timeout, keep_alive, ctx)
     on_first_read = None
     if req.expect_continue:
         def on_first_read():
