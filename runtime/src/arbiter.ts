@@ -8,6 +8,7 @@ import { Socket } from 'node:net';
 import { CliName, Resolved, resolveInvocation } from './config';
 import { ControlRequest, ControlServer, controlSocketPath } from './control';
 import { CliError, EXIT } from './errors';
+import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
 import { findings, kernelLimits, logFindings } from './kernel';
 import { Listener, bindAll, closeAll, inheritable, parseAddress } from './listeners';
 import { Level, Logger } from './log';
@@ -55,7 +56,7 @@ export interface Origin {
 /** A reload in progress: the new generation boots before the old one is told to stop. */
 interface Reload {
   generation: number;
-  previous: { config: Resolved; listeners: Listener[]; workerCount: number };
+  previous: { config: Resolved; listeners: Listener[]; workerCount: number; hooks: HookHost };
 }
 
 /** Signals the arbiter handles; the handler only queues the name. */
@@ -83,6 +84,8 @@ export class Arbiter {
   private bootCrashes = 0;
   private lastLoopAt = Date.now();
   private reexecPid = 0;
+  /** The worker count nworkers_changed last reported (null before the first report, as in gunicorn). */
+  private reportedCount: number | null = null;
   private readonly startedAt = Date.now();
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private readonly scoreboard: Scoreboard;
@@ -94,6 +97,7 @@ export class Arbiter {
     private listeners: Listener[],
     private readonly log: Logger,
     private readonly origin: Origin,
+    private hooks: HookHost,
   ) {
     this.workerCount = this.settings.workers as number;
     this.scoreboard = new Scoreboard((this.settings.worker_tmp_dir as string | null) ?? undefined);
@@ -118,8 +122,9 @@ export class Arbiter {
     try {
       logFindings(this.log, findings(kernelLimits(this.origin.env), this.settings));
       await this.startControl();
+      await this.runHook('when_ready', 'halt');
       for (;;) {
-        this.reap();
+        await this.reap();
         const job = this.queue.shift();
         if (job?.kind === 'signal') await this.handleSignal(job.signal);
         else if (job) await job.run();
@@ -129,7 +134,8 @@ export class Arbiter {
         } else {
           this.maybePromote();
           this.murderLazyWorkers();
-          this.manageWorkers();
+          await this.reportWorkerCount();
+          await this.manageWorkers();
           this.advanceReload();
         }
         this.lastLoopAt = Date.now();
@@ -141,7 +147,46 @@ export class Arbiter {
     }
     this.log.info(`Shutting down: ${this.masterName}`);
     if (this.haltReason) this.log.info(`Reason: ${this.haltReason}`);
+    await this.runHook('on_exit', 'log');
+    this.hooks.close();
     return this.exitCode;
+  }
+
+  // --- server hooks ---------------------------------------------------------------------------
+
+  /** What the `server` argument of a master-side hook sees. */
+  private hookServer(): HookServer {
+    return {
+      cfg: { ...this.settings, wsgi_app: this.config.app, python: this.config.python },
+      num_workers: this.workerCount,
+      proc_name: (this.settings.proc_name as string | null) ?? this.config.app,
+      address: this.listeners.map((l) => l.url),
+      workers: [...this.workers.values()].map((w) => ({ pid: w.pid, age: w.id, booted: w.booted })),
+    };
+  }
+
+  /**
+   * Calls a master-side hook. A hook that raises is logged with its traceback; 'halt' stops the server
+   * (where gunicorn stops too: when_ready, pre_fork), 'log' carries on. Resolves false when it raised.
+   */
+  private async runHook(hook: MasterHook, onError: 'halt' | 'log', worker?: HookWorker, args: unknown[] = []): Promise<boolean> {
+    try {
+      await this.hooks.call(hook, this.hookServer(), worker, args);
+      return true;
+    } catch (e) {
+      if (!(e instanceof HookError)) throw e;
+      this.log.error(e.message);
+      if (onError === 'halt') this.halt(EXIT.FAILURE, `The ${hook} hook raised an exception.`);
+      return false;
+    }
+  }
+
+  /** nworkers_changed(server, new, old) once per change of the target count, from the loop. */
+  private async reportWorkerCount(): Promise<void> {
+    if (this.workerCount === this.reportedCount) return;
+    const old = this.reportedCount;
+    this.reportedCount = this.workerCount;
+    await this.runHook('nworkers_changed', 'log', undefined, [this.workerCount, old]);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -252,12 +297,13 @@ export class Arbiter {
 
   // --- reaping ------------------------------------------------------------------------------
 
-  private reap(): void {
+  private async reap(): Promise<void> {
     for (let exit = this.exits.shift(); exit; exit = this.exits.shift()) {
       const { worker, code, signal } = exit;
       this.workers.delete(worker.pid);
       this.scoreboard.release(worker.slot);
       worker.control.destroy();
+      await this.runHook('child_exit', 'log', { pid: worker.pid, age: worker.id, booted: worker.booted });
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ error: `worker ${worker.pid} exited` });
       const bootFailure = code === EXIT.APP_LOAD || code === EXIT.WORKER_BOOT;
       if (bootFailure && this.reloading && worker.generation === this.reloading.generation) {
@@ -324,9 +370,9 @@ export class Arbiter {
     return [...this.workers.values()].filter((w) => w.generation === this.generation && !w.stopping);
   }
 
-  private manageWorkers(): void {
+  private async manageWorkers(): Promise<void> {
     const current = this.current();
-    for (let n = current.length; n < this.workerCount; n++) this.spawnWorker();
+    for (let n = current.length; n < this.workerCount && !this.stopping; n++) await this.spawnWorker();
     if (current.length > this.workerCount) {
       // The oldest workers go first, as in gunicorn.
       for (const w of current.sort((a, b) => a.id - b.id).slice(0, current.length - this.workerCount)) this.stopWorker(w, 'SIGTERM');
@@ -358,10 +404,21 @@ export class Arbiter {
       this.log.error(`Reload failed: ${e.message}; the old workers keep serving`);
       return;
     }
+    // The hooks come from the config file too: load the new ones, and run the new on_reload.
+    let hooks: HookHost;
+    try {
+      hooks = await startHooks(config, this.origin);
+    } catch (e) {
+      if (!(e instanceof HookError)) throw e;
+      this.log.error(`Reload failed: the config file's hooks did not load:\n${e.traceback}\nthe old workers keep serving`);
+      closeAll(listeners.filter((l) => !this.listeners.includes(l)));
+      return;
+    }
     this.reloading = {
       generation: this.generation + 1,
-      previous: { config: this.config, listeners: this.listeners, workerCount: this.workerCount },
+      previous: { config: this.config, listeners: this.listeners, workerCount: this.workerCount, hooks: this.hooks },
     };
+    this.hooks = hooks;
     this.config = config;
     this.listeners = listeners;
     this.generation += 1;
@@ -369,6 +426,7 @@ export class Arbiter {
     this.log.setLevel(config.settings.loglevel as Level);
     this.log.reopen();
     this.setTitle();
+    if (!(await this.runHook('on_reload', 'log'))) this.abortReload('the on_reload hook raised an exception');
     // manageWorkers (next in the loop) starts the new generation; advanceReload retires the old one.
   }
 
@@ -381,6 +439,7 @@ export class Arbiter {
     for (const w of this.workers.values()) if (w.generation < r.generation && !w.stopping) this.stopWorker(w, 'SIGTERM');
     const dropped = r.previous.listeners.filter((l) => !this.listeners.includes(l));
     closeAll(dropped);
+    if (r.previous.hooks !== this.hooks) r.previous.hooks.close();
     this.reloading = undefined;
     this.log.info(`Reload complete: ${fresh.length} new workers serving`);
   }
@@ -390,6 +449,8 @@ export class Arbiter {
     this.log.error(`Reload failed: ${reason}; the old workers keep serving`);
     for (const w of this.workers.values()) if (w.generation === r.generation) this.stopWorker(w, 'SIGQUIT');
     closeAll(this.listeners.filter((l) => !r.previous.listeners.includes(l)));
+    if (r.previous.hooks !== this.hooks) this.hooks.close();
+    this.hooks = r.previous.hooks;
     this.config = r.previous.config;
     this.listeners = r.previous.listeners;
     this.workerCount = r.previous.workerCount;
@@ -400,7 +461,7 @@ export class Arbiter {
 
   // --- USR2: a new master on the same sockets ------------------------------------------------------
 
-  private reexec(): void {
+  private async reexec(): Promise<void> {
     if (this.reexecPid) {
       this.log.warning('USR2 signal ignored. Child exists.');
       return;
@@ -409,6 +470,7 @@ export class Arbiter {
       this.log.warning('USR2 signal ignored. Parent exists.');
       return;
     }
+    await this.runHook('pre_exec', 'log');
     const env: NodeJS.ProcessEnv = {
       ...this.origin.env,
       UNICORN_PID: String(process.pid),
@@ -472,8 +534,9 @@ export class Arbiter {
     return out;
   }
 
-  private spawnWorker(): void {
+  private async spawnWorker(): Promise<void> {
     const id = this.nextId++;
+    if (!(await this.runHook('pre_fork', 'halt', { pid: null, age: id }))) return;
     const controlFd = 3 + this.listeners.length;
     const proc = spawn(this.config.python, [path.join(PYTHON_DIR, 'unicorn_worker_main.py'), '--control-fd', String(controlFd)], {
       cwd: this.config.chdir,

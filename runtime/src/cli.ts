@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Arbiter, Origin } from './arbiter';
 import { runCtl } from './ctl';
+import { HookError, HookHost, startHooks } from './hooks';
 import { limitsFromEnv } from './kernel';
 import { isCheckCommand, runCheck } from './check';
 import { CliName, Resolved, printConfig, resolveInvocation } from './config';
@@ -79,7 +80,12 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
   const addresses = (settings.bind as string[]).map(parseAddress);
   let listeners: Listener[] = [];
   let arbiter: Arbiter | undefined;
+  let hooks: HookHost | undefined;
   try {
+    hooks = await startHooks(config, origin);
+    // on_starting runs before anything is bound; when it raises, gunicorn does not start, nor do we.
+    await hooks.call('on_starting', { cfg: { ...settings, wsgi_app: config.app }, num_workers: settings.workers as number,
+      proc_name: (settings.proc_name as string | null) ?? config.app, address: [], workers: [] });
     const activated = systemdListeners(origin.env);
     if (inheritedListeners) {
       // Started by USR2: the old master's sockets are fds 3…, already bound and listening.
@@ -97,9 +103,14 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
       });
     }
     await describeInherited(listeners, config.python);
-    arbiter = new Arbiter(config, listeners, log, origin);
+    arbiter = new Arbiter(config, listeners, log, origin, hooks);
     return await arbiter.run();
+  } catch (e) {
+    if (!(e instanceof HookError)) throw e;
+    log.error(e.message);
+    throw new CliError(`the config file's ${e.hook === 'config' ? 'hooks could not be loaded' : `${e.hook} hook raised an exception`} — see the traceback above`, EXIT.FAILURE);
   } finally {
+    if (!arbiter) hooks?.close();
     closeAll(arbiter?.currentListeners ?? listeners, arbiter?.ownsSocketFiles ?? !origin.parentMasterPid);
     log.close();
   }

@@ -8,7 +8,7 @@ import { parseAppSpec } from './appspec';
 import { CliError } from './errors';
 import { resolvePython, runConfigHelper } from './python';
 import {
-  HOOKS, HOOKS_UNSUPPORTED, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, hookError,
+  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, hookError, hookUnsupported,
   isHelperName, unknownSettingError,
 } from './settings';
 
@@ -121,7 +121,7 @@ function shellSplit(text: string, source: string): string[] {
 }
 
 /** Settings a config file set, validated; unknown names and hooks are errors naming the line. */
-async function loadConfigFile(file: string, python: string, cwd: string): Promise<Map<string, unknown>> {
+async function loadConfigFile(file: string, python: string, cwd: string): Promise<{ values: Map<string, unknown>; hooks: string[] }> {
   const answer = await runConfigHelper(python, 'load', file, cwd);
   const where = (line: unknown) => (typeof line === 'number' ? `${file}:${line}` : file);
   if (typeof answer.error === 'string') {
@@ -136,7 +136,7 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
     throw new CliError(`${where(lines[e.setting])}: ${e.message}`);
   };
   for (const name of (answer.callables ?? []) as string[]) {
-    if (name in HOOKS && HOOKS_UNSUPPORTED) refuse(hookError(name));
+    if (name in HOOKS && hookUnsupported(name)) refuse(hookError(name));
     // Other functions and classes are helpers of the config file itself.
   }
   for (const [name, type] of Object.entries((answer.unserializable ?? {}) as Record<string, string>)) {
@@ -156,7 +156,8 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
       throw e;
     }
   }
-  return values;
+  const hooks = ((answer.callables ?? []) as string[]).filter((name) => name in HOOKS);
+  return { values, hooks };
 }
 
 function coerceAll(parsed: ParsedArgs, source: string): Map<string, unknown> {
@@ -192,6 +193,8 @@ export interface Resolved {
   pythonpath: string[];
   /** Extra environment for the workers (raw_env plus what unicorn-django adds). */
   workerEnv: Record<string, string>;
+  /** The server hooks the config file defines. */
+  hooks: string[];
 }
 
 export type Invocation = { kind: 'help'; text: string } | { kind: 'version'; text: string } | { kind: 'run'; config: Resolved };
@@ -231,7 +234,8 @@ export async function resolveInvocation(
     }
   }
   const earlyPython = resolvePython(cliValues.get('python') ?? envValues.get('python'), cwd, env);
-  const fileValues = configFile ? await loadConfigFile(configFile, earlyPython, cwd) : new Map<string, unknown>();
+  const loaded = configFile ? await loadConfigFile(configFile, earlyPython, cwd) : { values: new Map<string, unknown>(), hooks: [] };
+  const fileValues = loaded.values;
 
   const settings = defaults(env);
   const origin: Record<string, string> = Object.fromEntries(Object.keys(settings).map((k) => [k, 'default']));
@@ -293,7 +297,7 @@ export async function resolveInvocation(
   if (app === null && !settings.print_config && !options.appOptional) {
     throw new CliError(`no app to serve — give APP_MODULE (e.g. ${name} test:app) or set wsgi_app in the config file`);
   }
-  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv } };
+  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv, hooks: loaded.hooks } };
 }
 
 /** A JSON value written as the Python literal that means the same, for --print-config. */

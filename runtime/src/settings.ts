@@ -398,12 +398,19 @@ export function suggestSetting(name: string): string | undefined {
   return suggest(name, BY_NAME.keys());
 }
 
-/** Set while server hooks are refused: the config loader and the language server both say so. */
-export const HOOKS_UNSUPPORTED: string | undefined = 'server hooks are planned';
+/** Hooks gunicorn calls in the master process: Unicorn runs them in a Python process beside the arbiter. */
+export const MASTER_HOOKS = ['on_starting', 'on_reload', 'when_ready', 'pre_fork', 'pre_exec', 'child_exit', 'nworkers_changed', 'on_exit'] as const;
+/** Hooks gunicorn calls in the worker process. */
+export const WORKER_HOOKS = ['post_fork', 'post_worker_init', 'worker_int', 'worker_abort', 'pre_request', 'post_request', 'worker_exit'] as const;
 
-/** A config file defines a server hook while hooks are refused. */
+/** Why a server hook is refused, while it is: the config loader and the language server both say so. */
+export function hookUnsupported(name: string): string | undefined {
+  return (WORKER_HOOKS as readonly string[]).includes(name) ? 'worker-side hooks are planned' : undefined;
+}
+
+/** A config file defines a server hook that is refused. */
 export function hookError(name: string): SettingError {
-  return new SettingError(name, `not supported yet: ${HOOKS_UNSUPPORTED}`, `remove ${name} for now`);
+  return new SettingError(name, `not supported yet: ${hookUnsupported(name)}`, `remove ${name} for now`);
 }
 
 /** A config file sets a name that is neither a setting nor a helper (_private or UPPER_CASE). */

@@ -6,7 +6,7 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/errors';
 import { parseAddress } from '../../runtime/src/listeners';
 import {
-  HOOKS, HOOKS_UNSUPPORTED, Setting, SettingError, coerce, getSetting, hookError, isHelperName, suggestSetting,
+  HOOKS, Setting, SettingError, coerce, getSetting, hookError, hookUnsupported, isHelperName, suggestSetting,
   unknownSettingError,
 } from '../../runtime/src/settings';
 import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
@@ -41,7 +41,7 @@ function lastAssignments(file: ConfigFile): Map<string, Assignment> {
 export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const fn of file.functions) {
-    if (fn.name in HOOKS && HOOKS_UNSUPPORTED) out.push(problem(fn.nameNode, hookError(fn.name).message, 'hook-not-supported'));
+    if (fn.name in HOOKS && hookUnsupported(fn.name)) out.push(problem(fn.nameNode, hookError(fn.name).message, 'hook-not-supported'));
   }
   const values = new Map<string, unknown>();
   const computed = new Set<string>();

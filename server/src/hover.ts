@@ -1,6 +1,6 @@
 // Hover on a setting or a server hook: its doc, default and command-line flags, from the registry.
 import { Hover, MarkupKind, Position } from 'vscode-languageserver/node';
-import { HOOKS, HOOKS_UNSUPPORTED, Setting, getSetting } from '../../runtime/src/settings';
+import { HOOKS, Setting, getSetting, hookUnsupported } from '../../runtime/src/settings';
 import type { ConfigFile } from './config-file';
 import { rangeOf } from './problem';
 
@@ -35,7 +35,8 @@ export function settingMarkdown(setting: Setting): string {
 
 export function hookMarkdown(name: string): string {
   const lines = ['```python', `def ${HOOKS[name]}:`, '```', '', `gunicorn's \`${name}\` server hook.`];
-  if (HOOKS_UNSUPPORTED) lines.push('', `**Not supported yet:** ${HOOKS_UNSUPPORTED}; Unicorn refuses a config file that defines it.`);
+  const unsupported = hookUnsupported(name);
+  if (unsupported) lines.push('', `**Not supported yet:** ${unsupported}; Unicorn refuses a config file that defines it.`);
   return lines.join('\n');
 }
 

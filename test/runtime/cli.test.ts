@@ -226,8 +226,8 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
     await refused(['--preload', 'a:b'], /preload_app: not supported yet/);
     await refused(['--certfile', 'x.pem', 'a:b'], /certfile: not supported yet/);
     await refused(['--no-sendfile', 'a:b'], /sendfile: not supported yet/);
-    await refused(['a:b'], /unicorn\.conf\.py:2: on_starting: not supported yet: server hooks are planned — remove on_starting for now$/, {
-      cwd: tmpdir({ 'unicorn.conf.py': 'workers = 2\ndef on_starting(server):\n    pass\n' }),
+    await refused(['a:b'], /unicorn\.conf\.py:2: post_fork: not supported yet: worker-side hooks are planned — remove post_fork for now$/, {
+      cwd: tmpdir({ 'unicorn.conf.py': 'workers = 2\ndef post_fork(server, worker):\n    pass\n' }),
     });
     await refused(['a:b'], /unicorn\.conf\.py:1: preload_app: not supported yet/, { cwd: tmpdir({ 'unicorn.conf.py': 'preload_app = True\n' }) });
   });
