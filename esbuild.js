@@ -6,6 +6,9 @@ const path = require('path');
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
+// --outdir=DIR builds somewhere else than dist/ (the packaging test builds a .vsix without
+// touching the dist/ that other tests are running).
+const outdir = path.resolve(__dirname, process.argv.find((a) => a.startsWith('--outdir='))?.slice('--outdir='.length) || 'dist');
 
 const entries = [
   { in: 'client/src/extension.ts', out: 'client/extension' },
@@ -27,7 +30,7 @@ function vscodeSuiteEntries() {
 
 function copyPython() {
   const from = path.join(__dirname, 'runtime', 'python');
-  const to = path.join(__dirname, 'dist', 'runtime', 'python');
+  const to = path.join(outdir, 'runtime', 'python');
   fs.rmSync(to, { recursive: true, force: true });
   fs.cpSync(from, to, {
     recursive: true,
@@ -39,7 +42,7 @@ function copyPython() {
 // found beside dist/server/server.js at run time.
 function copyTreeSitter() {
   const from = path.join(__dirname, 'node_modules', '@vscode', 'tree-sitter-wasm', 'wasm');
-  const to = path.join(__dirname, 'dist', 'server');
+  const to = path.join(outdir, 'server');
   fs.mkdirSync(to, { recursive: true });
   for (const file of ['tree-sitter.wasm', 'tree-sitter-python.wasm']) fs.copyFileSync(path.join(from, file), path.join(to, file));
 }
@@ -51,7 +54,8 @@ async function main() {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    outdir: 'dist',
+    absWorkingDir: __dirname,
+    outdir,
     external: ['vscode', 'mocha'],
     sourcemap: !production,
     minify: production,

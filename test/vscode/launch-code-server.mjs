@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { printTests, readResults, runProblem, summaryLine } from './report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CODE_SERVER_VERSION = '4.100.3';
@@ -158,11 +159,12 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-vscode-'));
 const userDataDir = path.join(tmp, 'user-data');
 const extensionsDir = path.join(tmp, 'extensions');
 const resultsFile = path.join(tmp, 'results.json');
+const screenshotRequests = path.join(tmp, 'screenshot-requests');
 fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
 fs.mkdirSync(extensionsDir, { recursive: true });
 fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
 fs.mkdirSync(artifacts, { recursive: true });
-for (const f of fs.readdirSync(artifacts)) if (f.endsWith('.request')) fs.rmSync(path.join(artifacts, f), { force: true });
+fs.mkdirSync(screenshotRequests);
 const codeServerLog = path.join(artifacts, trusted ? 'code-server.log' : 'code-server-untrusted.log');
 const consoleLog = path.join(artifacts, trusted ? 'browser-console.log' : 'browser-console-untrusted.log');
 
@@ -233,7 +235,7 @@ async function runSuite() {
     }),
     UNICORN_VSCODE_RESULTS: resultsFile,
     UNICORN_VSCODE_ARTIFACTS: artifacts,
-    UNICORN_VSCODE_SCREENSHOTS: '1',
+    UNICORN_VSCODE_SCREENSHOT_REQUESTS: screenshotRequests,
     UNICORN_VSCODE_TRUSTED: trusted ? '1' : '0',
     ...(opts.grep ? { UNICORN_VSCODE_GREP: opts.grep } : {}),
     ...extraEnv,
@@ -280,24 +282,24 @@ async function runSuite() {
   const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
   await page.goto(url);
 
-  // Screenshot requests from the suite (harness.ts screenshot()): <name>.request → <name>.png.
+  // Screenshot requests from the suite (harness.ts screenshot()): <name>.json naming the PNG to write.
   let stopped = false;
   const screenshots = (async () => {
     while (!stopped) {
-      for (const f of fs.readdirSync(artifacts)) {
-        if (!f.endsWith('.request')) continue;
-        const name = f.slice(0, -'.request'.length);
-        const png = path.join(artifacts, `${name}.png`);
+      for (const f of fs.readdirSync(screenshotRequests)) {
+        if (!f.endsWith('.json')) continue;
+        const request = path.join(screenshotRequests, f);
         try {
+          const { png } = JSON.parse(fs.readFileSync(request, 'utf8'));
           await sleep(300); // let the workbench paint what the test just changed
           const buffer = await page.screenshot({ type: 'png' });
           fs.writeFileSync(`${png}.tmp`, buffer);
           fs.renameSync(`${png}.tmp`, png);
           log(`screenshot ${path.relative(ROOT, png)}`);
         } catch (e) {
-          log(`screenshot ${name} failed: ${e.message}`);
+          log(`screenshot ${f} failed: ${e.message}`);
         }
-        fs.rmSync(path.join(artifacts, f), { force: true });
+        fs.rmSync(request, { force: true });
       }
       await sleep(200);
     }
@@ -326,37 +328,18 @@ async function runSuite() {
 let exitCode = 1;
 try {
   const outcome = await runSuite();
-  let results;
-  try {
-    results = JSON.parse(fs.readFileSync(resultsFile, 'utf8'));
-  } catch {
-    results = undefined;
-  }
-  for (const t of results?.tests ?? []) {
-    const mark = t.state === 'passed' ? '✔' : t.state === 'failed' ? '✖' : '-';
-    const ms = t.durationMs === undefined ? '' : ` (${t.durationMs} ms)`;
-    console.log(`  ${mark} ${t.title}${ms}`);
-    if (t.error) console.log(t.error.split('\n').map((l) => `      ${l}`).join('\n'));
-  }
-  const passed = results?.passed ?? 0;
-  const failed = results?.failed ?? 0;
-  const pending = results?.pending ?? 0;
-  let problem = outcome.error;
-  if (!problem && outcome.code !== 0) problem = `the extension host exited with code ${outcome.code}`;
-  if (!problem && !results) problem = 'the suite wrote no results';
-  if (!problem && passed + failed === 0) problem = 'no test ran';
+  const results = readResults(resultsFile);
+  const problem = outcome.error ?? runProblem(outcome.code, results);
+  const counts = printTests(results, problem);
   if (problem) {
-    console.log(`vscode: ${problem}`);
     const logTail = tail(codeServerLog, 20);
     if (logTail) console.log(`vscode: last lines of ${path.relative(ROOT, codeServerLog)}:\n${logTail}`);
     console.log(`vscode: the browser console (extension host output) is in ${path.relative(ROOT, consoleLog)}`);
   }
-  exitCode = problem || failed > 0 ? 1 : 0;
+  exitCode = counts[1] > 0 ? 1 : 0;
   log(`${trusted ? '' : 'untrusted run, '}${((Date.now() - started) / 1000).toFixed(1)} s`);
-  // Shown as a failure even when the tests that ran passed, so the summary never reads green on a broken run.
-  const shownFailed = failed + (problem && failed === 0 ? 1 : 0);
   await cleanup();
-  console.log(`${passed} passed, ${shownFailed} failed${pending ? `, ${pending} skipped` : ''}`);
+  console.log(summaryLine(counts));
 } catch (e) {
   console.error(`vscode: ${e.stack || e.message}`);
   const logTail = tail(codeServerLog, 20);

@@ -56,22 +56,25 @@ export async function waitFor<T>(cond: () => T | Promise<T>, ms: number, what: s
 }
 
 /**
- * Saves a screenshot of the whole VS Code window as `<artifacts>/<name>.png`. The extension host
- * cannot see the window, so it asks the launcher: it writes `<name>.request` into the artifacts
- * dir, and the launcher (which polls that dir) takes the picture with the browser, writes the
- * PNG and deletes the request. Under a launcher without screenshots (UNICORN_VSCODE_SCREENSHOTS
- * unset, as with @vscode/test-electron) it does nothing.
+ * Saves a screenshot of the whole VS Code window as `<artifacts>/<name>.png` and resolves with its
+ * path. The extension host cannot see the window, so it asks the launcher: it writes a request
+ * naming the PNG into $UNICORN_VSCODE_SCREENSHOT_REQUESTS (a directory private to one launcher
+ * run, so concurrent runs never serve each other's requests); the launcher polls it, takes the
+ * picture with the browser, writes the PNG and deletes the request. Under a launcher without
+ * screenshots (the variable unset, as with @vscode/test-electron) it does nothing.
  */
 export async function screenshot(name: string, timeoutMs = 30_000): Promise<string | undefined> {
   if (!/^[\w.-]+$/.test(name)) throw new Error(`screenshot name "${name}": use letters, digits, ".", "-" and "_" only`);
-  if (process.env.UNICORN_VSCODE_SCREENSHOTS !== '1') return undefined;
+  const requests = process.env.UNICORN_VSCODE_SCREENSHOT_REQUESTS;
+  if (!requests) return undefined;
   const dir = artifactsDir();
   fs.mkdirSync(dir, { recursive: true });
   const png = path.join(dir, `${name}.png`);
-  const request = path.join(dir, `${name}.request`);
+  const request = path.join(requests, `${name}.json`);
   fs.rmSync(png, { force: true });
-  fs.writeFileSync(request, String(Date.now()));
-  // Give the workbench a moment to paint what the test just did before the launcher looks.
+  fs.mkdirSync(requests, { recursive: true });
+  fs.writeFileSync(`${request}.tmp`, JSON.stringify({ png }));
+  fs.renameSync(`${request}.tmp`, request);
   await waitFor(() => !fs.existsSync(request) && fs.existsSync(png), timeoutMs, `the launcher to save screenshot ${png}`);
   return png;
 }

@@ -1,6 +1,7 @@
 // The suite's entry point (`extensionTestsPath`): VS Code loads this module in the extension host
-// and calls run(); it runs every bundled *.test.js beside it with mocha and writes the results
-// to $UNICORN_VSCODE_RESULTS. Both launchers (code-server, @vscode/test-electron) load it.
+// and calls run(); it runs the bundled *.test.js beside it with mocha (tdd: suite/test, imported
+// from 'mocha') and writes the results to $UNICORN_VSCODE_RESULTS. Both launchers
+// (code-server, @vscode/test-electron) load it.
 import fs from 'node:fs';
 import path from 'node:path';
 import Mocha from 'mocha';
@@ -19,7 +20,12 @@ export async function run(): Promise<void> {
     timeout: Number(process.env.UNICORN_VSCODE_TEST_TIMEOUT_MS ?? 120_000),
     grep: process.env.UNICORN_VSCODE_GREP || undefined,
   });
-  const files = fs.readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort();
+  // The launcher's --trusted=false run (Restricted Mode) runs only *.untrusted.test.js; the
+  // normal run (Workspace Trust off) runs every other *.test.js.
+  const untrusted = process.env.UNICORN_VSCODE_TRUSTED === '0';
+  const files = fs.readdirSync(__dirname)
+    .filter((f) => f.endsWith('.test.js') && f.endsWith('.untrusted.test.js') === untrusted)
+    .sort();
   for (const file of files) mocha.addFile(path.join(__dirname, file));
 
   const results: SuiteResults = { passed: 0, failed: 0, pending: 0, tests: [] };
