@@ -10,6 +10,7 @@ import { ControlRequest, ControlServer, controlSocketPath } from './control';
 import { CliError, EXIT } from './errors';
 import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
 import { findings, kernelLimits, logFindings } from './kernel';
+import { Reloader } from './reloader';
 import { Listener, bindAll, closeAll, inheritable, parseAddress } from './listeners';
 import { Level, Logger } from './log';
 import { portHasClient, rssBytes } from './procinfo';
@@ -81,6 +82,7 @@ export class Arbiter {
   private nextId = 1;
   private generation = 1;
   private reloading: Reload | undefined;
+  private reloadQueued = false;
   private bootCrashes = 0;
   private lastLoopAt = Date.now();
   private reexecPid = 0;
@@ -89,6 +91,7 @@ export class Arbiter {
   private readonly startedAt = Date.now();
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private readonly scoreboard: Scoreboard;
+  private reloader: Reloader | undefined;
   private control: ControlServer | undefined;
   private pidfile: string | null = null;
 
@@ -122,6 +125,7 @@ export class Arbiter {
     try {
       logFindings(this.log, findings(kernelLimits(this.origin.env), this.settings));
       await this.startControl();
+      this.startReloader();
       await this.runHook('when_ready', 'halt');
       for (;;) {
         await this.reap();
@@ -150,6 +154,25 @@ export class Arbiter {
     await this.runHook('on_exit', 'log');
     this.hooks.close();
     return this.exitCode;
+  }
+
+  // --- --reload -----------------------------------------------------------------------------------
+
+  /** Under --reload, a changed source file reloads the workers as HUP does (old ones serve until the new boot). */
+  private startReloader(): void {
+    this.reloader?.close();
+    this.reloader = undefined;
+    if (!this.settings.reload) return;
+    this.reloader = new Reloader(this.settings.reload_engine as 'auto' | 'poll' | 'inotify', (file) =>
+      this.enqueue({
+        kind: 'call',
+        run: async () => {
+          this.log.info(`Worker reloading: ${file} modified`);
+          await this.reload();
+        },
+      }),
+    );
+    this.reloader.watch(this.settings.reload_extra_files as string[]);
   }
 
   // --- server hooks ---------------------------------------------------------------------------
@@ -382,7 +405,9 @@ export class Arbiter {
   /** HUP: read the configuration again and replace the workers; a bad config keeps the old ones. */
   private async reload(): Promise<void> {
     if (this.reloading) {
-      this.log.warning('Reload ignored: a reload is already in progress');
+      // Once this one has finished (or failed), read everything again: the latest change must win.
+      this.log.info('A reload is in progress; another one follows it');
+      this.reloadQueued = true;
       return;
     }
     let config: Resolved;
@@ -442,6 +467,15 @@ export class Arbiter {
     if (r.previous.hooks !== this.hooks) r.previous.hooks.close();
     this.reloading = undefined;
     this.log.info(`Reload complete: ${fresh.length} new workers serving`);
+    if (Boolean(this.settings.reload) !== Boolean(this.reloader)) this.startReloader();
+    else this.reloader?.watch(this.settings.reload_extra_files as string[]);
+    this.followQueuedReload();
+  }
+
+  private followQueuedReload(): void {
+    if (!this.reloadQueued) return;
+    this.reloadQueued = false;
+    this.enqueue({ kind: 'call', run: () => this.reload() });
   }
 
   private abortReload(reason: string): void {
@@ -457,6 +491,7 @@ export class Arbiter {
     this.generation = r.generation + 1; // the old workers become current again under a fresh number
     for (const w of this.workers.values()) if (w.generation < r.generation) w.generation = this.generation;
     this.reloading = undefined;
+    this.followQueuedReload();
   }
 
   // --- USR2: a new master on the same sockets ------------------------------------------------------
@@ -527,6 +562,7 @@ export class Arbiter {
       loglevel: this.settings.loglevel,
       proc_name: this.settings.proc_name,
       graceful_timeout: this.settings.graceful_timeout,
+      reload: this.settings.reload, // the worker then reports the files it imported
     });
     const max = this.settings.max_requests as number;
     const jitter = this.settings.max_requests_jitter as number;
@@ -624,6 +660,8 @@ export class Arbiter {
       worker.booted = true;
       this.bootCrashes = 0;
       this.wake(); // a reload may be waiting for this
+    } else if (msg.event === 'files' && Array.isArray((msg as { files?: unknown }).files)) {
+      this.reloader?.watch((msg as { files: string[] }).files);
     } else if (msg.event === 'debug') {
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ port: msg.port, error: msg.error });
     }
@@ -751,6 +789,7 @@ export class Arbiter {
 
   private cleanup(): void {
     for (const [sig, handler] of this.handlers) process.off(sig, handler);
+    this.reloader?.close();
     this.control?.close();
     this.scoreboard.close();
     if (this.pidfile) {

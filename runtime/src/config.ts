@@ -267,6 +267,9 @@ export async function resolveInvocation(
     .filter(Boolean)
     .map((p) => path.resolve(chdir, p));
   const python = resolvePython(settings.python, chdir, env);
+  settings.reload_extra_files = (settings.reload_extra_files as string[]).map((f) => path.resolve(cwd, f));
+  const missing = (settings.reload_extra_files as string[]).find((f) => !fs.existsSync(f));
+  if (missing) throw new CliError(`reload_extra_files: ${missing} does not exist — name existing files (templates, data) to watch`);
 
   const workerEnv: Record<string, string> = {};
   for (const entry of settings.raw_env as string[]) {

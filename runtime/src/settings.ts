@@ -254,6 +254,24 @@ export const SETTINGS: readonly Setting[] = [
   }),
   // --- Debugging ---------------------------------------------------------------------------
   s({
+    name: 'reload', section: 'Debugging', flags: ['--reload'], type: 'bool', default: false, side: 'master',
+    doc: 'Restart the workers when a source file of the app changes — for development. The workers ' +
+      'report every module they import; when one changes, the arbiter reloads as on HUP: new workers ' +
+      'boot with the new code before the old ones stop, and a file that no longer imports (a syntax ' +
+      'error, say) leaves the old workers serving and its traceback in the log.',
+  }),
+  s({
+    name: 'reload_engine', section: 'Debugging', flags: ['--reload-engine'], metavar: 'STRING', type: 'enum',
+    choices: ['auto', 'poll', 'inotify'], default: 'auto', side: 'master',
+    doc: 'How --reload notices changes: auto and inotify use the kernel\'s file notifications (one watch ' +
+      'per directory, which also sees editors that replace files); poll checks modification times every second.',
+  }),
+  s({
+    name: 'reload_extra_files', section: 'Debugging', flags: ['--reload-extra-file'], metavar: 'FILE', type: 'list',
+    default: [], repeatable: true, side: 'master',
+    doc: 'More files whose change restarts the workers under --reload, such as templates. Repeat the flag for more.',
+  }),
+  s({
     name: 'check_config', section: 'Debugging', flags: ['--check-config'], type: 'bool', default: false, side: 'master',
     doc: 'Load the configuration and import the app once, report any problem, and exit (0 when all is well).',
   }),
@@ -264,9 +282,6 @@ export const SETTINGS: readonly Setting[] = [
   // --- gunicorn settings not built yet: refused, never ignored ----------------------------
   ...(
     [
-      ['reload', 'Debugging', ['--reload'], 'bool'],
-      ['reload_engine', 'Debugging', ['--reload-engine'], 'string'],
-      ['reload_extra_files', 'Debugging', ['--reload-extra-file'], 'list'],
       ['spew', 'Debugging', ['--spew'], 'bool'],
       ['preload_app', 'Server Mechanics', ['--preload'], 'bool'],
       ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool'],

@@ -7,6 +7,9 @@ import signal
 import socket
 import struct
 import sys
+import sysconfig
+import threading
+import time
 import traceback
 
 from . import applog
@@ -24,6 +27,7 @@ class Boot(object):
 
     def __init__(self, control_fd):
         self.control = socket.socket(fileno=control_fd)
+        self.send_lock = threading.Lock()
         self.control_buf = b""
         self.config = json.loads(self._read_config_line().decode("utf-8"))
         self.settings = self.config.get("settings") or {}
@@ -105,11 +109,12 @@ class Boot(object):
 
     def send_event(self, event):
         data = (json.dumps(event) + "\n").encode("utf-8")
-        self.control.setblocking(True)
-        try:
-            self.control.sendall(data)
-        finally:
-            self.control.setblocking(False)
+        with self.send_lock:  # the --reload reporter thread sends too
+            self.control.setblocking(True)
+            try:
+                self.control.sendall(data)
+            finally:
+                self.control.setblocking(False)
 
     def reopen_logs(self):
         self.log.reopen()
@@ -164,6 +169,50 @@ def preset_socket_options(listener, timeout):
         return sys.platform.startswith("linux")
     except (OSError, struct.error):
         return False
+
+
+def source_files(seen):
+    """Source files of the imported modules not in `seen` (the standard library and Unicorn left out)."""
+    skip = tuple(os.path.join(p, "") for p in set(filter(None, (sysconfig.get_paths().get("stdlib"),
+                                                                sysconfig.get_paths().get("platstdlib"),
+                                                                os.path.dirname(os.path.abspath(__file__))))))
+    out = []
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if not name:
+            continue
+        if name.endswith((".pyc", ".pyo")):
+            name = name[:-1]
+        name = os.path.abspath(name)
+        if name in seen or name.startswith(skip) or not os.path.isfile(name):
+            continue
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def start_file_reporter(boot):
+    """--reload: tell the arbiter every source file imported, now and whenever more modules get imported."""
+    seen = set()
+
+    def report():
+        files = source_files(seen)
+        if files:
+            boot.send_event({"event": "files", "files": files})
+
+    def watch_imports():
+        count = len(sys.modules)
+        while True:
+            time.sleep(1.0)
+            if len(sys.modules) != count:
+                count = len(sys.modules)
+                try:
+                    report()
+                except OSError:
+                    return  # the arbiter is gone; the loop notices and exits
+
+    report()
+    threading.Thread(target=watch_imports, name="unicorn-reload-files", daemon=True).start()
 
 
 def install_abort_handler(boot):
@@ -259,6 +308,8 @@ def main(control_fd):
         boot.take_listeners()
         worker = make_worker(boot)
         worker.install_signals()
+        if boot.settings.get("reload"):
+            start_file_reporter(boot)
     except Exception:
         log.exception("Worker failed to boot")
         return EXIT_BOOT_FAILED
