@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { unixSocketIsLive } from './listeners';
 
 export interface ControlRequest {
   command: string;
@@ -40,7 +41,7 @@ export class ControlServer {
     const dir = path.dirname(this.socketPath);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (fs.existsSync(this.socketPath)) {
-      if (await isLive(this.socketPath)) throw new Error(`control socket ${this.socketPath} is in use by another server`);
+      if (await unixSocketIsLive(this.socketPath)) throw new Error(`control socket ${this.socketPath} is in use by another server`);
       fs.unlinkSync(this.socketPath);
     }
     const server = net.createServer((conn) => this.serve(conn));
@@ -100,17 +101,6 @@ export class ControlServer {
       /* already gone */
     }
   }
-}
-
-function isLive(p: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ path: p });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** Sends one request and resolves to the answer (the client side, for `unicorn ctl` and the extension). */

@@ -93,7 +93,8 @@ function bindError(text: string, code: string | number): CliError {
   return new CliError(`bind "${text}": ${detail[name] ?? `cannot bind (${name})`}`, EXIT.FAILURE);
 }
 
-async function unixIsLive(p: string): Promise<boolean> {
+/** Whether a server answers on a unix socket path (else the file is stale and may be removed). */
+export async function unixSocketIsLive(p: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ path: p });
     s.once('connect', () => {
@@ -132,7 +133,7 @@ async function bindOnce(address: Address, umask: number): Promise<Listener> {
         if (!fs.statSync(address.path).isSocket()) {
           throw new CliError(`bind "${address.text}": ${address.path} exists and is not a socket — remove it or choose another path`, EXIT.FAILURE);
         }
-        if (await unixIsLive(address.path)) throw bindError(address.text, 'EADDRINUSE');
+        if (await unixSocketIsLive(address.path)) throw bindError(address.text, 'EADDRINUSE');
         fs.unlinkSync(address.path); // a stale socket left by a server that died
       }
       // The umask setting decides the socket file's mode, as in gunicorn (0 by default: anyone may connect).
