@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runTests } from '@vscode/test-electron';
 import { printTests, readResults, runProblem, summaryLine } from './report.mjs';
+import { SUITE_ENV } from './suite-env.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -64,6 +65,7 @@ try {
       UNICORN_VSCODE_RESULTS: resultsFile,
       UNICORN_VSCODE_ARTIFACTS: path.resolve(opts.artifacts),
       UNICORN_VSCODE_TRUSTED: trusted ? '1' : '0',
+      ...SUITE_ENV,
       ...(opts.grep ? { UNICORN_VSCODE_GREP: opts.grep } : {}),
       ...extraEnv,
     },

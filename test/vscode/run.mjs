@@ -9,12 +9,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SUITE_ENV } from './suite-env.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
-// What the suite expects of its environment: a somaxconn below the fixture's backlog (2048), so
-// the kernel-limit problem shows whatever this machine's real limit is.
-const SUITE_ARGS = ['--env', 'UNICORN_KERNEL_LIMITS={"somaxconn":128}'];
+const SUITE_ARGS = Object.entries(SUITE_ENV).flatMap(([key, value]) => ['--env', `${key}=${value}`]);
 const SUMMARY = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/;
 
 if (process.env.UNICORN_VSCODE_SKIP_SETUP !== '1') {
