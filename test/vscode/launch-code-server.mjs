@@ -6,7 +6,10 @@
 // ../shared/VSCODE_TESTING.md. Install first with test/vscode/setup-code-server.sh.
 //
 //   node test/vscode/launch-code-server.mjs [options]
-//     --workspace DIR     folder to open (default test/fixtures/vscode-workspace)
+//     --workspace DIR     folder to open (default test/fixtures/vscode-workspace); the suite gets a
+//                         fresh copy of it, so what tests write (settings, __pycache__) never
+//                         reaches the repository and concurrent runs do not share it
+//     --in-place          open the folder itself instead of a copy
 //     --env KEY=VALUE     extra environment for code-server and so the extension host (repeatable),
 //                         e.g. --env UNICORN_KERNEL_LIMITS='{"somaxconn":128}'
 //     --trusted=false     Workspace Trust on: the folder opens in Restricted Mode (no prompt);
@@ -72,6 +75,7 @@ const { values: opts } = parseArgs({
     artifacts: { type: 'string', default: process.env.UNICORN_VSCODE_ARTIFACTS || path.join(ROOT, '.test-artifacts', 'vscode') },
     timeout: { type: 'string', default: process.env.UNICORN_VSCODE_TIMEOUT_MS || '600000' },
     keep: { type: 'boolean', default: false },
+    'in-place': { type: 'boolean', default: false },
   },
 });
 
@@ -84,7 +88,7 @@ function fail(msg) {
 
 const trusted = opts.trusted !== 'false';
 const timeoutMs = Number(opts.timeout);
-const workspace = path.resolve(opts.workspace);
+const workspaceSource = path.resolve(opts.workspace);
 const artifacts = path.resolve(opts.artifacts);
 const suiteEntry = path.join(ROOT, 'dist', 'test', 'vscode', 'suite', 'index.js');
 const extraEnv = {};
@@ -97,7 +101,7 @@ if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) fail(`--timeout "${opts.timeo
 if (!fs.existsSync(CODE_SERVER_ENTRY)) fail(`code-server ${CODE_SERVER_VERSION} is not installed — run bash test/vscode/setup-code-server.sh`);
 if (!fs.existsSync(CHROMIUM)) fail(`${CHROMIUM} not found — run bash test/vscode/setup-code-server.sh (it installs Debian's chromium)`);
 if (!fs.existsSync(suiteEntry)) fail(`${path.relative(ROOT, suiteEntry)} not found — run npm run build`);
-if (!fs.statSync(workspace, { throwIfNoEntry: false })?.isDirectory()) fail(`workspace folder ${workspace} does not exist`);
+if (!fs.statSync(workspaceSource, { throwIfNoEntry: false })?.isDirectory()) fail(`workspace folder ${workspaceSource} does not exist`);
 
 /** A port nothing listens on right now (the OS picks it; we close it again). */
 function freePort() {
@@ -163,6 +167,11 @@ const screenshotRequests = path.join(tmp, 'screenshot-requests');
 fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
 fs.mkdirSync(extensionsDir, { recursive: true });
 fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
+// Same folder name as the fixture, so the window title and the tests read the same.
+const workspace = opts['in-place'] ? workspaceSource : path.join(tmp, 'workspace', path.basename(workspaceSource));
+if (!opts['in-place']) {
+  fs.cpSync(workspaceSource, workspace, { recursive: true, filter: (src) => !/(^|\/)(__pycache__|\.pytest_cache)$/.test(src) });
+}
 fs.mkdirSync(artifacts, { recursive: true });
 fs.mkdirSync(screenshotRequests);
 const codeServerLog = path.join(artifacts, trusted ? 'code-server.log' : 'code-server-untrusted.log');
