@@ -168,6 +168,9 @@ export async function main(name: CliName, argv: string[]): Promise<void> {
     } else if (invocation.config.settings.check_config) {
       code = await checkConfig(invocation.config);
     } else {
+      // Forked with an IPC channel (the VS Code extension): when the parent goes away, so does the
+      // server — a graceful stop through the signal queue, as TERM.
+      if (process.send) process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
       code = await serve(invocation.config, { name, argv, env, cwd: process.cwd(), parentMasterPid });
     }
   } catch (e) {

@@ -1,0 +1,345 @@
+// The extension in a real editor, on test/fixtures/vscode-workspace: Start Server and a 200 from
+// the app, the process tree following Add/Remove/Kill/Reload, the log in the output channel, the
+// somaxconn problem from the language server and from the check at Start, a debugger attached to
+// workers stopping at a breakpoint while the watchdog spares the paused worker, the `unicorn`
+// launch and task types, and Stop. Every server started here is stopped here.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
+import * as vscode from 'vscode';
+import type { UnicornApi } from '../../../client/src/extension';
+import type { WorkerStatus } from '../../../client/src/arbiter-process';
+// Types only: the suite is bundled apart from the extension, so its classes are not the extension's.
+import type { MasterItem, WorkerItem } from '../../../client/src/process-tree';
+import { screenshot, waitFor } from './harness';
+
+const EXTENSION_ID = 'unicorn-dev.unicorn';
+/** The line of `body = ...` in the fixture's app.py (1-based), where the debugger test breaks. */
+const BREAKPOINT_LINE = 6;
+
+function folder(): vscode.WorkspaceFolder {
+  const f = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(f, 'the launcher opens test/fixtures/vscode-workspace as the folder');
+  return f;
+}
+
+function fixture(...parts: string[]): vscode.Uri {
+  return vscode.Uri.joinPath(folder().uri, ...parts);
+}
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The injected somaxconn the problem tests depend on (the launcher passes UNICORN_KERNEL_LIMITS). */
+function injectedSomaxconn(): number {
+  const raw = process.env.UNICORN_KERNEL_LIMITS;
+  assert.ok(raw, 'run the suite with --env UNICORN_KERNEL_LIMITS=\'{"somaxconn":128}\': the fixture\'s backlog must exceed an injected limit');
+  const somaxconn = (JSON.parse(raw) as { somaxconn?: number }).somaxconn;
+  assert.ok(somaxconn !== undefined && somaxconn < 2048, `UNICORN_KERNEL_LIMITS must set somaxconn below the fixture's backlog 2048, got ${raw}`);
+  return somaxconn;
+}
+
+suite('Unicorn extension', () => {
+  let api: UnicornApi;
+  /** DAP messages the debug adapters sent, per session id. */
+  const sent = new Map<string, Array<{ type: string; event?: string; body?: Record<string, unknown> }>>();
+  const disposables: vscode.Disposable[] = [];
+  /** What VS Code asked the adapters, for failure messages. */
+  const received: string[] = [];
+
+  const server = () => {
+    const s = api.server();
+    assert.ok(s?.running, 'no server is running');
+    return s;
+  };
+  /** Workers that are serving (not booting or on their way out). */
+  const liveWorkers = (): WorkerStatus[] => (api.server()?.lastStatus?.workers ?? []).filter((w) => w.state === 'idle' || w.state === 'busy');
+  const treeWorkers = async (): Promise<WorkerItem[]> => {
+    const [master] = await api.processTree.getChildren();
+    return master ? ((await api.processTree.getChildren(master)) as WorkerItem[]) : [];
+  };
+  const workerCountIs = (n: number) => async () => {
+    await api.processTree.refresh();
+    const items = await treeWorkers();
+    return items.length === n && items.every((w) => w.status.state === 'idle') ? items : undefined;
+  };
+
+  suiteSetup(async () => {
+    const ext = vscode.extensions.getExtension<UnicornApi>(EXTENSION_ID);
+    assert.ok(ext, `${EXTENSION_ID} is not loaded`);
+    api = await ext.activate();
+    disposables.push(
+      vscode.debug.registerDebugAdapterTrackerFactory('*', {
+        createDebugAdapterTracker(session) {
+          const list = sent.get(session.id) ?? [];
+          sent.set(session.id, list);
+          return {
+            onDidSendMessage: (m: { type: string; event?: string; body?: Record<string, unknown> }) => list.push(m),
+            onWillReceiveMessage: (m: { command?: string; arguments?: unknown }) => received.push(`${session.name}: ${m.command} ${JSON.stringify(m.arguments ?? {}).slice(0, 300)}`),
+          };
+        },
+      }),
+    );
+  });
+
+  suiteTeardown(async () => {
+    for (const s of [...sessions]) await vscode.debug.stopDebugging(s);
+    vscode.debug.removeBreakpoints(vscode.debug.breakpoints);
+    const s = api?.server();
+    if (s?.running) {
+      const pid = s.pid!;
+      await vscode.commands.executeCommand('unicorn.stop');
+      await waitFor(() => !alive(pid), 40_000, `the master ${pid} to exit at teardown`);
+    }
+    for (const d of disposables) d.dispose();
+  });
+
+  const sessions = new Set<vscode.DebugSession>();
+  disposables.push(
+    vscode.debug.onDidStartDebugSession((s) => sessions.add(s)),
+    vscode.debug.onDidTerminateDebugSession((s) => sessions.delete(s)),
+  );
+
+  test('the trust decision: an untrusted workspace starts nothing and says why', () => {
+    const refused = api.canStart(false);
+    assert.equal(refused.ok, false);
+    assert.match(!refused.ok ? refused.reason : '', /not trusted.*no server starts/);
+    assert.deepEqual(api.canStart(true), { ok: true });
+    assert.equal(vscode.workspace.isTrusted, true, 'this run has Workspace Trust off; the untrusted run checks the command itself');
+  });
+
+  test('the language server reports backlog over the injected somaxconn on unicorn.conf.py', async () => {
+    const somaxconn = injectedSomaxconn();
+    const conf = fixture('unicorn.conf.py');
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(conf));
+    const diagnostic = await waitFor(
+      () => vscode.languages.getDiagnostics(conf).find((d) => /somaxconn/.test(d.message)),
+      30_000,
+      'a somaxconn diagnostic on unicorn.conf.py',
+    );
+    const text = (await vscode.workspace.openTextDocument(conf)).getText();
+    const backlogLine = text.split('\n').findIndex((l) => l.startsWith('backlog'));
+    assert.equal(diagnostic.range.start.line, backlogLine, 'the problem sits on the backlog line');
+    assert.match(diagnostic.message, new RegExp(String(somaxconn)));
+  });
+
+  test('Start Unicorn Server serves the app: 200, and the master and 2 workers in the tree', async () => {
+    const pid = await vscode.commands.executeCommand<number | undefined>('unicorn.start');
+    assert.ok(pid, `unicorn.start returned no pid; log:\n${api.logText()}`);
+    const url = await waitFor(() => api.server()?.url, 30_000, 'the server to report its address');
+    await waitFor(workerCountIs(2), 30_000, 'two idle workers in the tree');
+    const res = await get(`${url}/hello`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'Hello from /hello\n');
+
+    const [master] = (await api.processTree.getChildren()) as MasterItem[];
+    assert.equal(master?.contextValue, 'master');
+    assert.equal(master.status.pid, server().pid, 'the tree shows the process the extension started');
+    const workers = await treeWorkers();
+    assert.deepEqual(workers.map((w) => w.contextValue), ['worker', 'worker']);
+    for (const w of workers) {
+      assert.equal(api.processTree.getParent(w), master, 'getParent leads back to the master (for reveal)');
+      assert.match(String(w.description), /idle · \d+ req · [\d.]+ MB · up /);
+      assert.match((w.tooltip as vscode.MarkdownString).value, /requests served/);
+    }
+    await waitFor(() => /Unicorn: 127\.0\.0\.1:\d+ · 2 workers/.test(api.statusBarText()), 10_000, `the status bar to show the address and 2 workers (has "${api.statusBarText()}")`);
+
+    // The explorer gives a view added below the folders little height: for the picture, show the
+    // tree beside its log in the panel with VS Code's own "move view", then put it back.
+    await vscode.commands.executeCommand('vscode.moveViews', { viewIds: ['unicorn.processes'], destinationId: 'workbench.panel.output' });
+    try {
+      await vscode.commands.executeCommand('unicorn.processes.focus');
+      await api.treeView.reveal(master, { expand: true, select: true, focus: true });
+      await waitFor(() => api.treeView.visible, 10_000, 'the Unicorn view to be visible');
+      await api.treeView.reveal(workers[1], { select: false, focus: false });
+      // The workbench lays the moved view out and paints it after these commands return, and no
+      // API says when it has: a picture taken at once shows an empty pane.
+      const movedAt = Date.now();
+      await waitFor(() => Date.now() - movedAt > 1500, 5000, 'the moved view to be painted');
+      await screenshot('process-tree');
+    } finally {
+      await vscode.commands.executeCommand('vscode.moveViews', { viewIds: ['unicorn.processes'], destinationId: 'workbench.view.explorer' });
+    }
+  });
+
+  test('the log reaches the output channel: boot lines and the access line', async () => {
+    await waitFor(() => /\[INFO\] Listening at: http:\/\/127\.0\.0\.1:\d+/.test(api.logText()), 10_000, 'the "Listening at" line');
+    await waitFor(() => /"GET \/hello HTTP\/1\.1" 200 /.test(api.logText()), 10_000, 'the access line of GET /hello');
+    assert.match(api.logText(), /^\$ unicorn .*--control-socket /m, 'the command line the extension ran comes first');
+  });
+
+  test('the check at Start puts the backlog that unicorn.args sets on .vscode/settings.json', async () => {
+    const somaxconn = injectedSomaxconn();
+    const settings = fixture('.vscode', 'settings.json');
+    const diagnostic = await waitFor(
+      () => vscode.languages.getDiagnostics(settings).find((d) => d.code === 'somaxconn'),
+      20_000,
+      'the somaxconn finding on .vscode/settings.json',
+    );
+    assert.equal(diagnostic.source, 'unicorn check');
+    assert.match(diagnostic.message, new RegExp(`4096.*${somaxconn}|${somaxconn}.*4096`));
+    const text = fs.readFileSync(settings.fsPath, 'utf8');
+    const line = text.split('\n')[diagnostic.range.start.line];
+    assert.equal(line.slice(diagnostic.range.start.character, diagnostic.range.end.character), '"--backlog"');
+    // The config file's own backlog is the language server's to report, not reported twice.
+    assert.equal(api.problems.get(fixture('unicorn.conf.py'))?.length ?? 0, 0);
+  });
+
+  test('Add Worker and Remove Worker change the tree', async () => {
+    await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItem);
+    await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker');
+    await vscode.commands.executeCommand('unicorn.removeWorker', api.processTree.masterItem);
+    await waitFor(workerCountIs(2), 30_000, 'two idle workers after Remove Worker');
+    await waitFor(() => /· 2 workers/.test(api.statusBarText()), 10_000, 'the status bar to follow');
+  });
+
+  test('Kill on a worker replaces it', async () => {
+    const [victim] = await treeWorkers();
+    await vscode.commands.executeCommand('unicorn.killWorker', victim);
+    const after = await waitFor(async () => {
+      const items = await workerCountIs(2)();
+      return items && !items.some((w) => w.status.pid === victim.status.pid) ? items : undefined;
+    }, 30_000, `worker ${victim.status.pid} to be replaced`);
+    assert.equal(after.length, 2);
+    assert.equal(alive(victim.status.pid), false);
+  });
+
+  test('a debugger attached to each worker stops at a breakpoint; the paused worker outlives the timeout; continue answers', async function () {
+    this.timeout(120_000);
+    const workers = liveWorkers();
+    assert.equal(workers.length, 2);
+    const attached: Array<{ pid: number; port: number }> = [];
+    for (const w of workers) {
+      const a = await vscode.commands.executeCommand<{ pid: number; port: number } | undefined>('unicorn.attachDebugger', w.pid);
+      assert.ok(a, `attach to worker ${w.pid} failed; log:\n${api.logText().slice(-2000)}`);
+      attached.push(a);
+    }
+    assert.notEqual(attached[0].port, attached[1].port, 'each worker has its own debug port, picked by the OS');
+    const workerSessions = attached.map((a) => api.debuggers.sessionFor(a.pid)!);
+    assert.ok(workerSessions.every(Boolean), 'a debug session per attached worker');
+    assert.deepEqual(workerSessions.map((s) => s.type), ['unicorn-worker', 'unicorn-worker'], 'without the Python Debugger extension, our own debug type');
+    // Attached means the watchdog's probe sees the client.
+    await waitFor(async () => (await server().refreshStatus())?.workers.filter((w) => w.debugger_attached).length === 2, 20_000, 'both workers to report a debugger attached');
+
+    const appPy = fixture('app.py');
+    const bp = new vscode.SourceBreakpoint(new vscode.Location(appPy, new vscode.Position(BREAKPOINT_LINE - 1, 0)));
+    vscode.debug.addBreakpoints([bp]);
+    // Breakpoints reach debugpy asynchronously: wait until each worker's debugpy has verified it.
+    await waitFor(
+      () => workerSessions.every((s) => (sent.get(s.id) ?? []).some((m) => {
+        const r = m as { type: string; command?: string; body?: { breakpoints?: Array<{ verified: boolean; line?: number }> } };
+        return r.type === 'response' && r.command === 'setBreakpoints' && r.body?.breakpoints?.some((b) => b.verified && b.line === BREAKPOINT_LINE);
+      })),
+      20_000,
+      'debugpy in both workers to verify the breakpoint',
+    );
+    const pending = get(`${server().url}/paused`);
+    const stop = await waitFor(() => {
+      for (const s of workerSessions) {
+        const m = (sent.get(s.id) ?? []).find((x) => x.type === 'event' && x.event === 'stopped');
+        if (m) return { session: s, body: m.body as { reason: string; threadId: number } };
+      }
+      return undefined;
+    }, 30_000, 'a worker to stop at the breakpoint').catch((e: Error) => {
+      throw new Error(`${e.message}\nrequests to the adapters:\n${received.join('\n')}\nfrom the adapters:\n${workerSessions.map((s) => JSON.stringify(sent.get(s.id)).slice(0, 3000)).join('\n')}`);
+    });
+    assert.equal(stop.body.reason, 'breakpoint');
+    const trace = (await stop.session.customRequest('stackTrace', { threadId: stop.body.threadId, startFrame: 0, levels: 1 })) as {
+      stackFrames: Array<{ line: number; source?: { path?: string } }>;
+    };
+    assert.equal(trace.stackFrames[0].line, BREAKPOINT_LINE);
+    assert.equal(path.basename(trace.stackFrames[0].source?.path ?? ''), 'app.py');
+    const pausedPid = attached[workerSessions.indexOf(stop.session)].pid;
+    await screenshot('paused-worker');
+
+    // The fixture's timeout is 3 s: watch the paused worker for longer than that, checking every poll that it lives.
+    const timeout = server().lastStatus!.master.timeout;
+    assert.equal(timeout, 3);
+    const pausedAt = Date.now();
+    await waitFor(async () => {
+      assert.ok(alive(pausedPid), `the paused worker ${pausedPid} was killed while a debugger held it`);
+      const status = await server().refreshStatus();
+      const w = status?.workers.find((x) => x.pid === pausedPid);
+      assert.ok(w, `worker ${pausedPid} left the status while paused`);
+      return Date.now() - pausedAt > (timeout + 2) * 1000 && w.state === 'busy' && w.request?.path === '/paused';
+    }, (timeout + 15) * 1000, `the paused worker to stay busy with /paused past the ${timeout} s timeout`);
+    assert.doesNotMatch(api.logText(), new RegExp(`WORKER TIMEOUT \\(pid:${pausedPid}\\)`));
+    await api.processTree.refresh();
+    const pausedItem = (await treeWorkers()).find((w) => w.status.pid === pausedPid);
+    assert.match(String(pausedItem?.description), /busy: GET \/paused .*debugging/);
+
+    vscode.debug.removeBreakpoints([bp]);
+    await stop.session.customRequest('continue', { threadId: stop.body.threadId });
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'Hello from /paused\n');
+
+    for (const s of workerSessions) await vscode.debug.stopDebugging(s);
+    await waitFor(() => attached.every((a) => !api.debuggers.sessionFor(a.pid)), 20_000, 'the worker sessions to end');
+  });
+
+  test('Reload replaces every worker', async () => {
+    const before = liveWorkers().map((w) => w.pid);
+    await vscode.commands.executeCommand('unicorn.reload');
+    await waitFor(async () => {
+      const items = await workerCountIs(2)();
+      return items && items.every((w) => !before.includes(w.status.pid));
+    }, 40_000, 'two new workers after Reload');
+  });
+
+  test('Stop Server ends the master and its workers', async () => {
+    const s = server();
+    const pids = [s.pid!, ...liveWorkers().map((w) => w.pid)];
+    await vscode.commands.executeCommand('unicorn.stop');
+    await waitFor(() => pids.every((p) => !alive(p)), 40_000, `the master and workers (${pids.join(', ')}) to exit`);
+    assert.equal(api.server()?.running ?? false, false);
+    assert.deepEqual(await api.processTree.getChildren(), [], 'the tree is empty again');
+    assert.match(api.logText(), /unicorn exited \(code 0\)/);
+  });
+
+  test('the unicorn task type offers the workspace server', async () => {
+    const tasks = await vscode.tasks.fetchTasks({ type: 'unicorn' });
+    const task = tasks.find((t) => t.definition.type === 'unicorn');
+    assert.ok(task, 'no unicorn task provided');
+    assert.ok(task.execution instanceof vscode.ProcessExecution);
+    const args = (task.execution as vscode.ProcessExecution).args;
+    assert.ok(args.some((a) => a.endsWith(path.join('runtime', 'bin', 'unicorn.js'))), args.join(' '));
+    assert.ok(args.includes('--python') && args.includes('/usr/bin/python3'), args.join(' '));
+  });
+
+  test('the unicorn launch type starts the server with every worker as a child session; stopping it stops the server', async function () {
+    this.timeout(120_000);
+    const started = vscode.debug.startDebugging(folder(), { type: 'unicorn', request: 'launch', name: 'Unicorn (test)' });
+    assert.equal(await started, true);
+    const parent = await waitFor(() => [...sessions].find((s) => s.type === 'unicorn'), 30_000, 'the parent session');
+    const s = await waitFor(() => (api.server()?.running ? api.server() : undefined), 30_000, 'the server the launch started');
+    const children = await waitFor(() => {
+      const kids = [...sessions].filter((x) => x.parentSession?.id === parent.id);
+      return kids.length === 2 && kids.every((k) => k.type === 'unicorn-worker') ? kids : undefined;
+    }, 40_000, 'a child session for each of the 2 workers');
+    assert.equal(children.length, 2);
+    const pid = s.pid!;
+    await vscode.debug.stopDebugging(parent);
+    await waitFor(() => !alive(pid), 40_000, `the master ${pid} to exit when the launch session stops`);
+    await waitFor(() => ![...sessions].some((x) => x.id === parent.id || x.parentSession?.id === parent.id), 20_000, 'the sessions to end');
+  });
+});

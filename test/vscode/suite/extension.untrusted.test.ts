@@ -1,0 +1,33 @@
+// Restricted Mode (the launcher's --trusted=false run): Start Unicorn Server refuses and starts no
+// process, while the language server — which only parses — still reports problems ("limited" support).
+import assert from 'node:assert/strict';
+import { suite, suiteSetup, test } from 'mocha';
+import * as vscode from 'vscode';
+import type { UnicornApi } from '../../../client/src/extension';
+import { screenshot, waitFor } from './harness';
+
+suite('Unicorn extension (untrusted workspace)', () => {
+  let api: UnicornApi;
+
+  suiteSetup(async () => {
+    assert.equal(vscode.workspace.isTrusted, false, 'this file runs only in the Restricted Mode run');
+    const ext = vscode.extensions.getExtension<UnicornApi>('unicorn-dev.unicorn');
+    assert.ok(ext);
+    api = await ext.activate();
+  });
+
+  test('Start Unicorn Server starts nothing and says why', async () => {
+    const pid = await vscode.commands.executeCommand<number | undefined>('unicorn.start');
+    assert.equal(pid, undefined);
+    assert.equal(api.server(), undefined, 'no server process was created');
+    assert.doesNotMatch(api.logText(), /^\$ unicorn/m, 'nothing was run');
+    assert.equal(api.canStart(vscode.workspace.isTrusted).ok, false);
+    await screenshot('untrusted-start-refused');
+  });
+
+  test('the language server still checks unicorn.conf.py (it never runs it)', async () => {
+    const conf = vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, 'unicorn.conf.py');
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(conf));
+    await waitFor(() => vscode.languages.getDiagnostics(conf).some((d) => /somaxconn/.test(d.message)), 30_000, 'the somaxconn diagnostic in Restricted Mode');
+  });
+});
