@@ -4,6 +4,7 @@ import errno
 import os
 import selectors
 import socket
+import time
 
 from . import errors
 from .loop import BaseLoop, drain, linger, peer_name
@@ -11,6 +12,8 @@ from .parser import head_end, parse_head, skip_empty_lines
 from .wsgi import error_response, handle_request
 
 RECV_SIZE = 65536
+# The heartbeat and the parent check happen this often (seconds) under load, and at least once a second idle.
+TICK = 0.25
 _CONTROL, _WAKEUP = object(), object()
 
 
@@ -28,8 +31,11 @@ class SyncWorker(BaseLoop):
 
         status = self.status
         status.idle(0)
+        self.next_tick = 0.0
         while self.alive:
-            status.heartbeat()
+            if self._tick_due() and os.getppid() != ppid:
+                self.log.info("Parent changed, shutting down: %s", os.getppid())
+                return 0
             for key, _ in selector.select(1.0):
                 data = key.data
                 if data is _WAKEUP:
@@ -42,10 +48,16 @@ class SyncWorker(BaseLoop):
                     self.accept_all(data[0], data[1], ppid)
                 if not self.alive:
                     break
-            if os.getppid() != ppid:
-                self.log.info("Parent changed, shutting down: %s", os.getppid())
-                return 0
         return 0
+
+    def _tick_due(self):
+        """Heartbeat at most every TICK seconds (a write each request would cost a syscall); True when it beat."""
+        now = time.monotonic()
+        if now < self.next_tick:
+            return False
+        self.next_tick = now + TICK
+        self.status.heartbeat()
+        return True
 
     def accept_all(self, ctx, listener, ppid):
         """Serves connections on one listener until its queue is empty (no select between them).
@@ -72,9 +84,8 @@ class SyncWorker(BaseLoop):
                 self.log.info("Autorestarting worker after current request.")
                 self.alive = False
                 return
-            if not burst or os.getppid() != ppid:
+            if not burst or (self._tick_due() and os.getppid() != ppid):
                 return
-            self.status.heartbeat()
 
     def serve(self, ctx, conn, peer):
         """One connection, one request; every failure ends in a quiet close."""

@@ -157,6 +157,24 @@ def _forwarded_scheme(environ, scheme_headers):
     return scheme or "http"
 
 
+# Headers and statuses an app sends are mostly the same every time: each distinct one is validated once.
+_VALID_CACHE_SIZE = 1024
+_VALID_HEADERS = {}  # (name, value) -> name.lower()
+_VALID_STATUSES = set()
+
+
+def _check_header(item):
+    """Validates one response header item; returns its lower-cased name."""
+    if type(item) is not tuple or len(item) != 2:
+        raise errors.ResponseError("response header %r is not a (name, value) tuple" % (item,))
+    name, value = item
+    if type(name) is not str or not _HEADER_NAME_RE.match(name):
+        raise errors.ResponseError("invalid response header name %r" % (name,))
+    if type(value) is not str or _BAD_VALUE_RE.search(value):
+        raise errors.ResponseError("invalid value for response header %r: %r" % (name, value))
+    return name.lower()
+
+
 class Response(object):
     """start_response, write() and the response's framing on one connection."""
 
@@ -191,22 +209,31 @@ class Response(object):
                 exc_info = None
         elif self.status is not None:
             raise AssertionError("start_response() called a second time without exc_info")
-        if type(status) is not str or not _STATUS_RE.match(status):
-            raise errors.ResponseError("invalid status %r: must be a str like '200 OK'" % (status,))
+        try:
+            known = status in _VALID_STATUSES
+        except TypeError:
+            known = False
+        if not known:
+            if type(status) is not str or not _STATUS_RE.match(status):
+                raise errors.ResponseError("invalid status %r: must be a str like '200 OK'" % (status,))
+            if len(_VALID_STATUSES) < _VALID_CACHE_SIZE:
+                _VALID_STATUSES.add(status)
         if type(headers) is not list:
             raise errors.ResponseError("response headers must be a list, not %s" % type(headers).__name__)
         kept = []
         length = None
         has_date = has_server = False
+        valid = _VALID_HEADERS
         for item in headers:
-            if type(item) is not tuple or len(item) != 2:
-                raise errors.ResponseError("response header %r is not a (name, value) tuple" % (item,))
+            try:
+                lname = valid.get(item)
+            except TypeError:
+                lname = None
+            if lname is None:
+                lname = _check_header(item)
+                if len(valid) < _VALID_CACHE_SIZE:
+                    valid[item] = lname
             name, value = item
-            if type(name) is not str or not _HEADER_NAME_RE.match(name):
-                raise errors.ResponseError("invalid response header name %r" % (name,))
-            if type(value) is not str or _BAD_VALUE_RE.search(value):
-                raise errors.ResponseError("invalid value for response header %r: %r" % (name, value))
-            lname = name.lower()
             if lname in _HOP_BY_HOP:
                 continue
             if lname == "content-length":

@@ -1,0 +1,79 @@
+"""CPU cost of one request through the worker's Python hot path (parse, environ, app, response), no sockets.
+
+Not a test: `python3 test/bench/hotpath.py` prints microseconds per request for the hello-world GET
+(Connection: close and keep-alive) and the 16 KiB POST echo. The kernel's share (accept, recv, send,
+close) is what `npm run bench` adds on top; this isolates the part our Python code controls.
+"""
+
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+sys.path.insert(0, os.path.join(ROOT, "test", "bench", "apps"))
+
+from unicorn_worker import applog, parser, wsgi  # noqa: E402
+from unicorn_worker.scoreboard import Scoreboard  # noqa: E402
+
+import echo  # noqa: E402
+import test as hello  # noqa: E402
+
+
+class FakeSocket(object):
+    """Just enough of a socket for handle_request: sends are counted, not made."""
+
+    def __init__(self):
+        self.sent = 0
+
+    def sendall(self, data):
+        self.sent += len(data)
+
+    def recv(self, n):
+        return b""
+
+
+def run(app, request, keep_alive, n, scoreboard):
+    limits = parser.Limits()
+    log = applog.ErrorLog("-", "info")
+    spec = {"kind": "tcp", "host": "127.0.0.1", "port": 8000}
+    ctx = wsgi.ListenerContext(spec, {}, limits, app, log, None, applog.ErrorStream(log))
+    sock = FakeSocket()
+    peer = ("127.0.0.1", 40000)
+    handle_request, head_end, parse_head = wsgi.handle_request, parser.head_end, parser.parse_head
+    start = time.process_time()
+    for _ in range(n):
+        end = head_end(request, 0, limits)
+        req = parse_head(request[:end], limits)
+        scoreboard.busy(req)
+        handle_request(ctx, sock, peer, req, request[end + 4:], keep_alive)
+        scoreboard.idle(1)
+    return (time.process_time() - start) / n * 1e6
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
+    path = "/tmp/unicorn-hotpath-%d.board" % os.getpid()
+    with open(path, "wb") as f:
+        f.write(b"\0" * 4096)
+    board = Scoreboard(path, 1)
+    try:
+        get_close = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n"
+        get_keep = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+        body = b"x" * 16384
+        post = b"POST / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 16384\r\n\r\n" + body
+        for name, app, req, keep in (
+            ("GET hello, Connection: close", hello.app, get_close, False),
+            ("GET hello, keep-alive", hello.app, get_keep, True),
+            ("POST 16 KiB echo, keep-alive", echo.app, post, True),
+        ):
+            run(app, req, keep, n // 10, board)  # warm-up
+            best = min(run(app, req, keep, n, board) for _ in range(5))
+            print("%-30s %6.2f µs per request (CPU time, best of 5 × %d)" % (name, best, n))
+    finally:
+        os.unlink(path)
+
+
+if __name__ == "__main__":
+    main()
