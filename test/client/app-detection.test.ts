@@ -1,0 +1,54 @@
+// The extension's app detection and trust decision: pure logic, no editor needed.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { candidateId, configNamesApp, detectApps, moduleFor, topLevelWsgiNames } from '../../client/src/app-detection';
+import { canStart } from '../../client/src/trust';
+
+test('topLevelWsgiNames finds app / application bound at the top level only', () => {
+  assert.deepEqual(topLevelWsgiNames('from flask import Flask\napp = Flask(__name__)\n'), ['app']);
+  assert.deepEqual(topLevelWsgiNames('def application(environ, start_response):\n    pass\n'), ['application']);
+  assert.deepEqual(topLevelWsgiNames('app: Flask = make()\napplication = app\n'), ['app', 'application']);
+  assert.deepEqual(topLevelWsgiNames('from .wsgi import application as application\n'), ['application']);
+  assert.deepEqual(topLevelWsgiNames('from x import (app, other)\n'), ['app']);
+  assert.deepEqual(topLevelWsgiNames('def f():\n    app = 1\nif app == 2: pass\napp2 = 3\n'), [], 'indented, comparisons and other names do not count');
+});
+
+test('configNamesApp sees a top-level wsgi_app', () => {
+  assert.equal(configNamesApp('bind = "x"\nwsgi_app = "app:app"\n'), true);
+  assert.equal(configNamesApp('# wsgi_app = "app:app"\n'), false);
+  assert.equal(configNamesApp('if x:\n    wsgi_app = "a:b"\n'), false);
+});
+
+test('detectApps: Django via manage.py, modules inside packages, choices in a stable order', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-detect-'));
+  try {
+    const write = (rel: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    };
+    write('site/manage.py', 'import django\n');
+    write('site/site/__init__.py', '');
+    write('site/site/wsgi.py', 'from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n');
+    write('pkg/__init__.py', '');
+    write('pkg/web.py', 'app = object()\n');
+    write('tools/hello.py', 'def app(environ, start_response):\n    return []\n');
+    write('unicorn.conf.py', 'app = "not served"\n');
+    write('lib.py', 'x = 1\n');
+    const files = ['site/manage.py', 'site/site/wsgi.py', 'pkg/__init__.py', 'pkg/web.py', 'tools/hello.py', 'unicorn.conf.py', 'lib.py'].map((f) => path.join(dir, f));
+    const found = detectApps(dir, files, (f) => fs.readFileSync(f, 'utf8'));
+    assert.deepEqual(found.map(candidateId), ['django:site', 'module::pkg.web:app', 'module:tools:hello:app']);
+    assert.deepEqual(moduleFor(dir, path.join(dir, 'pkg', 'web.py')), { module: 'pkg.web', chdir: '' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('canStart: only a trusted workspace starts a server, and the refusal says why', () => {
+  assert.deepEqual(canStart(true), { ok: true });
+  const no = canStart(false);
+  assert.equal(no.ok, false);
+  assert.match(no.ok ? '' : no.reason, /not trusted/);
+});
