@@ -241,11 +241,31 @@ function wrkPostScript() {
   return postScript;
 }
 
-function runWrk(port, connections, seconds, group) {
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time (user + system, seconds) the server's processes have used so far. */
+function cpuSeconds(leader) {
+  let ticks = 0;
+  for (const pid of serverPids(leader)) {
+    try {
+      const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* exited */
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** Loads the server; `leader` (its process group) lets it count the server's CPU per request too. */
+function runWrk(port, connections, seconds, group, leader) {
   const args = [`-t${Math.min(WRK_THREADS, connections)}`, `-c${connections}`, `-d${seconds}s`, '--latency',
     ...(group.close ? ['-H', 'Connection: close'] : []), ...(group.post ? ['-s', wrkPostScript()] : []),
     `http://127.0.0.1:${port}/`];
+  const cpuBefore = leader ? cpuSeconds(leader) : 0;
   const out = spawnSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const cpu = leader ? cpuSeconds(leader) - cpuBefore : 0;
   if (out.error || out.status !== 0) fail(`wrk ${args.join(' ')} failed: ${out.error?.message ?? out.stderr}`);
   const text = out.stdout;
   const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(text);
@@ -254,7 +274,8 @@ function runWrk(port, connections, seconds, group) {
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(text);
   const errors = (socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + (non2xx ? Number(non2xx[1]) : 0);
-  return { rps: Number(rps[1]), p99Ms: toMs(p99[1], p99[2]), errors };
+  const requests = Number(/^\s*(\d+) requests in/m.exec(text)?.[1] ?? 0);
+  return { rps: Number(rps[1]), p99Ms: toMs(p99[1], p99[2]), errors, cpuUs: requests ? (cpu * 1e6) / requests : 0 };
 }
 
 // ---- main --------------------------------------------------------------------------------------
@@ -327,7 +348,7 @@ async function main() {
           runWrk(server.port, CONNECTIONS[0], 1, g); // warm-up: imports, caches, first forks
           const parts = [];
           for (const c of CONNECTIONS) {
-            const r = runWrk(server.port, c, DURATION_S, g);
+            const r = runWrk(server.port, c, DURATION_S, g, server.child.pid);
             samples[g.id][name][c].push(r);
             parts.push(`c=${c} ${r.rps.toFixed(0)} req/s p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
           }
@@ -354,7 +375,8 @@ async function main() {
         const p99 = med(name, 'p99Ms');
         const errors = samples[g.id][name][c].reduce((a, r) => a + r.errors, 0);
         const ratio = base && name !== 'gunicorn' ? `${(rps / base.rps).toFixed(2)}×` : '';
-        rows.push([g.id, name, c, rps.toFixed(0), formatMs(p99), errors, ratio]);
+        const cpuUs = med(name, 'cpuUs');
+        rows.push([g.id, name, c, rps.toFixed(0), formatMs(p99), cpuUs.toFixed(0), errors, ratio]);
         if (name === 'unicorn' && base) {
           verdicts.push(`${g.id} c=${c}: ${(rps / base.rps).toFixed(2)}× gunicorn ${rps / base.rps >= 1.5 ? '(≥ 1.5× ✓)' : '(below 1.5× ✗)'}, ` +
             `p99 ${formatMs(p99)} vs ${formatMs(base.p99)} ${p99 <= base.p99 ? '✓' : '✗'}`);
@@ -363,7 +385,11 @@ async function main() {
     }
   }
   console.log('\n' + groups.map((g) => `${g.id}: ${g.label}`).join('\n'));
-  console.log('\n' + table(['group', 'server', 'c', 'req/s (median)', 'p99 (median)', 'errors', 'vs gunicorn'], rows, 2));
+  console.log('\n' + table(['group', 'server', 'c', 'req/s (median)', 'p99 (median)', 'server CPU µs/req', 'errors', 'vs gunicorn'], rows, 2));
+  console.log('\nserver CPU µs/req: user + system time of the master and its workers during the load, per request answered — ' +
+    'steadier than req/s when other processes share the machine.');
+  if (names.includes('uwsgi')) console.log("uwsgi's errors are wrk's read errors: uWSGI closes every connection after its answer without saying " +
+    "Connection: close, and wrk counts each such close as an error; the answers themselves are complete.");
   if (verdicts.length) console.log('\ntargets (unicorn ≥ 1.5× gunicorn req/s, p99 ≤ gunicorn\'s):\n  ' + verdicts.join('\n  '));
 
   const bootRows = Object.entries(boots).map(([key, b]) => [
