@@ -4,14 +4,17 @@ import { ArbiterProcess } from './arbiter-process';
 
 export class ServerStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('unicorn.status', vscode.StatusBarAlignment.Left, 50);
+  private running: boolean | undefined;
 
   constructor() {
     this.item.name = 'Unicorn Server';
   }
 
   update(server: ArbiterProcess | undefined): void {
-    // `unicorn.running` drives the view's title buttons and the palette.
-    void vscode.commands.executeCommand('setContext', 'unicorn.running', Boolean(server?.running));
+    // `unicorn.running` drives the view's title buttons and the palette; set it only when it changes.
+    const running = Boolean(server?.running);
+    if (running !== this.running) void vscode.commands.executeCommand('setContext', 'unicorn.running', running);
+    this.running = running;
     if (!server?.running) {
       this.item.hide();
       return;
