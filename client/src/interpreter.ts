@@ -1,5 +1,5 @@
-// Which Python the workers run: unicorn.python when set, else the interpreter selected in the
-// Python extension (followed as it changes), else the folder's .venv, else python3.
+// Which Python the workers run: the interpreter selected in the Python extension (followed as it
+// changes) when that extension is installed, else unicorn.python, else the folder's .venv, else python3.
 import fs from 'node:fs';
 import path from 'node:path';
 import { PythonExtension } from '@vscode/python-extension';
@@ -34,9 +34,8 @@ export class InterpreterFinder implements vscode.Disposable {
   }
 
   async find(folder: vscode.WorkspaceFolder): Promise<Interpreter> {
-    // An explicit setting for Unicorn wins over the editor-wide selection: it is empty unless the user wants another one.
-    const setting = vscode.workspace.getConfiguration('unicorn', folder.uri).get<string>('python', '').trim();
-    if (setting) return { path: expandPath(setting, folder.uri.fsPath), source: 'setting' };
+    // The interpreter the user picked for the workspace in the Python extension comes first, so that
+    // the server runs the same Python as the editor's tools; unicorn.python serves those without it.
     const api = await this.pythonExtension();
     if (api) {
       const active = api.environments.getActiveEnvironmentPath(folder.uri);
@@ -44,6 +43,8 @@ export class InterpreterFinder implements vscode.Disposable {
       const exe = resolved?.executable.uri?.fsPath;
       if (exe) return { path: exe, source: 'python-extension' };
     }
+    const setting = vscode.workspace.getConfiguration('unicorn', folder.uri).get<string>('python', '').trim();
+    if (setting) return { path: expandPath(setting, folder.uri.fsPath), source: 'setting' };
     for (const venv of ['.venv', 'venv']) {
       const exe = path.join(folder.uri.fsPath, venv, 'bin', 'python');
       if (fs.existsSync(exe)) return { path: exe, source: 'venv' };
