@@ -222,7 +222,7 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
 
   test('settings not built yet are refused, never ignored', async () => {
     await refused(['--spew', 'a:b'], /spew: not supported yet/);
-    await refused(['--reload', 'a:b'], /reload: not supported yet/);
+    await refused(['--statsd-host', 'localhost:8125', 'a:b'], /statsd_host: not supported yet/);
     await refused(['--preload', 'a:b'], /preload_app: not supported yet/);
     await refused(['--certfile', 'x.pem', 'a:b'], /certfile: not supported yet/);
     await refused(['--no-sendfile', 'a:b'], /sendfile: not supported yet/);
