@@ -1,4 +1,7 @@
-"""Launches one Unicorn worker: `python unicorn_worker_main.py --control-fd N` (see runtime/WORKER_PROTOCOL.md)."""
+"""Launches one Unicorn worker: `python unicorn_worker_main.py --control-fd N` (see runtime/WORKER_PROTOCOL.md).
+
+With --zygote it launches the preload_app process instead, which imports the app once and forks workers.
+"""
 
 import os
 import sys
@@ -18,10 +21,12 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:
         sys.path.insert(0, here)
-    from unicorn_worker import worker
+    from unicorn_worker import worker, zygote
 
     # The app must not import our modules by accident, nor shadow them.
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    if "--zygote" in args:
+        return zygote.main(int(control_fd))
     return worker.main(int(control_fd))
 
 

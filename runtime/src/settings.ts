@@ -215,6 +215,13 @@ export const SETTINGS: readonly Setting[] = [
       'directory keeps heartbeats from ever waiting on a disk.',
   }),
   s({
+    name: 'preload_app', section: 'Server Mechanics', flags: ['--preload'], type: 'bool', default: false, side: 'master',
+    doc: 'Import the app once, in a process the arbiter keeps for the purpose, and fork every worker from ' +
+      'it: the workers share the imported code and data copy-on-write, which saves memory and makes ' +
+      'workers start at once. On HUP (or --reload) a fresh preloading process imports the new code; ' +
+      'if it fails, the old workers keep serving.',
+  }),
+  s({
     name: 'daemon', section: 'Server Mechanics', flags: ['-D', '--daemon'], type: 'bool', default: false, side: 'master',
     doc: 'Detach from the terminal and run in the background, with standard input and output on ' +
       '/dev/null: log to a file with --error-logfile and find the arbiter by --pid.',
@@ -283,7 +290,6 @@ export const SETTINGS: readonly Setting[] = [
   ...(
     [
       ['spew', 'Debugging', ['--spew'], 'bool'],
-      ['preload_app', 'Server Mechanics', ['--preload'], 'bool'],
       ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool'],
       ['reuse_port', 'Server Mechanics', ['--reuse-port'], 'bool'],
       ['user', 'Server Mechanics', ['-u', '--user'], 'string'],
@@ -362,6 +368,15 @@ export function defaultValue(setting: Setting, env: NodeJS.ProcessEnv = process.
 }
 
 export type Settings = Record<string, unknown>;
+
+/**
+ * The worker class the workers run: gunicorn's rule turns sync with threads above 1 into gthread
+ * (the Python worker applies the same rule; anything that reports or sizes by class should ask here).
+ */
+export function effectiveWorkerClass(settings: Settings): string {
+  const klass = String(settings.worker_class ?? 'sync');
+  return klass === 'sync' && Number(settings.threads ?? 1) > 1 ? 'gthread' : klass;
+}
 
 /** Every setting at its default. */
 export function defaults(env: NodeJS.ProcessEnv = process.env): Settings {

@@ -87,7 +87,8 @@ class Client {
       const end = this.buf.indexOf('\r\n\r\n');
       if (end < 0) return false;
       const head = parseResponse(this.buf.subarray(0, end + 4));
-      if (head.headers['content-length'] !== undefined) {
+      if (head.status < 200) size = end + 4; // an interim response: a head alone
+      else if (head.headers['content-length'] !== undefined) {
         const want = end + 4 + Number(head.headers['content-length']);
         if (this.buf.length >= want) size = want;
       } else if (head.headers['transfer-encoding'] === 'chunked') {
@@ -210,6 +211,21 @@ describe('gthread: keep-alive and pipelining', () => {
     c.send(`POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`);
     assert.equal((await c.response()).body.toString(), 'abc');
     c.destroy();
+  });
+
+  test('Expect: 100-continue: the body is sent when the app reads it; a body never asked for closes', async () => {
+    const c = await Client.connect(server.port);
+    c.send(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n`);
+    assert.equal((await c.response()).status, 100);
+    c.send('abc');
+    const echoed = await c.response();
+    assert.equal(echoed.body.toString(), 'abc');
+    assert.equal(echoed.headers.connection, 'keep-alive');
+    c.send(`POST /ignored HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n`);
+    const ignored = await c.response();
+    assert.equal(ignored.status, 200);
+    assert.equal(ignored.headers.connection, 'close');
+    await c.closedWithin(3000);
   });
 
   test('stop', async () => {

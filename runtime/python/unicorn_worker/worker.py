@@ -25,11 +25,11 @@ EXIT_APP_LOAD_FAILED = 4
 class Boot(object):
     """Everything a loop needs from boot: settings, logs, the app, the listeners and the control channel."""
 
-    def __init__(self, control_fd):
-        self.control = socket.socket(fileno=control_fd)
+    def __init__(self, control, config, control_buf=b""):
+        self.control = control
         self.send_lock = threading.Lock()
-        self.control_buf = b""
-        self.config = json.loads(self._read_config_line().decode("utf-8"))
+        self.control_buf = control_buf
+        self.config = config
         self.settings = self.config.get("settings") or {}
         self.ppid = int(self.config.get("ppid") or os.getppid())
         s = self.settings
@@ -50,16 +50,6 @@ class Boot(object):
         board = self.config.get("scoreboard")
         # Where the loop reports heartbeat/idle/busy: the arbiter's scoreboard, or nowhere.
         self.status = Scoreboard(board["path"], int(board["slot"])) if board else NullStatus()
-
-    def _read_config_line(self):
-        buf = b""
-        while b"\n" not in buf:
-            data = self.control.recv(65536)
-            if not data:
-                raise RuntimeError("the control channel closed before the configuration arrived")
-            buf += data
-        line, _, self.control_buf = buf.partition(b"\n")
-        return line
 
     def read_control(self):
         """Consumes what the arbiter sent and acts on each command; False on EOF (the arbiter is gone)."""
@@ -280,15 +270,32 @@ def set_proc_name(name):
         pass
 
 
+def read_config(control):
+    """The first line the arbiter sends: this process's configuration. Returns it and any bytes after it."""
+    buf = b""
+    while b"\n" not in buf:
+        data = control.recv(65536)
+        if not data:
+            raise RuntimeError("the control channel closed before the configuration arrived")
+        buf += data
+    line, _, rest = buf.partition(b"\n")
+    return json.loads(line.decode("utf-8")), rest
+
+
 def main(control_fd):
     try:
-        boot = Boot(control_fd)
+        control = socket.socket(fileno=control_fd)
+        config, rest = read_config(control)
+        boot = Boot(control, config, rest)
     except Exception:
         applog.boot_failure("Worker failed to read its configuration\n" + traceback.format_exc().rstrip())
         return EXIT_BOOT_FAILED
+    return serve(boot)
+
+
+def load(boot):
+    """chdir, pythonpath and the app; returns an exit code when that fails, else None."""
     log = boot.log
-    install_abort_handler(boot)
-    set_proc_name("%s: worker" % (boot.settings.get("proc_name") or "unicorn"))
     try:
         boot.set_paths()
     except Exception:
@@ -304,6 +311,20 @@ def main(control_fd):
             raise
         log.exception("Exception in worker process: failed to load the app %r", boot.config.get("app"))
         return EXIT_APP_LOAD_FAILED
+    return None
+
+
+def serve(boot, app=None):
+    """Runs a worker to its end; `app` is given when a preloading zygote forked us with it imported."""
+    log = boot.log
+    install_abort_handler(boot)
+    set_proc_name("%s: worker" % (boot.settings.get("proc_name") or "unicorn"))
+    if app is not None:
+        boot.app = app
+    else:
+        failed = load(boot)
+        if failed is not None:
+            return failed
     try:
         boot.take_listeners()
         worker = make_worker(boot)

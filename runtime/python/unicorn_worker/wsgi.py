@@ -180,12 +180,14 @@ class Response(object):
 
     __slots__ = (
         "sock", "version", "head_only", "status", "code", "headers", "length", "has_date",
-        "has_server", "headers_sent", "chunked", "sent", "log", "timeout", "keep_alive", "ctx",
+        "has_server", "headers_sent", "chunked", "sent", "log", "timeout", "keep_alive", "ctx", "body",
     )
 
     def __init__(self, sock, req, log, timeout=30, keep_alive=False, ctx=None):
         self.sock = sock
         self.ctx = ctx
+        # Set with Expect: 100-continue, so that a body never asked for ends the connection.
+        self.body = None
         # Whether the head says keep-alive; _head() clears it when the body must end with the connection.
         self.keep_alive = keep_alive
         self.timeout = timeout
@@ -283,6 +285,9 @@ class Response(object):
                 self.keep_alive = False
         if self.keep_alive and self.ctx is not None and self.ctx.draining:
             self.keep_alive = False
+        body = self.body
+        if self.keep_alive and body is not None and body.on_first_read is not None and not body.done:
+            self.keep_alive = False  # the client still waits for 100 Continue: its body will never come
         if not self.has_date:
             parts += ("Date: ", http_date(), "\r\n")
         if not self.has_server:
@@ -413,6 +418,8 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
             if not resp.headers_sent:
                 sock.sendall(_CONTINUE)
     body = Body(sock, leftover, req.content_length, req.chunked, ctx.limits, on_first_read)
+    if on_first_read is not None:
+        resp.body = body
     environ = build_environ(req, ctx, body, sock, peer)
     if req.chunked and not req.expect_continue:
         # Decode ahead so bad chunk framing is refused before the app runs (bodies above 1 MiB stream).
@@ -468,7 +475,8 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
     if not complete:
         return False, (None if body.unconsumed() else b"")
     if not body.done:
-        if not resp.keep_alive:
+        if not resp.keep_alive or body.on_first_read is not None:
+            # (A client still waiting for 100 Continue would never send the body we would drop.)
             return False, None
         # Keep-alive: drop the unread body (bounded) so the next request starts where it should.
         try:
