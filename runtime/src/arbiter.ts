@@ -1,7 +1,7 @@
 // The arbiter: owns the listening sockets and the worker processes. Signal handlers and control
 // requests only queue work; one loop (run) reaps dead workers, acts on the next queued signal,
 // murders lazy workers, keeps the worker count and sleeps until woken — unicorn's `join` loop.
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, StdioOptions, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Socket } from 'node:net';
@@ -16,6 +16,7 @@ import { Level, Logger } from './log';
 import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
+import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
 import { SETTINGS, VERSION } from './settings';
 
 /** A worker process as the arbiter tracks it. */
@@ -25,8 +26,14 @@ interface Worker {
   slot: number;
   /** Workers of an older generation are being replaced by a reload. */
   generation: number;
-  proc: ChildProcess;
-  control: Socket;
+  /** The process when the arbiter spawned it; a preloaded worker is the zygote's child instead. */
+  proc?: ChildProcess;
+  zygote?: Zygote;
+  /** The control channel; for a preloaded worker, once it has connected to the worker socket. */
+  control?: Socket;
+  /** Messages waiting for the control channel. */
+  outbox: string[];
+  exitReported?: boolean;
   booted: boolean;
   startedAt: number;
   /** Set once the arbiter asked it to stop (graceful or not). */
@@ -57,7 +64,7 @@ export interface Origin {
 /** A reload in progress: the new generation boots before the old one is told to stop. */
 interface Reload {
   generation: number;
-  previous: { config: Resolved; listeners: Listener[]; workerCount: number; hooks: HookHost };
+  previous: { config: Resolved; listeners: Listener[]; workerCount: number; hooks: HookHost; zygote: Zygote | undefined };
 }
 
 /** Signals the arbiter handles; the handler only queues the name. */
@@ -83,6 +90,8 @@ export class Arbiter {
   private generation = 1;
   private reloading: Reload | undefined;
   private reloadQueued = false;
+  /** Generations of reloads that failed: their remaining workers are stopped and their exits ignored. */
+  private readonly abandoned = new Set<number>();
   private bootCrashes = 0;
   private lastLoopAt = Date.now();
   private reexecPid = 0;
@@ -91,6 +100,10 @@ export class Arbiter {
   private readonly startedAt = Date.now();
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private readonly scoreboard: Scoreboard;
+  private zygote: Zygote | undefined;
+  private readonly zygotes = new Set<Zygote>();
+  private workerSocket: WorkerSocket | undefined;
+  private readonly pendingHellos = new Map<number, Worker>();
   private reloader: Reloader | undefined;
   private control: ControlServer | undefined;
   private pidfile: string | null = null;
@@ -133,7 +146,10 @@ export class Arbiter {
         if (job?.kind === 'signal') await this.handleSignal(job.signal);
         else if (job) await job.run();
         if (this.stopping) {
-          if (this.workers.size === 0) break;
+          if (this.workers.size === 0) {
+            for (const z of this.zygotes) z.stop();
+            break;
+          }
           if (Date.now() >= this.stopping.deadline) this.killAll('SIGKILL');
         } else {
           this.maybePromote();
@@ -141,6 +157,7 @@ export class Arbiter {
           await this.reportWorkerCount();
           await this.manageWorkers();
           this.advanceReload();
+          this.retireZygotes();
         }
         this.lastLoopAt = Date.now();
         const busy = this.stopping || [...this.workers.values()].some((w) => w.abortedAt);
@@ -161,6 +178,8 @@ export class Arbiter {
   /** Under --reload, a changed source file reloads the workers as HUP does (old ones serve until the new boot). */
   private startReloader(): void {
     this.reloader?.close();
+    for (const z of this.zygotes) z.stop();
+    this.workerSocket?.close();
     this.reloader = undefined;
     if (!this.settings.reload) return;
     this.reloader = new Reloader(this.settings.reload_engine as 'auto' | 'poll' | 'inotify', (file) =>
@@ -325,9 +344,12 @@ export class Arbiter {
       const { worker, code, signal } = exit;
       this.workers.delete(worker.pid);
       this.scoreboard.release(worker.slot);
-      worker.control.destroy();
+      worker.control?.destroy();
+      this.pendingHellos.delete(worker.id);
       await this.runHook('child_exit', 'log', { pid: worker.pid, age: worker.id, booted: worker.booted });
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ error: `worker ${worker.pid} exited` });
+      // Workers of an abandoned reload are on their way out; how they end changes nothing.
+      if (this.abandoned.has(worker.generation)) continue;
       const bootFailure = code === EXIT.APP_LOAD || code === EXIT.WORKER_BOOT;
       if (bootFailure && this.reloading && worker.generation === this.reloading.generation) {
         this.abortReload(code === EXIT.APP_LOAD ? 'the app failed to load in the new workers' : 'the new workers failed to boot');
@@ -394,8 +416,13 @@ export class Arbiter {
   }
 
   private async manageWorkers(): Promise<void> {
+    // Spawning awaits (hooks, a preloading process): re-check after each, and stop when the
+    // generation changed (a reload began or was abandoned) or a spawn failed.
+    const generation = this.generation;
+    while (!this.stopping && this.generation === generation && this.current().length < this.workerCount) {
+      if (!(await this.spawnWorker())) break;
+    }
     const current = this.current();
-    for (let n = current.length; n < this.workerCount && !this.stopping; n++) await this.spawnWorker();
     if (current.length > this.workerCount) {
       // The oldest workers go first, as in gunicorn.
       for (const w of current.sort((a, b) => a.id - b.id).slice(0, current.length - this.workerCount)) this.stopWorker(w, 'SIGTERM');
@@ -441,8 +468,9 @@ export class Arbiter {
     }
     this.reloading = {
       generation: this.generation + 1,
-      previous: { config: this.config, listeners: this.listeners, workerCount: this.workerCount, hooks: this.hooks },
+      previous: { config: this.config, listeners: this.listeners, workerCount: this.workerCount, hooks: this.hooks, zygote: this.zygote },
     };
+    this.zygote = undefined; // with preload_app, the new generation forks from a zygote that imports the new code
     this.hooks = hooks;
     this.config = config;
     this.listeners = listeners;
@@ -481,10 +509,13 @@ export class Arbiter {
   private abortReload(reason: string): void {
     const r = this.reloading!;
     this.log.error(`Reload failed: ${reason}; the old workers keep serving`);
+    this.abandoned.add(r.generation);
     for (const w of this.workers.values()) if (w.generation === r.generation) this.stopWorker(w, 'SIGQUIT');
     closeAll(this.listeners.filter((l) => !r.previous.listeners.includes(l)));
     if (r.previous.hooks !== this.hooks) this.hooks.close();
     this.hooks = r.previous.hooks;
+    if (this.zygote !== r.previous.zygote) this.zygote?.stop();
+    this.zygote = r.previous.zygote;
     this.config = r.previous.config;
     this.listeners = r.previous.listeners;
     this.workerCount = r.previous.workerCount;
@@ -570,25 +601,16 @@ export class Arbiter {
     return out;
   }
 
-  private async spawnWorker(): Promise<void> {
+  /** Starts one worker; false when none could be started. */
+  private async spawnWorker(): Promise<boolean> {
     const id = this.nextId++;
-    if (!(await this.runHook('pre_fork', 'halt', { pid: null, age: id }))) return;
+    if (!(await this.runHook('pre_fork', 'halt', { pid: null, age: id }))) return false;
+    if (this.settings.preload_app) return this.spawnFromZygote(id);
     const controlFd = 3 + this.listeners.length;
     const proc = spawn(this.config.python, [path.join(PYTHON_DIR, 'unicorn_worker_main.py'), '--control-fd', String(controlFd)], {
       cwd: this.config.chdir,
-      env: {
-        ...this.origin.env,
-        ...this.config.workerEnv,
-        SERVER_SOFTWARE: `unicorn/${VERSION}`,
-        // debugpy (attached on request) otherwise warns about frozen modules on Python 3.11+.
-        PYDEVD_DISABLE_FILE_VALIDATION: '1',
-      },
-      stdio: [
-        'ignore',
-        ...this.workerOutput(),
-        ...this.listeners.map((l) => l.fd),
-        'pipe',
-      ],
+      env: this.workerEnv(),
+      stdio: this.workerStdio(),
     });
     const control = proc.stdio[controlFd] as Socket;
     if (proc.pid === undefined) {
@@ -596,36 +618,39 @@ export class Arbiter {
       proc.once('error', (e) => this.log.error(`cannot start worker with ${this.config.python}: ${e.message}`));
       control?.destroy();
       this.halt(EXIT.WORKER_BOOT, `Worker failed to boot: cannot run ${this.config.python}.`);
-      return;
+      return false;
     }
-    const slot = this.scoreboard.allocate();
-    const worker: Worker = {
-      pid: proc.pid, id, slot, generation: this.generation, proc, control,
-      booted: false, startedAt: Date.now(), stopping: false, debugWaiters: [],
-    };
-    this.workers.set(proc.pid, worker);
-    this.log.info(`Booting worker with pid: ${proc.pid}`);
-    proc.on('exit', (code, signal) => {
-      this.exits.push({ worker, code, signal });
-      this.wake();
-    });
+    const worker = this.addWorker(proc.pid, id, { proc });
+    proc.on('exit', (code, signal) => this.workerExited(worker, code, signal));
     proc.on('error', () => undefined); // exit follows
-    let buffered = '';
-    control.setEncoding('utf8');
-    control.on('data', (chunk: string) => {
-      buffered += chunk;
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        this.onWorkerMessage(worker, line);
-      }
-    });
-    control.on('error', () => undefined); // a worker that dies mid-write is reaped, not fatal
-    this.sendToWorker(worker, {
-      worker_id: id,
+    this.attachControl(worker, control);
+    this.sendToWorker(worker, { ...this.processConfig(), worker_id: id, ...this.perWorkerConfig(worker) });
+    return true;
+  }
+
+  /** The record of a new worker, counted and logged. */
+  private addWorker(pid: number, id: number, extra: Partial<Worker>): Worker {
+    const worker: Worker = {
+      pid, id, slot: extra.slot ?? this.scoreboard.allocate(), generation: this.generation, outbox: [],
+      booted: false, startedAt: Date.now(), stopping: false, debugWaiters: [], ...extra,
+    };
+    this.workers.set(pid, worker);
+    this.log.info(`Booting worker with pid: ${pid}`);
+    return worker;
+  }
+
+  private workerExited(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    if (worker.exitReported) return;
+    worker.exitReported = true;
+    this.exits.push({ worker, code, signal });
+    this.wake();
+  }
+
+  /** What a worker (or a zygote) needs to know about the whole server. */
+  private processConfig(): Record<string, unknown> {
+    return {
       ppid: process.pid,
       app: this.config.app,
-      scoreboard: { path: this.scoreboard.path, slot },
       listeners: this.listeners.map((l, i) => ({
         fd: 3 + i,
         kind: l.socketKind ?? l.address.kind,
@@ -635,7 +660,121 @@ export class Arbiter {
         url: l.url,
       })),
       settings: this.workerSettings(),
+    };
+  }
+
+  /** What only this worker gets: its scoreboard slot and its own max_requests (jittered). */
+  private perWorkerConfig(worker: Worker): Record<string, unknown> {
+    return { scoreboard: { path: this.scoreboard.path, slot: worker.slot }, settings: this.workerSettings() };
+  }
+
+  private workerEnv(): NodeJS.ProcessEnv {
+    return {
+      ...this.origin.env,
+      ...this.config.workerEnv,
+      SERVER_SOFTWARE: `unicorn/${VERSION}`,
+      // debugpy (attached on request) otherwise warns about frozen modules on Python 3.11+.
+      PYDEVD_DISABLE_FILE_VALIDATION: '1',
+    };
+  }
+
+  private workerStdio(): StdioOptions {
+    return ['ignore', ...this.workerOutput(), ...this.listeners.map((l) => l.fd), 'pipe'];
+  }
+
+  private attachControl(worker: Worker, control: Socket, pending = ''): void {
+    worker.control = control;
+    let buffered = pending;
+    const consume = () => {
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        this.onWorkerMessage(worker, line);
+      }
+    };
+    control.setEncoding('utf8');
+    control.on('data', (chunk: string) => {
+      buffered += chunk;
+      consume();
     });
+    control.on('error', () => undefined); // a worker that dies mid-write is reaped, not fatal
+    consume();
+    for (const line of worker.outbox.splice(0)) control.write(line);
+  }
+
+  // --- preload_app: workers forked from a zygote that imported the app once ----------------------
+
+  /** The zygote new workers fork from, started (and awaited) on first use; undefined when it failed. */
+  private async currentZygote(): Promise<Zygote | undefined> {
+    if (!this.zygote || this.zygote.exited) {
+      this.workerSocket ??= await WorkerSocket.listen(this.scoreboard.dir, (id, pid, conn, rest) => this.onPreloadedHello(id, pid, conn, rest));
+      const controlFd = 3 + this.listeners.length;
+      const zygote = new Zygote({
+        python: this.config.python,
+        cwd: this.config.chdir,
+        env: this.workerEnv(),
+        stdio: this.workerStdio(),
+        controlFd,
+        config: { ...this.processConfig(), worker_id: 0 },
+        onWorkerExit: ({ pid, code, signal }) => {
+          const w = this.workers.get(pid);
+          if (w) this.workerExited(w, code, signal);
+        },
+      });
+      this.zygote = zygote;
+      this.zygotes.add(zygote);
+      zygote.proc.on('exit', () => {
+        this.zygotes.delete(zygote);
+        this.wake();
+      });
+      this.log.info(`Preloading the app in pid: ${zygote.pid}`);
+    }
+    const zygote = this.zygote;
+    try {
+      await zygote.ready;
+      return zygote;
+    } catch (e) {
+      if (!(e instanceof ZygoteFailed)) throw e;
+      this.zygote = undefined;
+      const reason = e.code === EXIT.APP_LOAD ? 'App failed to load.' : 'Worker failed to boot.';
+      if (this.reloading) this.abortReload(`the new preloaded app did not load (${reason})`);
+      else this.halt(e.code === EXIT.APP_LOAD ? EXIT.APP_LOAD : EXIT.WORKER_BOOT, reason);
+      return undefined;
+    }
+  }
+
+  private async spawnFromZygote(id: number): Promise<boolean> {
+    const zygote = await this.currentZygote();
+    if (!zygote || this.stopping) return false;
+    const slot = this.scoreboard.allocate();
+    const pid = await zygote.spawn({ worker_id: id, scoreboard: { path: this.scoreboard.path, slot }, settings: this.workerSettings() }, this.workerSocket!.path);
+    if (!pid) {
+      this.scoreboard.release(slot);
+      return false; // the zygote died meanwhile: the next round starts another
+    }
+    const worker = this.addWorker(pid, id, { zygote, slot });
+    // The zygote reports the exit; if it is gone, the end of the worker's connection stands in for it.
+    this.pendingHellos.set(id, worker);
+    return true;
+  }
+
+  private onPreloadedHello(id: number, pid: number, conn: Socket, rest: string): void {
+    const worker = this.pendingHellos.get(id);
+    if (!worker || worker.pid !== pid) {
+      conn.destroy();
+      return;
+    }
+    this.pendingHellos.delete(id);
+    this.attachControl(worker, conn, rest);
+    conn.on('close', () => setTimeout(() => this.workerExited(worker, null, null), 500).unref());
+  }
+
+  /** Zygotes of older generations stop once their last worker has gone. */
+  private retireZygotes(): void {
+    for (const z of this.zygotes) {
+      if (z === this.zygote) continue;
+      if (![...this.workers.values()].some((w) => w.zygote === z)) z.stop();
+    }
   }
 
   /** The workers' stdout and stderr: ours, or the error log file with capture_output. */
@@ -645,7 +784,9 @@ export class Arbiter {
   }
 
   private sendToWorker(worker: Worker, message: object): void {
-    if (!worker.control.destroyed) worker.control.write(JSON.stringify(message) + '\n');
+    const line = JSON.stringify(message) + '\n';
+    if (!worker.control) worker.outbox.push(line);
+    else if (!worker.control.destroyed) worker.control.write(line);
   }
 
   private onWorkerMessage(worker: Worker, line: string): void {

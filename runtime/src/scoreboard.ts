@@ -62,11 +62,13 @@ export function defaultScoreboardDir(): string {
 
 export class Scoreboard {
   readonly path: string;
+  readonly dir: string;
   private readonly fd: number;
   private slots = 0;
   private readonly used = new Set<number>();
 
   constructor(dir: string = defaultScoreboardDir()) {
+    this.dir = dir;
     this.path = path.join(dir, `unicorn-${process.pid}-${Date.now().toString(36)}.scoreboard`);
     this.fd = fs.openSync(this.path, 'w+', 0o600);
   }

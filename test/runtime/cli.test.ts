@@ -223,13 +223,13 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
   test('settings not built yet are refused, never ignored', async () => {
     await refused(['--spew', 'a:b'], /spew: not supported yet/);
     await refused(['--statsd-host', 'localhost:8125', 'a:b'], /statsd_host: not supported yet/);
-    await refused(['--preload', 'a:b'], /preload_app: not supported yet/);
+    await refused(['--paste', 'x.ini', 'a:b'], /paste: not supported yet/);
     await refused(['--certfile', 'x.pem', 'a:b'], /certfile: not supported yet/);
     await refused(['--no-sendfile', 'a:b'], /sendfile: not supported yet/);
     await refused(['a:b'], /unicorn\.conf\.py:2: post_fork: not supported yet: worker-side hooks are planned — remove post_fork for now$/, {
       cwd: tmpdir({ 'unicorn.conf.py': 'workers = 2\ndef post_fork(server, worker):\n    pass\n' }),
     });
-    await refused(['a:b'], /unicorn\.conf\.py:1: preload_app: not supported yet/, { cwd: tmpdir({ 'unicorn.conf.py': 'preload_app = True\n' }) });
+    await refused(['a:b'], /unicorn\.conf\.py:1: syslog: not supported yet/, { cwd: tmpdir({ 'unicorn.conf.py': 'syslog = True\n' }) });
   });
 
   test('bad config files name the file, the line, the setting and the fix', async () => {

@@ -32,7 +32,11 @@ function project(): string {
 }
 
 async function body(s: Server): Promise<string> {
-  return (await get(s.port, '/')).body.toString();
+  try {
+    return (await get(s.port, '/')).body.toString();
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- server output ---\n${s.output().split("\n").filter((l) => /^\[/.test(l)).slice(-25).join("\n")}`);
+  }
 }
 
 for (const engine of ['auto', 'poll']) {
