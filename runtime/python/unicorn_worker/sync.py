@@ -63,29 +63,35 @@ class SyncWorker(BaseLoop):
         """Serves connections on one listener until its queue is empty (no select between them).
 
         With several listeners it takes one connection per wake-up, so a busy one cannot starve the rest.
+        The slot says busy from the first request of a burst to the last, and idle once the queue is
+        empty: one scoreboard write a request fewer than idle after each.
         """
         burst = len(self.boot.listeners) == 1
-        while self.alive:
-            try:
-                conn, peer = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
-                    continue
-                raise
-            try:
-                self.serve(ctx, conn, peer)
-            finally:
-                conn.close()
-            self.handled += 1
-            self.status.idle(self.handled)
-            if 0 < self.max_requests <= self.handled:
-                self.log.info("Autorestarting worker after current request.")
-                self.alive = False
-                return
-            if not burst or (self._tick_due() and os.getppid() != ppid):
-                return
+        served = self.handled
+        try:
+            while self.alive:
+                try:
+                    conn, peer = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                        continue
+                    raise
+                try:
+                    self.serve(ctx, conn, peer)
+                finally:
+                    conn.close()
+                self.handled += 1
+                if 0 < self.max_requests <= self.handled:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+                    return
+                if not burst or (self._tick_due() and os.getppid() != ppid):
+                    return
+        finally:
+            if self.handled != served:
+                self.status.idle(self.handled)
 
     def serve(self, ctx, conn, peer):
         """One connection, one request; every failure ends in a quiet close."""
@@ -112,7 +118,7 @@ class SyncWorker(BaseLoop):
                 if end >= 0:
                     break
             req = parse_head(buf[:end], limits)
-            self.status.busy(req)
+            self.status.busy(req, self.handled)
             if handle_request(ctx, conn, peer, req, buf[end + 4:])[1] == b"":
                 return  # every byte read: a plain close loses nothing
         except errors.RequestError as exc:

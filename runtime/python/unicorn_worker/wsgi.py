@@ -409,7 +409,7 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
     beyond this request (the start of a pipelined one), or None when bytes of this one stay unread.
     Raises RequestError only before the app runs (the caller answers it); socket errors propagate.
     """
-    started = time.time()
+    started = time.time() if ctx.access_log is not None else 0.0
     log = ctx.log
     resp = Response(sock, req, log, ctx.client_timeout, keep_alive, ctx)
     on_first_read = None
