@@ -4,6 +4,7 @@ Usage: unicorn_config.py load PATH          -> {"settings": {...}, "callables": 
        unicorn_config.py django-settings PATH/manage.py -> {"settings_module": "..."}
        unicorn_config.py check-app JSON       -> {"ok": true}   (JSON: {"app", "chdir", "pythonpath"})
        unicorn_config.py describe-fds 3,4     -> {"sockets": [{"fd", "kind", "host", "port", "path"}]}
+       unicorn_config.py owner JSON           -> {"uid", "gid", "user"}   (JSON: {"user", "group"})
 On failure: {"error": "...", "line": N} and exit status 1. Standard library only, Python 3.8+.
 """
 import ast
@@ -160,7 +161,21 @@ def describe_fds(text):
     return {"sockets": sockets}
 
 
-VERBS = {"load": load, "django-settings": django_settings, "check-app": check_app, "describe-fds": describe_fds}
+def owner(spec):
+    """user/group: the ids the workers will run as, with the worker's own resolution; unknown names are errors."""
+    from unicorn_worker.privileges import OwnerError, resolve
+
+    spec = json.loads(spec)
+    try:
+        uid, gid, name = resolve(spec.get("user"), spec.get("group"))
+    except OwnerError as e:
+        return {"error": str(e), "setting": e.setting}
+    return {"uid": uid, "gid": gid, "user": name}
+
+
+VERBS = {
+    "load": load, "django-settings": django_settings, "check-app": check_app, "describe-fds": describe_fds, "owner": owner,
+}
 
 
 def main(argv):

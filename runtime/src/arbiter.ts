@@ -17,7 +17,7 @@ import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
-import { SETTINGS, VERSION } from './settings';
+import { SETTINGS, VERSION, WORKER_HOOKS } from './settings';
 
 /** A worker process as the arbiter tracks it. */
 interface Worker {
@@ -660,7 +660,15 @@ export class Arbiter {
         url: l.url,
       })),
       settings: this.workerSettings(),
+      ...this.workerHooks(),
     };
+  }
+
+  /** The worker-side hooks the config file defines: the worker execs the file for them (nothing when there are none). */
+  private workerHooks(): Record<string, unknown> {
+    const hooks = this.config.hooks.filter((h) => (WORKER_HOOKS as readonly string[]).includes(h));
+    if (!hooks.length || !this.config.configFile) return {};
+    return { config_file: this.config.configFile, hooks, cfg: this.hookServer().cfg };
   }
 
   /** What only this worker gets: its scoreboard slot and its own max_requests (jittered). */

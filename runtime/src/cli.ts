@@ -96,6 +96,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
     } else {
       listeners = await bindAll(addresses, {
         umask: settings.umask as number,
+        owner: config.owner,
         onRetry: (text) => {
           log.error(`Connection in use: ${text}`);
           log.error('Retrying in 1 second.');

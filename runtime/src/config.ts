@@ -8,8 +8,7 @@ import { parseAppSpec } from './appspec';
 import { CliError } from './errors';
 import { resolvePython, runConfigHelper } from './python';
 import {
-  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, hookError, hookUnsupported,
-  isHelperName, unknownSettingError,
+  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, isHelperName, unknownSettingError,
 } from './settings';
 
 export type CliName = 'unicorn' | 'unicorn-django';
@@ -135,10 +134,7 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
   const refuse = (e: SettingError): never => {
     throw new CliError(`${where(lines[e.setting])}: ${e.message}`);
   };
-  for (const name of (answer.callables ?? []) as string[]) {
-    if (name in HOOKS && hookUnsupported(name)) refuse(hookError(name));
-    // Other functions and classes are helpers of the config file itself.
-  }
+  // Functions named after server hooks are hooks (see `hooks` below); others are the file's own helpers.
   for (const [name, type] of Object.entries((answer.unserializable ?? {}) as Record<string, string>)) {
     if (getSetting(name)) fail(name, `a ${type} object is not a valid value`, 'use a number, string, bool, list or dict');
   }
@@ -195,6 +191,33 @@ export interface Resolved {
   workerEnv: Record<string, string>;
   /** The server hooks the config file defines. */
   hooks: string[];
+  /** The ids `user` / `group` resolve to (the workers run as them), or null when neither is set. */
+  owner?: Owner | null;
+}
+
+export interface Owner {
+  uid: number;
+  gid: number;
+  /** The user's name, when the uid has one. */
+  user: string | null;
+}
+
+/** user/group: resolved by Python as the workers will resolve them; an unknown name or a switch without root is refused. */
+async function resolveOwner(settings: Settings, python: string, cwd: string, origin: Record<string, string>): Promise<Owner | null> {
+  if (settings.user == null && settings.group == null) return null;
+  const spec = JSON.stringify({ user: settings.user, group: settings.group });
+  const answer = await runConfigHelper(python, 'owner', spec, cwd);
+  if (typeof answer.error === 'string') {
+    const name = answer.setting === 'group' ? 'group' : 'user';
+    const where = origin[name] && origin[name] !== 'default' ? `${origin[name]}: ` : '';
+    throw new CliError(`${where}${name}: ${answer.error} — give an existing ${name} name or a numeric id`);
+  }
+  const owner = answer as unknown as Owner;
+  const euid = process.geteuid?.() ?? 0;
+  if (euid !== 0 && (owner.uid !== euid || owner.gid !== process.getegid?.())) {
+    throw new CliError(`user: switching the workers to ${settings.user ?? owner.uid}${settings.group != null ? `:${settings.group}` : ''} needs root — run unicorn as root, or leave out --user/--group`);
+  }
+  return owner;
 }
 
 export type Invocation = { kind: 'help'; text: string } | { kind: 'version'; text: string } | { kind: 'run'; config: Resolved };
@@ -300,7 +323,8 @@ export async function resolveInvocation(
   if (app === null && !settings.print_config && !options.appOptional) {
     throw new CliError(`no app to serve — give APP_MODULE (e.g. ${name} test:app) or set wsgi_app in the config file`);
   }
-  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv, hooks: loaded.hooks } };
+  const owner = await resolveOwner(settings, python, chdir, origin);
+  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv, hooks: loaded.hooks, owner } };
 }
 
 /** A JSON value written as the Python literal that means the same, for --print-config. */

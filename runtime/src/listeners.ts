@@ -105,7 +105,7 @@ export async function unixSocketIsLive(p: string): Promise<boolean> {
   });
 }
 
-async function bindOnce(address: Address, umask: number): Promise<Listener> {
+async function bindOnce(address: Address, umask: number, owner?: { uid: number; gid: number } | null): Promise<Listener> {
   switch (address.kind) {
     case 'tcp': {
       let ip = address.host;
@@ -145,6 +145,8 @@ async function bindOnce(address: Address, umask: number): Promise<Listener> {
         process.umask(old);
       }
       if (typeof handle === 'number') throw bindError(address.text, handle);
+      // The workers' user owns the socket file, as in gunicorn, so that it can manage what it serves on.
+      if (owner) fs.chownSync(address.path, owner.uid, owner.gid);
       return { address, fd: handle.fd, url: `unix:${address.path}`, handle };
     }
     case 'fd': {
@@ -163,6 +165,8 @@ async function bindOnce(address: Address, umask: number): Promise<Listener> {
 export interface BindOptions {
   /** The umask setting, applied while unix socket files are created. */
   umask?: number;
+  /** The `user`/`group` ids: unix socket files are given to them. */
+  owner?: { uid: number; gid: number } | null;
   retries?: number;
   retryDelayMs?: number;
   onRetry?: (text: string, attempt: number) => void;
@@ -180,7 +184,7 @@ export async function bindAll(addresses: Address[], opts: BindOptions = {}): Pro
       seen.add(key);
       for (let attempt = 1; ; attempt++) {
         try {
-          bound.push(await bindOnce(address, opts.umask ?? 0));
+          bound.push(await bindOnce(address, opts.umask ?? 0, opts.owner));
           break;
         } catch (e) {
           const inUse = e instanceof CliError && /already in use/.test(e.message);

@@ -24,7 +24,7 @@ export function resolvePython(setting: unknown, dir: string, env: NodeJS.Process
 /** Runs `python PYTHON_DIR/unicorn_config.py VERB ARG` and returns its JSON answer. */
 export function runConfigHelper(
   python: string,
-  verb: 'load' | 'django-settings' | 'check-app',
+  verb: 'load' | 'django-settings' | 'check-app' | 'owner',
   arg: string,
   cwd: string,
   env: NodeJS.ProcessEnv = process.env,

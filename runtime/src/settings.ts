@@ -17,6 +17,8 @@ export interface Setting {
   /** How the default reads in documentation, when the value alone would mislead. */
   defaultText?: string;
   choices?: string[];
+  /** Other spellings of choices (lower-cased, numbers as their decimal text) → the choice they mean. */
+  aliases?: Record<string, string>;
   /** Choices that are known but not built yet. */
   unsupportedChoices?: Record<string, string>;
   min?: number;
@@ -31,6 +33,19 @@ export interface Setting {
 }
 
 export const VERSION = '0.1.0';
+
+/** statsd_host as gunicorn reads it: HOST:PORT, [IPv6]:PORT or HOST (port 8125); UDP only. */
+export function parseStatsdAddress(text: string): { host: string; port: number } | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text) ?? /^([^:\s/\[\]]+)(?::(\d+))?$/.exec(text);
+  if (!m) return undefined;
+  const port = m[2] === undefined ? 8125 : Number(m[2]);
+  return port >= 1 && port <= 65535 ? { host: m[1], port } : undefined;
+}
+
+function statsdAddressProblem(text: string): { problem: string; fix: string } | undefined {
+  if (text.startsWith('unix:')) return { problem: 'unix datagram sockets are not supported yet', fix: 'give HOST:PORT of a UDP statsd server' };
+  return parseStatsdAddress(text) ? undefined : { problem: `"${text}" is not HOST:PORT`, fix: 'write it as localhost:8125' };
+}
 
 const BIND_DOC =
   'Where to listen. Each entry is HOST:PORT, [IPv6]:PORT, a bare HOST (port 8000), unix:PATH ' +
@@ -155,6 +170,66 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'The largest header field (name, colon and value) accepted, in bytes; larger ones get 431. ' +
       '0 means no limit.',
   }),
+  // --- SSL ---------------------------------------------------------------------------------
+  s({
+    name: 'keyfile', section: 'SSL', flags: ['--keyfile'], metavar: 'FILE', type: 'string', default: null, side: 'worker',
+    doc: 'The private key (PEM) of the TLS certificate, when certfile does not hold it too. A relative ' +
+      'path is taken from chdir. The workers read it once each, before they switch user, so it may be ' +
+      'readable by root only; unicorn refuses to start when it is missing or does not match the certificate.',
+  }),
+  s({
+    name: 'certfile', section: 'SSL', flags: ['--certfile'], metavar: 'FILE', type: 'string', default: null, side: 'worker',
+    doc: 'The TLS certificate chain (PEM), server certificate first; setting it (or keyfile) turns TLS on ' +
+      'for every listener. wsgi.url_scheme is then https, the log says "Listening at: https://…", and a ' +
+      'client that fails the handshake (plain HTTP on the TLS port, say) costs one connection and a debug ' +
+      'line, never the worker. Each worker builds one SSL context at boot, not one per connection.',
+  }),
+  s({
+    name: 'ca_certs', section: 'SSL', flags: ['--ca-certs'], metavar: 'FILE', type: 'string', default: null, side: 'worker',
+    doc: 'CA certificates (PEM) that client certificates are checked against; needed for cert_reqs 1 or 2.',
+  }),
+  s({
+    name: 'cert_reqs', section: 'SSL', flags: ['--cert-reqs'], metavar: 'INT', type: 'int', default: 0, min: 0, side: 'worker',
+    check: (v: number) => (v > 2 ? { problem: `${v} is not 0, 1 or 2`, fix: 'give 0 (no client certificate), 1 (optional) or 2 (required)' } : undefined),
+    doc: 'Whether clients must show a certificate, as Python\'s ssl.CERT_* values: 0 none is asked for, 1 ' +
+      'one is checked if sent, 2 the handshake fails without a certificate that ca_certs vouches for.',
+  }),
+  s({
+    name: 'ssl_version', section: 'SSL', flags: ['--ssl-version'], metavar: 'VERSION', type: 'enum',
+    choices: ['TLS_SERVER', 'TLS', 'SSLv23', 'TLSv1', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3'],
+    aliases: {
+      '2': 'TLS', '17': 'TLS_SERVER', '3': 'TLSv1', '4': 'TLSv1_1', '5': 'TLSv1_2',
+      protocol_tls: 'TLS', protocol_tls_server: 'TLS_SERVER', protocol_sslv23: 'SSLv23', protocol_tlsv1: 'TLSv1',
+      protocol_tlsv1_1: 'TLSv1_1', protocol_tlsv1_2: 'TLSv1_2',
+    },
+    default: 'TLS_SERVER', side: 'worker',
+    doc: 'The oldest TLS version accepted, in gunicorn\'s spellings (the names of Python\'s ssl.PROTOCOL_* ' +
+      'constants, or their numbers). TLS_SERVER, TLS and SSLv23 take OpenSSL\'s own minimum (TLS 1.2 ' +
+      'on current systems); TLSv1, TLSv1_1, TLSv1_2 and TLSv1_3 set that minimum. Unlike the ' +
+      'PROTOCOL_TLSv1_2 of old, newer versions stay allowed: TLSv1_2 means 1.2 or 1.3, never 1.2 only. ' +
+      'TLSv1_3 is Unicorn\'s addition. OpenSSL may refuse versions below its security level anyway.',
+  }),
+  s({
+    name: 'ciphers', section: 'SSL', flags: ['--ciphers'], metavar: 'CIPHERS', type: 'string', default: null,
+    defaultText: "Python's default list", side: 'worker',
+    doc: 'The TLS 1.2 cipher suites to offer, in OpenSSL\'s cipher list format (for example ' +
+      'ECDHE+AESGCM:!aNULL). TLS 1.3 suites are OpenSSL\'s and not affected. A list OpenSSL cannot use ' +
+      'stops the workers from booting with its error.',
+  }),
+  s({
+    name: 'do_handshake_on_connect', section: 'SSL', flags: ['--do-handshake-on-connect'], type: 'bool', default: false,
+    side: 'worker',
+    doc: 'The sync worker performs the TLS handshake as soon as it accepts a connection instead of at the ' +
+      'first read; either way it is bounded by timeout. The gthread worker always completes the handshake ' +
+      'in its selector thread before any pool thread is involved, so this changes nothing there.',
+  }),
+  s({
+    name: 'suppress_ragged_eofs', section: 'SSL', flags: ['--suppress-ragged-eofs'], type: 'bool', default: true,
+    side: 'worker',
+    doc: 'A client that closes the TCP connection without TLS\'s close_notify is read as an ordinary end ' +
+      'of stream. Set it to False (config file) to treat that as an error, which ends the connection with ' +
+      'a debug line.',
+  }),
   // --- Server mechanics --------------------------------------------------------------------
   s({
     name: 'chdir', section: 'Server Mechanics', flags: ['--chdir'], metavar: 'DIR', type: 'string', default: null,
@@ -195,6 +270,23 @@ export const SETTINGS: readonly Setting[] = [
       'client used HTTPS; wsgi.url_scheme is then https. Config file only.',
   }),
   s({
+    name: 'proxy_protocol', section: 'Server Mechanics', flags: ['--proxy-protocol'], type: 'bool', default: false,
+    side: 'worker',
+    doc: 'Accept the PROXY protocol header (HAProxy\'s, versions 1 and 2, told apart by their first bytes) ' +
+      'at the start of a connection: REMOTE_ADDR and REMOTE_PORT become the client\'s as the proxy saw ' +
+      'it, and PROXY_PROTOCOL, PROXY_ADDR and PROXY_PORT are added to the environ, as gunicorn does. ' +
+      'UNKNOWN (v1) and LOCAL (v2) headers keep the connection\'s own addresses. The header is optional, ' +
+      'comes once per connection (later keep-alive requests carry none), and in front of TLS when TLS is on. ' +
+      'A malformed header gets 400 and closes the connection; one from a peer not in proxy_allow_ips ' +
+      'gets 403 (gunicorn\'s ForbiddenProxyRequest). The app sees neither.',
+  }),
+  s({
+    name: 'proxy_allow_ips', section: 'Server Mechanics', flags: ['--proxy-allow-from'], metavar: 'IPS', type: 'list',
+    default: ['127.0.0.1', '::1'], defaultText: '127.0.0.1,::1', side: 'worker',
+    doc: 'Comma-separated addresses of the proxies allowed to send a PROXY protocol header; * allows every ' +
+      'peer. Unix socket peers are always allowed.',
+  }),
+  s({
     name: 'control_socket', section: 'Server Mechanics', flags: ['--control-socket'], metavar: 'PATH', type: 'string',
     default: null, defaultText: 'beside the pid file (NAME.ctl), else $XDG_RUNTIME_DIR/unicorn/PID.ctl', side: 'master',
     doc: 'The Unix socket (mode 0600) on which the arbiter answers `unicorn ctl` and the VS Code extension: ' +
@@ -207,6 +299,34 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'The file mode creation mask applied while the arbiter creates unix socket files, as in ' +
       'gunicorn: 0 (the default) lets any local user connect, 0o077 keeps the socket to its owner. ' +
       'Written as 0o22 or 022 (octal, as for chmod) or as a plain number.',
+  }),
+  s({
+    name: 'reuse_port', section: 'Server Mechanics', flags: ['--reuse-port'], type: 'bool', default: false, side: 'worker',
+    doc: 'Set SO_REUSEPORT on the listening TCP sockets, so that several servers (an old and a new ' +
+      'deployment, say) can listen on the same port and the kernel spreads connections over them. ' +
+      'Every server on the port needs it: the arbiter creates each socket with it before binding, and ' +
+      'workers set it again before listen() on sockets they inherit (fd://, systemd).',
+  }),
+  s({
+    name: 'user', section: 'Server Mechanics', flags: ['-u', '--user'], metavar: 'USER', type: 'string', default: null,
+    defaultText: 'the user running unicorn', side: 'worker',
+    doc: 'Run the workers as this user: a name, which must exist, or a numeric id. Each worker switches ' +
+      'right after it has opened its listeners, scoreboard slot and log files (which it gives to that ' +
+      'user, as gunicorn does) and before it imports the app, so the app never runs privileged; with ' +
+      'preload_app the app is imported before the switch. Unix socket files are given to the user too. ' +
+      'Changing users needs the arbiter to run as root.',
+  }),
+  s({
+    name: 'group', section: 'Server Mechanics', flags: ['-g', '--group'], metavar: 'GROUP', type: 'string', default: null,
+    defaultText: "the user's primary group, else the group running unicorn", side: 'worker',
+    doc: 'Run the workers with this group: a name, which must exist, or a numeric id. Without it a named ' +
+      'user\'s primary group is used (gunicorn would keep the arbiter\'s, root\'s when it runs as root). ' +
+      'Supplementary groups are dropped unless initgroups is set.',
+  }),
+  s({
+    name: 'initgroups', section: 'Server Mechanics', flags: ['--initgroups'], type: 'bool', default: false, side: 'worker',
+    doc: 'Give the workers the supplementary groups the user belongs to (os.initgroups), as a login ' +
+      'would, instead of none.',
   }),
   s({
     name: 'worker_tmp_dir', section: 'Server Mechanics', flags: ['--worker-tmp-dir'], metavar: 'DIR', type: 'string',
@@ -252,6 +372,26 @@ export const SETTINGS: readonly Setting[] = [
     choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', side: 'master',
     doc: 'The least severe messages written to the error log.',
   }),
+  s({
+    name: 'statsd_host', section: 'Logging', flags: ['--statsd-host'], metavar: 'STATSD_ADDR', type: 'string', default: null,
+    side: 'worker', check: (v: string | null) => (v === null ? undefined : statsdAddressProblem(v)),
+    doc: 'HOST:PORT (port 8125 when left out) of a statsd server to send gunicorn\'s metrics to over UDP: ' +
+      'per request gunicorn.requests and gunicorn.request.status.CODE counters and a ' +
+      'gunicorn.request.duration timer in milliseconds (from the workers), gunicorn.workers as a gauge ' +
+      'whenever the number of worker processes changes (from the arbiter), and the ' +
+      'gunicorn.log.critical/error/warning/exception counters. Off (and free) when unset.',
+  }),
+  s({
+    name: 'statsd_prefix', section: 'Logging', flags: ['--statsd-prefix'], metavar: 'STATSD_PREFIX', type: 'string',
+    default: '', side: 'worker',
+    doc: 'A prefix for every metric name; a dot is added when it does not end with one ("app" sends ' +
+      'app.gunicorn.requests).',
+  }),
+  s({
+    name: 'dogstatsd_tags', section: 'Logging', flags: ['--dogstatsd-tags'], metavar: 'DOGSTATSD_TAGS', type: 'string',
+    default: '', side: 'worker',
+    doc: 'Comma-separated DogStatsD tags (env:prod,team:web) appended to every metric as |#TAGS.',
+  }),
   // --- Process naming ----------------------------------------------------------------------
   s({
     name: 'proc_name', section: 'Process Naming', flags: ['-n', '--name'], metavar: 'STRING', type: 'string', default: null,
@@ -291,15 +431,9 @@ export const SETTINGS: readonly Setting[] = [
     [
       ['spew', 'Debugging', ['--spew'], 'bool'],
       ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool'],
-      ['reuse_port', 'Server Mechanics', ['--reuse-port'], 'bool'],
-      ['user', 'Server Mechanics', ['-u', '--user'], 'string'],
-      ['group', 'Server Mechanics', ['-g', '--group'], 'string'],
-      ['initgroups', 'Server Mechanics', ['--initgroups'], 'bool'],
       ['tmp_upload_dir', 'Server Mechanics', [], 'string'],
       ['paste', 'Server Mechanics', ['--paste', '--paster'], 'string'],
       ['raw_paste_global_conf', 'Server Mechanics', ['--paste-global'], 'list'],
-      ['proxy_protocol', 'Server Mechanics', ['--proxy-protocol'], 'bool'],
-      ['proxy_allow_ips', 'Server Mechanics', ['--proxy-allow-from'], 'string'],
       ['strip_header_spaces', 'Server Mechanics', ['--strip-header-spaces'], 'bool'],
       ['disable_redirect_access_to_syslog', 'Logging', ['--disable-redirect-access-to-syslog'], 'bool'],
       ['logger_class', 'Logging', ['--logger-class'], 'string'],
@@ -310,17 +444,6 @@ export const SETTINGS: readonly Setting[] = [
       ['syslog_prefix', 'Logging', ['--log-syslog-prefix'], 'string'],
       ['syslog_facility', 'Logging', ['--log-syslog-facility'], 'string'],
       ['enable_stdio_inheritance', 'Logging', ['-R', '--enable-stdio-inheritance'], 'bool'],
-      ['statsd_host', 'Logging', ['--statsd-host'], 'string'],
-      ['dogstatsd_tags', 'Logging', ['--dogstatsd-tags'], 'string'],
-      ['statsd_prefix', 'Logging', ['--statsd-prefix'], 'string'],
-      ['keyfile', 'SSL', ['--keyfile'], 'string'],
-      ['certfile', 'SSL', ['--certfile'], 'string'],
-      ['ssl_version', 'SSL', ['--ssl-version'], 'string'],
-      ['cert_reqs', 'SSL', ['--cert-reqs'], 'string'],
-      ['ca_certs', 'SSL', ['--ca-certs'], 'string'],
-      ['suppress_ragged_eofs', 'SSL', ['--suppress-ragged-eofs'], 'bool'],
-      ['do_handshake_on_connect', 'SSL', ['--do-handshake-on-connect'], 'bool'],
-      ['ciphers', 'SSL', ['--ciphers'], 'string'],
     ] as Array<[string, string, string[], SettingType]>
   ).map(([name, section, flags, type]) =>
     s({
@@ -433,14 +556,9 @@ export const MASTER_HOOKS = ['on_starting', 'on_reload', 'when_ready', 'pre_fork
 /** Hooks gunicorn calls in the worker process. */
 export const WORKER_HOOKS = ['post_fork', 'post_worker_init', 'worker_int', 'worker_abort', 'pre_request', 'post_request', 'worker_exit'] as const;
 
-/** Why a server hook is refused, while it is: the config loader and the language server both say so. */
-export function hookUnsupported(name: string): string | undefined {
-  return (WORKER_HOOKS as readonly string[]).includes(name) ? 'worker-side hooks are planned' : undefined;
-}
-
-/** A config file defines a server hook that is refused. */
-export function hookError(name: string): SettingError {
-  return new SettingError(name, `not supported yet: ${hookUnsupported(name)}`, `remove ${name} for now`);
+/** Where a server hook runs, for docs and hovers. */
+export function hookSide(name: string): Side {
+  return (WORKER_HOOKS as readonly string[]).includes(name) ? 'worker' : 'master';
 }
 
 /** A config file sets a name that is neither a setting nor a helper (_private or UPPER_CASE). */
@@ -515,11 +633,13 @@ export function coerce(setting: Setting, raw: unknown): unknown {
       break;
     }
     case 'enum': {
-      if (typeof raw !== 'string' || !setting.choices!.includes(raw.toLowerCase())) {
+      const spelled = typeof raw === 'string' ? raw.trim().toLowerCase() : typeof raw === 'number' ? String(raw) : undefined;
+      const choice = spelled === undefined ? undefined
+        : setting.choices!.find((c) => c.toLowerCase() === spelled) ?? setting.aliases?.[spelled];
+      if (choice === undefined) {
         throw new SettingError(setting.name, `${describe(raw)} is not one of ${setting.choices!.join(', ')}`,
           `use one of ${setting.choices!.join(', ')}`);
       }
-      const choice = raw.toLowerCase();
       const why = setting.unsupportedChoices?.[choice];
       if (why) throw new SettingError(setting.name, `not supported yet: ${why}`, `use ${setting.choices![0]} for now`);
       value = choice;
@@ -574,7 +694,6 @@ export function settingsReferenceMarkdown(): string {
   }
   out.push('### Not supported yet', '');
   out.push('These gunicorn settings are refused with "not supported yet" rather than silently ignored:', '');
-  out.push(SETTINGS.filter((x) => x.unsupported).map((x) => `\`${x.name}\``).join(', ') + '.', '');
-  out.push(`Server hooks (${Object.keys(HOOKS).map((h) => `\`${h}\``).join(', ')}) are refused the same way for now.`);
+  out.push(SETTINGS.filter((x) => x.unsupported).map((x) => `\`${x.name}\``).join(', ') + '.');
   return out.join('\n');
 }

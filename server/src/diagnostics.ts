@@ -6,8 +6,7 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/errors';
 import { parseAddress } from '../../runtime/src/listeners';
 import {
-  HOOKS, Setting, SettingError, coerce, getSetting, hookError, hookUnsupported, isHelperName, suggestSetting,
-  unknownSettingError,
+  Setting, SettingError, coerce, getSetting, isHelperName, suggestSetting, unknownSettingError,
 } from '../../runtime/src/settings';
 import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
@@ -40,9 +39,6 @@ function lastAssignments(file: ConfigFile): Map<string, Assignment> {
 
 export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
   const out: Diagnostic[] = [];
-  for (const fn of file.functions) {
-    if (fn.name in HOOKS && hookUnsupported(fn.name)) out.push(problem(fn.nameNode, hookError(fn.name).message, 'hook-not-supported'));
-  }
   const values = new Map<string, unknown>();
   const computed = new Set<string>();
   for (const a of file.assignments) {

@@ -1,6 +1,6 @@
 // Hover on a setting or a server hook: its doc, default and command-line flags, from the registry.
 import { Hover, MarkupKind, Position } from 'vscode-languageserver/node';
-import { HOOKS, Setting, getSetting, hookUnsupported } from '../../runtime/src/settings';
+import { HOOKS, Setting, getSetting, hookSide } from '../../runtime/src/settings';
 import type { ConfigFile } from './config-file';
 import { rangeOf } from './problem';
 
@@ -34,10 +34,10 @@ export function settingMarkdown(setting: Setting): string {
 }
 
 export function hookMarkdown(name: string): string {
-  const lines = ['```python', `def ${HOOKS[name]}:`, '```', '', `gunicorn's \`${name}\` server hook.`];
-  const unsupported = hookUnsupported(name);
-  if (unsupported) lines.push('', `**Not supported yet:** ${unsupported}; Unicorn refuses a config file that defines it.`);
-  return lines.join('\n');
+  const where = hookSide(name) === 'worker'
+    ? 'Runs in each worker process, as in gunicorn.'
+    : 'Runs on the arbiter\'s behalf, in a Python process kept beside it.';
+  return ['```python', `def ${HOOKS[name]}:`, '```', '', `gunicorn's \`${name}\` server hook. ${where}`].join('\n');
 }
 
 export function hover(file: ConfigFile, position: Position): Hover | null {

@@ -222,14 +222,18 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
 
   test('settings not built yet are refused, never ignored', async () => {
     await refused(['--spew', 'a:b'], /spew: not supported yet/);
-    await refused(['--statsd-host', 'localhost:8125', 'a:b'], /statsd_host: not supported yet/);
+    await refused(['--log-syslog-to', 'udp://localhost:514', 'a:b'], /syslog_addr: not supported yet/);
     await refused(['--paste', 'x.ini', 'a:b'], /paste: not supported yet/);
-    await refused(['--certfile', 'x.pem', 'a:b'], /certfile: not supported yet/);
+    await refused(['--logger-class', 'x.Logger', 'a:b'], /logger_class: not supported yet/);
     await refused(['--no-sendfile', 'a:b'], /sendfile: not supported yet/);
-    await refused(['a:b'], /unicorn\.conf\.py:2: post_fork: not supported yet: worker-side hooks are planned — remove post_fork for now$/, {
-      cwd: tmpdir({ 'unicorn.conf.py': 'workers = 2\ndef post_fork(server, worker):\n    pass\n' }),
-    });
     await refused(['a:b'], /unicorn\.conf\.py:1: syslog: not supported yet/, { cwd: tmpdir({ 'unicorn.conf.py': 'syslog = True\n' }) });
+  });
+
+  test('every gunicorn server hook, worker-side ones included, is accepted in a config file', async () => {
+    const hooks = ['post_fork(server, worker)', 'post_worker_init(worker)', 'worker_int(worker)', 'worker_abort(worker)',
+      'pre_request(worker, req)', 'post_request(worker, req, environ, resp)', 'worker_exit(server, worker)', 'on_starting(server)'];
+    const cfg = await effective(['a:b'], { cwd: tmpdir({ 'unicorn.conf.py': `workers = 3\n${hooks.map((h) => `def ${h}:\n    pass\n`).join('')}` }) });
+    assert.equal(cfg.workers, '3');
   });
 
   test('bad config files name the file, the line, the setting and the fix', async () => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { CodeAction, CompletionItem, DiagnosticSeverity, MarkupContent, TextEdit } from 'vscode-languageserver-protocol/node';
 import { CliError } from '../../runtime/src/errors';
 import { parseAddress } from '../../runtime/src/listeners';
-import { HOOKS, SettingError, coerce, getSetting, hookError, unknownSettingError } from '../../runtime/src/settings';
+import { HOOKS, SettingError, coerce, getSetting, unknownSettingError } from '../../runtime/src/settings';
 import { Diag, LSP_FIXTURES, LspServer, ROOMY_KERNEL, fixture } from './lsp-client';
 
 /** The runtime's own message for a value, so that the test proves the server says the same words. */
@@ -137,10 +137,9 @@ describe('language server diagnostics', () => {
     assert.equal(span(d), '0:7-0:22');
   });
 
-  test('master-side hooks are accepted; worker-side ones are refused for now, on the name, as the runtime does', async () => {
+  test('master-side and worker-side hooks are accepted, as the runtime accepts them', async () => {
     const fx = fixture('hooks.conf.py');
-    const ds = await server.open(fx.uri, fx.text);
-    assert.deepEqual(ds.map((d) => [span(d), d.message]), [['5:4-5:13', hookError('post_fork').message]]);
+    assert.deepEqual(await server.open(fx.uri, fx.text), []);
   });
 
   test('computed values are not guessed at', async () => {
@@ -414,7 +413,9 @@ describe('language server hover, completion and quick fixes', () => {
     await server.open(fx.uri, fx.text);
     const text = markdown(await server.hover(fx.uri, 5, 6));
     assert.ok(text.includes('def post_fork(server, worker):'));
-    assert.ok(text.includes('Not supported yet'));
+    assert.ok(text.includes('Runs in each worker process'));
+    assert.ok(!text.includes('Not supported yet'));
+    assert.ok(markdown(await server.hover(fx.uri, 0, 6)).includes('Runs on the arbiter\'s behalf'), 'on_starting');
     assert.equal(await server.hover(fx.uri, 12, 6), null, 'my_helper');
     const valid = fixture('valid', 'unicorn.conf.py');
     const line = valid.text.split('\n').findIndex((l) => l.startsWith('workers ='));
@@ -448,7 +449,7 @@ describe('language server hover, completion and quick fixes', () => {
     assert.ok(!items.find((i) => i.label === 'preload_app'), 'settings not supported yet are not offered');
     assert.ok(!items.find((i) => i.label === 'config'), 'config cannot be set in a config file');
     const hook = items.find((i) => i.label === 'post_fork')!;
-    assert.equal(hook.detail, 'def post_fork(server, worker) — not supported yet');
+    assert.equal(hook.detail, 'def post_fork(server, worker)');
     assert.match((hook.textEdit as TextEdit).newText, /^def post_fork\(server, worker\):\n/);
     assert.ok((await completeAt('\n', 0, 0)).find((i) => i.label === 'bind'), 'on an empty line');
   });

@@ -25,7 +25,12 @@ class LogFile(object):
         if self.target in (None, "-"):
             self.fd = self.std_fd
             return
-        fd = os.open(self.target, _OPEN_FLAGS, 0o644)
+        try:
+            fd = os.open(self.target, _OPEN_FLAGS, 0o644)
+        except OSError:
+            if self.fd != self.std_fd:
+                return  # a reopen the worker's user may not do (see `user`): keep writing where it did
+            raise
         old, self.fd = self.fd, fd
         if old != self.std_fd:
             os.close(old)

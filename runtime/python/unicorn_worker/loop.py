@@ -28,6 +28,8 @@ class BaseLoop(object):
 
     def _on_quit(self, signum, frame):
         self.alive = False
+        if self.boot.hooks is not None:
+            self.boot.hooks.worker_int()
         raise SystemExit(0)
 
     def _on_usr1(self, signum, frame):

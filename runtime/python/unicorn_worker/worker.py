@@ -12,7 +12,8 @@ import threading
 import time
 import traceback
 
-from . import applog
+from . import applog, privileges
+from .hooks import WorkerHooks
 from .loader import AppLoadError, load_app
 from .parser import Limits
 from .scoreboard import Scoreboard
@@ -46,6 +47,8 @@ class Boot(object):
         self.limits = Limits.from_settings(s)
         self.listeners = []
         self.app = None
+        # The config file's worker-side hooks (post_fork ... worker_exit), or None when it defines none.
+        self.hooks = None
         self.debug_port = 0
         board = self.config.get("scoreboard")
         # Where the loop reports heartbeat/idle/busy: the arbiter's scoreboard, or nowhere.
@@ -115,6 +118,9 @@ class Boot(object):
     def on_abort(self, signum, frame):
         """SIGABRT from the watchdog: faulthandler has already written every thread's stack; now go."""
         self.log.critical("Worker timed out (pid: %s); the stacks of its threads are above", os.getpid())
+        if self.hooks is not None:
+            self.hooks.worker_abort()
+            self.hooks.worker_exit()
         os._exit(1)
 
     def set_paths(self):
@@ -139,11 +145,23 @@ class Boot(object):
             ctx = ListenerContext(
                 spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout
             )
+            if self.hooks is not None and self.hooks.per_request:
+                ctx.hooks = self.hooks
             if ctx.tcp:
                 ctx.preset_socket_options = preset_socket_options(sock, self.client_timeout)
             self.listeners.append((ctx, sock))
         if not self.listeners:
             raise RuntimeError("no listening sockets in the configuration")
+
+    def set_app(self, app):
+        self.app = app
+        for ctx, _ in self.listeners:
+            ctx.app = app
+
+    def log_files(self):
+        """The error and access log files by path (not stdout/stderr): what the worker's user must own."""
+        targets = [self.settings.get("errorlog"), self.settings.get("accesslog")]
+        return [t for t in targets if t not in (None, "-")]
 
 
 def preset_socket_options(listener, timeout):
@@ -295,14 +313,22 @@ def main(control_fd):
 
 def load(boot):
     """chdir, pythonpath and the app; returns an exit code when that fails, else None."""
-    log = boot.log
+    return set_paths(boot) or import_app(boot)
+
+
+def set_paths(boot):
     try:
         boot.set_paths()
     except Exception:
-        log.exception("Worker failed to boot: cannot set up chdir/pythonpath")
+        boot.log.exception("Worker failed to boot: cannot set up chdir/pythonpath")
         return EXIT_BOOT_FAILED
+    return None
+
+
+def import_app(boot):
+    log = boot.log
     try:
-        boot.app = load_app(boot.config["app"])
+        boot.set_app(load_app(boot.config["app"]))
     except AppLoadError as exc:
         log.error("%s", exc)
         return EXIT_APP_LOAD_FAILED
@@ -315,18 +341,57 @@ def load(boot):
 
 
 def serve(boot, app=None):
-    """Runs a worker to its end; `app` is given when a preloading zygote forked us with it imported."""
+    """Runs a worker to its end; `app` is given when a preloading zygote forked us with it imported.
+
+    The order is gunicorn's: post_fork, then the switch to `user`/`group` (once the listeners, the
+    scoreboard and the logs are open), the app import, post_worker_init, the loop; worker_exit at the end.
+    """
     log = boot.log
     install_abort_handler(boot)
     set_proc_name("%s: worker" % (boot.settings.get("proc_name") or "unicorn"))
-    if app is not None:
-        boot.app = app
-    else:
-        failed = load(boot)
+    if app is None:
+        failed = set_paths(boot)
         if failed is not None:
             return failed
     try:
+        boot.hooks = WorkerHooks.from_boot(boot)
+    except Exception:
+        log.exception("Worker failed to boot: the config file %s did not load", boot.config.get("config_file"))
+        return EXIT_BOOT_FAILED
+    try:
+        return boot_and_run(boot, app)
+    finally:
+        if boot.hooks is not None:
+            boot.hooks.worker_exit()
+
+
+def boot_and_run(boot, app):
+    log = boot.log
+    hooks = boot.hooks
+    if hooks is not None:
+        try:
+            hooks.post_fork()
+        except Exception:
+            log.exception("Exception in post_fork hook: the worker cannot boot")
+            return EXIT_BOOT_FAILED
+    try:
         boot.take_listeners()
+    except Exception:
+        log.exception("Worker failed to boot")
+        return EXIT_BOOT_FAILED
+    try:
+        privileges.drop(boot.settings, boot.log_files())
+    except Exception as exc:
+        log.error("Worker failed to boot: cannot switch to user %r, group %r: %s — run unicorn as root to change users",
+                  boot.settings.get("user"), boot.settings.get("group"), exc)
+        return EXIT_BOOT_FAILED
+    if app is not None:
+        boot.set_app(app)
+    else:
+        failed = import_app(boot)
+        if failed is not None:
+            return failed
+    try:
         worker = make_worker(boot)
         worker.install_signals()
         if boot.settings.get("reload"):
@@ -334,6 +399,13 @@ def serve(boot, app=None):
     except Exception:
         log.exception("Worker failed to boot")
         return EXIT_BOOT_FAILED
+    if hooks is not None:
+        hooks.attach(worker)
+        try:
+            hooks.post_worker_init()
+        except Exception:
+            log.exception("Exception in post_worker_init hook: the worker cannot boot")
+            return EXIT_BOOT_FAILED
     try:
         return worker.run()
     finally:

@@ -72,6 +72,8 @@ class ListenerContext(object):
         self.preset_socket_options = False
         # Set by the gthread loop on a graceful stop: responses still being written say Connection: close.
         self.draining = False
+        # The worker's hooks when the config file defines pre_request or post_request (else None: no cost).
+        self.hooks = None
         self.log = error_log
         self.access_log = access_log
         self.is_unix = listener["kind"] == "unix"
@@ -427,7 +429,12 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
 
     result = None
     complete = False
+    hooks = ctx.hooks
+    if hooks is not None:
+        hook_req = hooks.request(req, environ, peer)
     try:
+        if hooks is not None:
+            hooks.pre_request(hook_req)  # raising: logged below, and the request gets a 500 (gunicorn's rule)
         result = ctx.app(environ, resp.start_response)
         if type(result) is list and len(result) == 1 and not resp.headers_sent:
             resp.write_whole(result[0])
@@ -472,6 +479,8 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
                 ctx.access_log.write(environ, resp.status, resp.headers or [], resp.sent, time.time() - started)
             except Exception:
                 log.exception("Error writing the access log")
+        if hooks is not None:
+            hooks.post_request(hook_req, environ, resp)
     if not complete:
         return False, (None if body.unconsumed() else b"")
     if not body.done:

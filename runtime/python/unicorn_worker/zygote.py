@@ -114,6 +114,7 @@ class Zygote(object):
             control.sendall((json.dumps({"worker_id": worker["worker_id"], "pid": os.getpid()}) + "\n").encode())
             config = dict(self.config)
             config.update(worker)
+            config["arbiter_pid"] = self.config.get("ppid")  # what hooks see as worker.ppid and server.pid
             config["ppid"] = os.getppid()  # the zygote: the parent check follows it, EOF follows the arbiter
             code = serve(Boot(control, config), app=self.boot.app)
         except BaseException:  # noqa: B902 - a worker must never return into the zygote's loop
