@@ -114,10 +114,10 @@ describe('language server diagnostics', () => {
     assert.deepEqual(onLine(ds, 6), [], 'worker_class = "gthread" is accepted');
     assert.deepEqual(onLine(ds, 7), [], 'threads = 4 is accepted');
     const d = only(ds, 8);
-    assert.equal(d.message, runtimeError('preload_app', true));
+    assert.equal(d.message, runtimeError('spew', true));
     assert.match(d.message, /not supported yet/);
     assert.equal(d.code, 'not-supported');
-    assert.equal(span(d), '8:0-8:11');
+    assert.equal(span(d), '8:0-8:4');
   });
 
   test('each malformed bind entry is reported on its own range with parseAddress\'s message', async () => {
@@ -426,7 +426,7 @@ describe('language server hover, completion and quick fixes', () => {
     const fx = fixture('values.conf.py');
     await server.open(fx.uri, fx.text);
     const text = markdown(await server.hover(fx.uri, 8, 3));
-    assert.ok(text.includes('**Not supported yet:** gunicorn\'s preload_app setting is planned'));
+    assert.ok(text.includes('**Not supported yet:** gunicorn\'s spew setting is planned'));
   });
 
   async function completeAt(text: string, line: number, character: number): Promise<CompletionItem[]> {
@@ -446,7 +446,7 @@ describe('language server hover, completion and quick fixes', () => {
     assert.ok((workers.documentation as MarkupContent).value.includes(getSetting('workers')!.doc));
     assert.deepEqual((workers.textEdit as TextEdit).range, { start: { line: 1, character: 0 }, end: { line: 1, character: 3 } });
     assert.ok(items.find((i) => i.label === 'worker_class'));
-    assert.ok(!items.find((i) => i.label === 'preload_app'), 'settings not supported yet are not offered');
+    assert.ok(!items.find((i) => i.label === 'spew'), 'settings not supported yet are not offered');
     assert.ok(!items.find((i) => i.label === 'config'), 'config cannot be set in a config file');
     const hook = items.find((i) => i.label === 'post_fork')!;
     assert.equal(hook.detail, 'def post_fork(server, worker)');
