@@ -17,7 +17,7 @@ import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
-import { SETTINGS, VERSION, WORKER_HOOKS } from './settings';
+import { SETTINGS, VERSION, WORKER_HOOKS, effectiveWorkerClass } from './settings';
 
 /** A worker process as the arbiter tracks it. */
 interface Worker {
@@ -134,7 +134,7 @@ export class Arbiter {
     this.writePidfile();
     this.log.info(`Starting unicorn ${VERSION}`);
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${process.pid})`);
-    this.log.info(`Using worker: ${this.settings.worker_class}`);
+    this.log.info(`Using worker: ${effectiveWorkerClass(this.settings)}`);
     try {
       logFindings(this.log, findings(kernelLimits(this.origin.env), this.settings));
       await this.startControl();
@@ -892,7 +892,7 @@ export class Arbiter {
         name: this.masterName,
         app: this.config.app,
         python: this.config.python,
-        worker_class: this.settings.worker_class,
+        worker_class: effectiveWorkerClass(this.settings),
         workers: this.workerCount,
         listeners: this.listeners.map((l) => l.url),
         uptime: (now - this.startedAt) / 1000,

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { CliError } from './errors';
 import { parseAddress } from './listeners';
 import type { Logger } from './log';
-import { Settings, defaultValue, getSetting, suggest } from './settings';
+import { Settings, defaultValue, effectiveWorkerClass, getSetting, suggest } from './settings';
 
 export interface KernelLimits {
   platform: 'linux' | 'darwin' | (string & {});
@@ -277,7 +277,9 @@ export function openFilesNeed(settings: Settings): OpenFilesNeed {
   const listeners = Math.max(1, bindSetting(settings).length);
   let connectionsPerWorker = 1; // sync: one connection at a time, closed after the response
   let connectionsSetting: string | undefined;
-  if (settingValue(settings, 'worker_class') === 'gthread') {
+  // threads > 1 turns sync into gthread, as in gunicorn.
+  const klass = effectiveWorkerClass({ worker_class: settingValue(settings, 'worker_class'), threads: intSetting(settings, 'threads', 1) });
+  if (klass === 'gthread') {
     // gthread keeps up to worker_connections open (idle keep-alive ones too); threads is the floor.
     const threads = intSetting(settings, 'threads', 1);
     const connections = intSetting(settings, 'worker_connections', 1000);

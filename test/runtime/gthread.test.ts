@@ -372,3 +372,15 @@ describe('gthread: scoreboard', () => {
     await s.stop();
   });
 });
+
+describe('gthread: chosen by --threads, as in gunicorn', () => {
+  test('sync with --threads 2 runs the gthread worker and says so', async () => {
+    const s = await startServer(['--chdir', path.join(FIXTURES, 'arbiter'), '--threads', '2', 'app:app']);
+    servers.push(s);
+    assert.match(s.output(), /\[INFO\] Using worker: gthread/);
+    // Keep-alive is the gthread worker's: two requests on one connection.
+    const res = await rawRequest(s.port, `${GET('/')}${GET('/', 'Connection: close\r\n')}`);
+    assert.equal(res.toString('latin1').match(/HTTP\/1\.1 200/g)!.length, 2);
+    await s.stop();
+  });
+});
