@@ -12,10 +12,11 @@ import threading
 import time
 import traceback
 
-from . import applog, privileges
+from . import applog, privileges, statsd, tls
 from .hooks import WorkerHooks
 from .loader import AppLoadError, load_app
 from .parser import Limits
+from .proxy import ProxyPolicy
 from .scoreboard import Scoreboard
 from .wsgi import ListenerContext
 
@@ -138,8 +139,17 @@ class Boot(object):
     def take_listeners(self):
         backlog = int(self.settings.get("backlog") or 2048)
         error_stream = applog.ErrorStream(self.log)
+        s = self.settings
+        if s.get("statsd_host"):
+            statsd.install(self)  # here, not in __init__: a preloading zygote never serves, so it sends nothing
+        # One SSL context per worker, loaded before any switch to `user` (the key may be root's alone).
+        server_tls = self.server_tls()
+        proxy_policy = ProxyPolicy(s) if s.get("proxy_protocol") else None
         for spec in self.config.get("listeners") or []:
             sock = socket.socket(fileno=int(spec["fd"]))
+            if s.get("reuse_port") and sock.family in (socket.AF_INET, socket.AF_INET6):
+                # Before listen(): the kernel takes SO_REUSEPORT into account when the socket starts listening.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.listen(backlog)
             sock.setblocking(False)
             ctx = ListenerContext(
@@ -147,11 +157,25 @@ class Boot(object):
             )
             if self.hooks is not None and self.hooks.per_request:
                 ctx.hooks = self.hooks
+            if server_tls is not None:
+                ctx.serve_tls(server_tls)
+            ctx.proxy = proxy_policy
             if ctx.tcp:
                 ctx.preset_socket_options = preset_socket_options(sock, self.client_timeout)
             self.listeners.append((ctx, sock))
         if not self.listeners:
             raise RuntimeError("no listening sockets in the configuration")
+
+    def server_tls(self):
+        """The listeners' TLS when certfile/keyfile are set; a file or setting OpenSSL refuses stops the boot."""
+        s = self.settings
+        if not tls.enabled(s):
+            return None
+        try:
+            return tls.ServerTLS(s)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise RuntimeError("TLS: cannot use certfile %r, keyfile %r, ca_certs %r, ciphers %r: %s" % (
+                s.get("certfile"), s.get("keyfile"), s.get("ca_certs"), s.get("ciphers"), exc))
 
     def set_app(self, app):
         self.app = app
@@ -353,6 +377,8 @@ def serve(boot, app=None):
         failed = set_paths(boot)
         if failed is not None:
             return failed
+    else:
+        boot.app = app  # what post_fork's worker.wsgi shows; the listeners get it once they are taken
     try:
         boot.hooks = WorkerHooks.from_boot(boot)
     except Exception:

@@ -117,6 +117,8 @@ class Zygote(object):
             config["arbiter_pid"] = self.config.get("ppid")  # what hooks see as worker.ppid and server.pid
             config["ppid"] = os.getppid()  # the zygote: the parent check follows it, EOF follows the arbiter
             code = serve(Boot(control, config), app=self.boot.app)
+        except SystemExit as exc:  # INT/QUIT end a worker with sys.exit: an exit, not a boot failure
+            code = exc.code if isinstance(exc.code, int) else 0
         except BaseException:  # noqa: B902 - a worker must never return into the zygote's loop
             applog.boot_failure("Worker failed to boot from the preloaded app")
         finally:
