@@ -13,6 +13,10 @@ class OwnerError(Exception):
         self.setting = setting
 
 
+class UnreadablePython(Exception):
+    """The interpreter's files are out of the new user's reach."""
+
+
 def wanted(settings):
     return settings.get("user") not in (None, "") or settings.get("group") not in (None, "")
 
@@ -88,3 +92,9 @@ def drop(settings, owned_paths=()):
         os.setgid(gid)
     if uid != os.getuid() or uid != os.geteuid():
         os.setuid(uid)
+    stdlib = os.path.dirname(os.__file__)
+    if not os.access(stdlib, os.R_OK | os.X_OK):
+        # Modules imported from now on (the app's, the loop's) would fail with a puzzling ModuleNotFoundError.
+        raise UnreadablePython("user %s cannot read the Python standard library in %s — install Python where that user "
+                              "can read it (e.g. /usr/bin/python3 or a virtualenv outside /root) and name it with --python"
+                              % (name or uid, stdlib))

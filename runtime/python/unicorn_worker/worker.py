@@ -407,8 +407,11 @@ def boot_and_run(boot, app):
         return EXIT_BOOT_FAILED
     try:
         privileges.drop(boot.settings, boot.log_files())
+    except privileges.UnreadablePython as exc:
+        log.error("Worker failed to boot: %s", exc)
+        return EXIT_BOOT_FAILED
     except Exception as exc:
-        log.error("Worker failed to boot: cannot switch to user %r, group %r: %s — run unicorn as root to change users",
+        log.error("Worker failed to boot: cannot switch to user %r, group %r: %s",
                   boot.settings.get("user"), boot.settings.get("group"), exc)
         return EXIT_BOOT_FAILED
     if app is not None:

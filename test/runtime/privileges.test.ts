@@ -1,0 +1,138 @@
+// user, group and initgroups through the real server: the workers (and so the app) run as that user,
+// unix socket files belong to it, and unknown names are refused before anything starts. Needs root.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FIXTURES, SYSTEM_PYTHON, Server, childPids, get, parseResponse, rawRequest, runCli, startServer, waitUntil } from '../helpers';
+
+const APPS = path.join(FIXTURES, 'privileges');
+// An interpreter every user can read (a pyenv one under /root would not be, once the workers switch).
+const python = SYSTEM_PYTHON;
+const root = process.geteuid?.() === 0;
+const skip = root ? false : 'needs root to change users';
+const started: Server[] = [];
+after(async () => {
+  for (const s of started) await s.stop('SIGKILL', 5000).catch(() => undefined);
+});
+
+interface Ids {
+  uid: number;
+  euid: number;
+  gid: number;
+  egid: number;
+  groups: number[];
+}
+
+/** Real, effective, saved and filesystem ids from /proc/PID/status. */
+function procIds(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const line = (name: string) => (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return { uid: line('Uid'), gid: line('Gid'), groups: line('Groups') };
+}
+
+function idsOf(name: string): { uid: number; gid: number } | undefined {
+  const entry = fs.readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+  return entry ? { uid: Number(entry[2]), gid: Number(entry[3]) } : undefined;
+}
+
+async function ids(port: number): Promise<Ids> {
+  const res = await get(port, '/ids');
+  assert.equal(res.status, 200);
+  return JSON.parse(res.body.toString()) as Ids;
+}
+
+/** A user listed as a member of some group in /etc/group (for initgroups), with that group's id. */
+function memberOfAGroup(): { user: string; gid: number } | undefined {
+  for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [, , gid, members] = line.split(':');
+    for (const user of (members ?? '').split(',').filter(Boolean)) {
+      const own = idsOf(user);
+      if (own && own.gid !== Number(gid)) return { user, gid: Number(gid) };
+    }
+  }
+  return undefined;
+}
+
+describe('user, group, initgroups', { skip }, () => {
+  test('workers run as nobody:nogroup, the app too; the unix socket and the log file belong to them', async () => {
+    const nobody = idsOf('nobody')!;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-priv-'));
+    const sock = path.join(dir, 'app.sock');
+    const errorlog = path.join(dir, 'error.log');
+    const s = await startServer(['-u', 'nobody', '-g', 'nogroup', '-w', '2', '-b', `unix:${sock}`, '--error-logfile', errorlog,
+      '--chdir', APPS, 'app:app'], { python });
+    started.push(s);
+    await waitUntil(() => childPids(s.pid).length === 2, 10000, 'two workers');
+    for (const pid of childPids(s.pid)) {
+      const p = procIds(pid);
+      assert.deepEqual(p.uid, [nobody.uid, nobody.uid, nobody.uid, nobody.uid], `worker ${pid} Uid`);
+      assert.deepEqual(p.gid, [nobody.gid, nobody.gid, nobody.gid, nobody.gid], `worker ${pid} Gid`);
+      assert.deepEqual(p.groups, [], 'no supplementary groups without initgroups');
+    }
+    assert.deepEqual(procIds(s.pid).uid[0], 0, 'the arbiter stays root');
+    assert.deepEqual(await ids(s.port), { uid: nobody.uid, euid: nobody.uid, gid: nobody.gid, egid: nobody.gid, groups: [] });
+    const st = fs.statSync(sock);
+    assert.deepEqual([st.uid, st.gid], [nobody.uid, nobody.gid], 'the unix socket is given to the user');
+    const overUnix = parseResponse(await rawRequest(sock, 'GET /ids HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    assert.equal(JSON.parse(overUnix.body.toString()).uid, nobody.uid);
+    const log = fs.statSync(errorlog);
+    assert.deepEqual([log.uid, log.gid], [nobody.uid, nobody.gid], 'the error log is given to the user, as gunicorn does');
+    // USR1 reopens the logs in the workers as the user.
+    for (const pid of childPids(s.pid)) process.kill(pid, 'SIGUSR1');
+    assert.equal((await get(s.port, '/ids')).status, 200);
+    assert.equal((await s.stop()).code, 0);
+  });
+
+  test('--preload: the app is imported once as root, the forked workers switch; numeric ids work', async () => {
+    const nobody = idsOf('nobody')!;
+    const s = await startServer(['--preload', '-k', 'gthread', '-u', String(nobody.uid), '-g', String(nobody.gid), '--chdir', APPS, 'app:app'], { python });
+    started.push(s);
+    let worker = 0;
+    await waitUntil(() => {
+      worker = childPids(s.pid).flatMap((z) => childPids(z))[0] ?? 0;
+      return worker > 0;
+    }, 10000, 'a preloaded worker');
+    const zygote = childPids(s.pid).find((z) => childPids(z).includes(worker))!;
+    assert.equal(procIds(zygote).uid[0], 0, 'the preloading process stays root, as gunicorn\'s master does');
+    assert.deepEqual(procIds(worker).uid, [nobody.uid, nobody.uid, nobody.uid, nobody.uid]);
+    assert.deepEqual(procIds(worker).gid, [nobody.gid, nobody.gid, nobody.gid, nobody.gid]);
+    assert.deepEqual(await ids(s.port), { uid: nobody.uid, euid: nobody.uid, gid: nobody.gid, egid: nobody.gid, groups: [] });
+    assert.equal((await s.stop()).code, 0);
+  });
+
+  test('--initgroups gives the workers the user\'s supplementary groups; a user alone runs with its primary group', async (t) => {
+    const member = memberOfAGroup();
+    if (!member) {
+      t.skip('no user in /etc/group is a member of a group other than its own');
+      return;
+    }
+    const own = idsOf(member.user)!;
+    const s = await startServer(['-u', member.user, '--initgroups', '--chdir', APPS, 'app:app'], { python });
+    started.push(s);
+    const got = await ids(s.port);
+    assert.deepEqual([got.uid, got.gid], [own.uid, own.gid], 'the primary group when no group is given');
+    assert.ok(got.groups.includes(member.gid), `supplementary groups ${got.groups} include ${member.gid}`);
+    await s.stop();
+
+    const plain = await startServer(['-u', member.user, '--chdir', APPS, 'app:app'], { python });
+    started.push(plain);
+    assert.ok(!(await ids(plain.port)).groups.includes(member.gid), 'without --initgroups, no supplementary groups');
+    await plain.stop();
+  });
+
+  test('an unknown user or group is refused before anything starts, with exit 2', async () => {
+    const one = async (args: string[], expected: RegExp, cwd?: string) => {
+      const r = await runCli([...args, '-b', '127.0.0.1:0', '--chdir', APPS, 'app:app'], { cwd, python });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trim(), expected);
+    };
+    await one(['-u', 'no-such-user-here'], /^unicorn: error: command line: user: no such user: 'no-such-user-here' — give an existing user name or a numeric id$/);
+    await one(['-u', 'nobody', '-g', 'no-such-group'], /^unicorn: error: command line: group: no such group: 'no-such-group' — give an existing group name or a numeric id$/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-priv-conf-'));
+    fs.writeFileSync(path.join(dir, 'gunicorn.conf.py'), 'user = "ghost-user"\n');
+    await one([], /^unicorn: error: .*gunicorn\.conf\.py: user: no such user: 'ghost-user'/, dir);
+  });
+});
