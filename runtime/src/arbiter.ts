@@ -16,6 +16,7 @@ import { Level, Logger } from './log';
 import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
+import { reportWorkers } from './statsd';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
 import { SETTINGS, VERSION, WORKER_HOOKS, effectiveWorkerClass } from './settings';
 
@@ -225,6 +226,7 @@ export class Arbiter {
 
   /** nworkers_changed(server, new, old) once per change of the target count, from the loop. */
   private async reportWorkerCount(): Promise<void> {
+    reportWorkers(this.settings, this.workers.size); // statsd's gunicorn.workers gauge, when it changed
     if (this.workerCount === this.reportedCount) return;
     const old = this.reportedCount;
     this.reportedCount = this.workerCount;
