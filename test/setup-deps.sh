@@ -3,7 +3,7 @@
 # Idempotent: with everything present it only runs `dpkg -s` and exits 0.
 set -euo pipefail
 
-PACKAGES=(python3-flask python3-django python3-gunicorn python3-debugpy wrk)
+PACKAGES=(python3-flask python3-django python3-gunicorn python3-debugpy wrk openssl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { Arbiter, Origin } from './arbiter';
 import { runCtl } from './ctl';
 import { HookError, HookHost, startHooks } from './hooks';
@@ -10,9 +11,10 @@ import { isCheckCommand, runCheck } from './check';
 import { CliName, Resolved, printConfig, resolveInvocation } from './config';
 import { CliError, EXIT } from './errors';
 import {
-  InheritedListener, Listener, adoptListeners, bindAll, closeAll, describeInherited, parseAddress, systemdListeners,
+  InheritedListener, Listener, adoptListeners, bindAll, closeAll, describeInherited, parseAddress, systemdListeners, useTlsUrls,
 } from './listeners';
 import { Level, Logger } from './log';
+import { countLogLines } from './statsd';
 import { runConfigHelper } from './python';
 
 /** Fails early, with the fix, when the interpreter cannot be run at all. */
@@ -45,6 +47,53 @@ function checkTmpDir(dir: string | null): void {
   }
 }
 
+/** gunicorn's is_ssl: certfile or keyfile turns TLS on. */
+function tlsEnabled(settings: Record<string, unknown>): boolean {
+  return Boolean(settings.certfile || settings.keyfile);
+}
+
+/**
+ * TLS files exist (relative to chdir, as the workers open them) and OpenSSL takes them — checked here
+ * so that a typo is one line and exit 2, not workers failing to boot.
+ */
+function checkTls(settings: Record<string, unknown>): void {
+  if (!tlsEnabled(settings)) return;
+  const dir = settings.chdir as string;
+  const files: Record<string, Buffer> = {};
+  for (const [name, flag] of [['certfile', '--certfile'], ['keyfile', '--keyfile'], ['ca_certs', '--ca-certs']]) {
+    const given = settings[name] as string | null;
+    if (!given) continue;
+    const file = path.resolve(dir, given);
+    try {
+      files[name] = fs.readFileSync(file);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(e as Error).message})`;
+      throw new CliError(`${name}: ${file} ${why} — give the path of a PEM file with ${flag}`);
+    }
+  }
+  if (!files.certfile) throw new CliError('keyfile: set without certfile — give the certificate with --certfile (or one PEM file holding both to --certfile)');
+  try {
+    tls.createSecureContext({ cert: files.certfile, key: files.keyfile ?? files.certfile });
+  } catch (e) {
+    throw new CliError(`certfile ${settings.certfile}${files.keyfile ? `, keyfile ${settings.keyfile}` : ''}: OpenSSL cannot load them ` +
+      `(${(e as Error).message}) — give a PEM certificate and its matching, unencrypted private key`);
+  }
+  if (files.ca_certs) {
+    try {
+      tls.createSecureContext({ ca: files.ca_certs });
+    } catch (e) {
+      throw new CliError(`ca_certs ${settings.ca_certs}: OpenSSL cannot load it (${(e as Error).message}) — give PEM CA certificates`);
+    }
+  }
+  if (settings.ciphers) {
+    try {
+      tls.createSecureContext({ ciphers: settings.ciphers as string });
+    } catch (e) {
+      throw new CliError(`ciphers "${settings.ciphers}": ${(e as Error).message} — give an OpenSSL cipher list such as ECDHE+AESGCM`);
+    }
+  }
+}
+
 /** What must hold before anything is bound or detached: each failure is one line and exit 2 (or 1). */
 function preflight(config: Resolved, origin: Origin): void {
   const settings = config.settings;
@@ -52,6 +101,7 @@ function preflight(config: Resolved, origin: Origin): void {
   (settings.bind as string[]).forEach(parseAddress);
   checkInterpreter(config.python);
   checkTmpDir(settings.worker_tmp_dir as string | null);
+  checkTls(settings);
   limitsFromEnv(origin.env); // a bad UNICORN_KERNEL_LIMITS is refused before anything is bound
   if (!origin.parentMasterPid) checkPidfile(settings.pidfile as string | null);
 }
@@ -77,6 +127,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
   if (settings.daemon && !daemonized) return daemonize(origin);
   if (daemonized) process.umask(0o22); // what gunicorn's daemonize sets
   const log = new Logger(settings.errorlog as string, settings.loglevel as Level);
+  countLogLines(log, settings); // statsd's gunicorn.log.* counters, when statsd_host is set
   const addresses = (settings.bind as string[]).map(parseAddress);
   let listeners: Listener[] = [];
   let arbiter: Arbiter | undefined;
@@ -97,6 +148,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
       listeners = await bindAll(addresses, {
         umask: settings.umask as number,
         owner: config.owner,
+        reusePort: settings.reuse_port ? config.python : undefined,
         onRetry: (text) => {
           log.error(`Connection in use: ${text}`);
           log.error('Retrying in 1 second.');
@@ -104,6 +156,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
       });
     }
     await describeInherited(listeners, config.python);
+    useTlsUrls(listeners, tlsEnabled(settings));
     arbiter = new Arbiter(config, listeners, log, origin, hooks);
     return await arbiter.run();
   } catch (e) {
@@ -137,6 +190,7 @@ function takeHandover(env: NodeJS.ProcessEnv): number {
 /** --check-config: the settings are valid (or we would not be here); now import the app once. */
 async function checkConfig(config: Resolved): Promise<number> {
   checkInterpreter(config.python);
+  checkTls(config.settings);
   const spec = JSON.stringify({ app: config.app, chdir: config.chdir, pythonpath: config.pythonpath });
   const answer = await runConfigHelper(config.python, 'check-app', spec, config.chdir, { ...process.env, ...config.workerEnv });
   if (typeof answer.error === 'string') {

@@ -4,7 +4,9 @@ import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
 import { CliError, EXIT } from './errors';
-import { describeFds } from './python';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { PYTHON_DIR, describeFds } from './python';
 
 export type Address =
   | { kind: 'tcp'; host: string; port: number; text: string }
@@ -105,7 +107,43 @@ export async function unixSocketIsLive(p: string): Promise<boolean> {
   });
 }
 
-async function bindOnce(address: Address, umask: number, owner?: { uid: number; gid: number } | null): Promise<Listener> {
+/**
+ * reuse_port: SO_REUSEPORT must be on before bind() for a second server to share the port, and Node 20
+ * cannot set it; a Python helper binds the socket and passes it over an IPC channel as Node's cluster
+ * module passes handles. Still bound, not listening.
+ */
+function bindReusePort(address: Address & { kind: 'tcp' }, ip: string, python: string): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [path.join(PYTHON_DIR, 'unicorn_bind.py'), ip, String(address.port)], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let stderr = '';
+    let settled = false;
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('message', (msg: { port?: number; error?: string }, handle?: ServerHandle) => {
+      settled = true;
+      child.disconnect();
+      if (msg.error || !handle) return reject(bindError(address.text, msg.error ?? 'no socket received'));
+      const shownHost = net.isIPv6(ip) ? `[${ip}]` : ip;
+      resolve({ address, fd: handle.fd, url: `http://${shownHost}:${msg.port}`, host: ip, port: msg.port, handle });
+    });
+    child.on('error', (e) => {
+      if (!settled) reject(new CliError(`bind "${address.text}": cannot run ${python} to set SO_REUSEPORT (${e.message})`, EXIT.FAILURE));
+      settled = true;
+    });
+    child.on('exit', (code) => {
+      if (!settled) reject(new CliError(`bind "${address.text}": the SO_REUSEPORT helper failed (exit ${code}): ${stderr.trim()}`, EXIT.FAILURE));
+      settled = true;
+    });
+  });
+}
+
+/** TLS on: the listeners' URLs (logs, status, "Open in Browser") say https. */
+export function useTlsUrls(listeners: Listener[], tls: boolean): void {
+  for (const l of listeners) l.url = l.url.replace(tls ? /^http:/ : /^https:/, tls ? 'https:' : 'http:');
+}
+
+async function bindOnce(address: Address, umask: number, owner?: { uid: number; gid: number } | null, reusePort?: string): Promise<Listener> {
   switch (address.kind) {
     case 'tcp': {
       let ip = address.host;
@@ -116,6 +154,7 @@ async function bindOnce(address: Address, umask: number, owner?: { uid: number; 
           throw new CliError(`bind "${address.text}": cannot resolve host "${address.host}" — use an IP address or a name in /etc/hosts`);
         }
       }
+      if (reusePort) return bindReusePort(address, ip, reusePort);
       const handle = createServerHandle(ip, address.port, net.isIPv6(ip) ? 6 : 4);
       if (typeof handle === 'number') throw bindError(address.text, handle);
       const name: Record<string, unknown> = {};
@@ -167,6 +206,8 @@ export interface BindOptions {
   umask?: number;
   /** The `user`/`group` ids: unix socket files are given to them. */
   owner?: { uid: number; gid: number } | null;
+  /** reuse_port: the interpreter that binds TCP sockets with SO_REUSEPORT (see bindReusePort). */
+  reusePort?: string;
   retries?: number;
   retryDelayMs?: number;
   onRetry?: (text: string, attempt: number) => void;
@@ -184,7 +225,7 @@ export async function bindAll(addresses: Address[], opts: BindOptions = {}): Pro
       seen.add(key);
       for (let attempt = 1; ; attempt++) {
         try {
-          bound.push(await bindOnce(address, opts.umask ?? 0, opts.owner));
+          bound.push(await bindOnce(address, opts.umask ?? 0, opts.owner, opts.reusePort));
           break;
         } catch (e) {
           const inUse = e instanceof CliError && /already in use/.test(e.message);

@@ -71,6 +71,16 @@ class InvalidSchemeHeaders(RequestError):
     pass
 
 
+# The PROXY protocol header in front of a connection (gunicorn's names).
+class InvalidProxyLine(RequestError):
+    pass
+
+
+class ForbiddenProxyRequest(RequestError):
+    status = 403
+    reason = "Forbidden"
+
+
 # Body framing.
 class InvalidContentLength(RequestError):
     pass

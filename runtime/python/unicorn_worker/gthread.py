@@ -13,24 +13,31 @@ import queue
 import select
 import selectors
 import socket
+import ssl
 import threading
 import time
 
 from . import errors
 from .loop import BaseLoop, drain, linger, peer_name
 from .parser import head_end, parse_head, skip_empty_lines
+from .proxy import parse as parse_proxy, try_read_before_tls
 from .wsgi import error_response, handle_request
 
 RECV_SIZE = 65536
 # Heartbeat, parent check and idle-connection sweep happen this often (seconds).
 TICK = 0.25
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+# Connection.setup: the steps before the first request head is read.
+READY, PROXY_PLAIN, PROXY_BEFORE_TLS, HANDSHAKE = 0, 1, 2, 3
 
 
 class Connection(object):
     """One client connection; owned by the selector thread while `parked`, else by one pool thread."""
 
-    __slots__ = ("sock", "fd", "ctx", "peer", "buf", "end", "error", "deadline", "parked", "registered")
+    __slots__ = (
+        "sock", "fd", "ctx", "peer", "buf", "end", "error", "deadline", "parked", "registered",
+        "setup", "tls", "proxy",
+    )
 
     def __init__(self, ctx, sock, peer, deadline):
         self.sock = sock
@@ -43,6 +50,10 @@ class Connection(object):
         self.deadline = deadline
         self.parked = True
         self.registered = False
+        # What comes before the first head: PROXY_PLAIN / PROXY_BEFORE_TLS, HANDSHAKE, or READY.
+        self.setup = READY
+        self.tls = False  # sock is an SSLSocket (non-blocking while parked, with a timeout in a pool thread)
+        self.proxy = None  # the environ keys from a PROXY protocol header
 
 
 class EpollPoller(object):
@@ -60,13 +71,17 @@ class EpollPoller(object):
         except (OSError, ValueError):
             pass
 
-    def rearm(self, conn):
-        """Any thread: wait for `conn` to be readable (epoll_ctl is safe to call concurrently with poll)."""
+    def rearm(self, conn, write=False):
+        """Any thread: wait for `conn` to be readable (epoll_ctl is safe to call concurrently with poll).
+
+        `write`: writable instead (a TLS handshake that could not send all of its bytes).
+        """
+        events = (select.EPOLLOUT if write else select.EPOLLIN) | select.EPOLLONESHOT
         if conn.registered:
-            self.ep.modify(conn.fd, select.EPOLLIN | select.EPOLLONESHOT)
+            self.ep.modify(conn.fd, events)
         else:
             conn.registered = True
-            self.ep.register(conn.fd, select.EPOLLIN | select.EPOLLONESHOT)
+            self.ep.register(conn.fd, events)
 
     def fired(self, conn):
         pass  # one-shot: the kernel disarmed it
@@ -94,13 +109,13 @@ class SelectorPoller(object):
         except (KeyError, ValueError):
             pass
 
-    def rearm(self, conn):
+    def rearm(self, conn, write=False):
         if threading.get_ident() != self.loop_thread:
             self.returned.append(conn)
             self.wake()
         elif not conn.registered:
             conn.registered = True
-            self.sel.register(conn.fd, selectors.EVENT_READ)
+            self.sel.register(conn.fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
 
     def fired(self, conn):
         conn.registered = False
@@ -235,19 +250,77 @@ class ThreadWorker(BaseLoop):
                     except OSError:
                         pass
             conn = Connection(ctx, sock, peer, time.monotonic() + self.timeout)
+            if ctx.tls is not None:
+                # The selector thread never blocks on a TLS connection; pool threads give it a timeout.
+                sock.setblocking(False)
+                if ctx.proxy is not None:
+                    conn.setup = PROXY_BEFORE_TLS
+                else:
+                    self._start_tls(conn)
+            elif ctx.proxy is not None:
+                conn.setup = PROXY_PLAIN
             conns[conn.fd] = conn
-            if ctx.preset_socket_options:
+            if ctx.preset_socket_options or conn.setup:
                 # The request usually arrives with the connection: read it now rather than after a poll.
                 self._read(conn)
             else:
                 self.poller.rearm(conn)
 
+    def _start_tls(self, conn):
+        conn.sock = conn.ctx.tls.wrap(conn.sock, False)  # same fd; the handshake is driven by _read
+        conn.tls = True
+        conn.setup = HANDSHAKE
+
+    def _prepare(self, conn):
+        """The steps before a head on a TLS or PROXY connection; True once bytes of the request may be read.
+
+        A failed handshake (plain HTTP on the TLS port, a refused client certificate) costs this connection
+        and a debug line. A PROXY header in clear text waits in conn.buf like the head (PROXY_PLAIN).
+        """
+        try:
+            if conn.setup == PROXY_BEFORE_TLS:
+                done, conn.proxy = try_read_before_tls(conn.sock, conn.ctx.proxy, conn.peer)
+                if not done:
+                    self.poller.rearm(conn)
+                    return False
+                self._start_tls(conn)
+            if conn.setup == HANDSHAKE:
+                conn.sock.do_handshake()
+                conn.setup = READY
+        except ssl.SSLWantReadError:
+            self.poller.rearm(conn)
+            return False
+        except ssl.SSLWantWriteError:
+            self.poller.rearm(conn, True)
+            return False
+        except errors.RequestError as exc:
+            # A malformed or unwelcome PROXY header in front of TLS: answered in clear, as the client sent it.
+            conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
+            self.jobs.put(conn)
+            return False
+        except (OSError, ValueError) as exc:
+            self.log.debug("TLS handshake with %s failed: %s", peer_name(conn.peer), exc)
+            self._close_parked(conn)
+            return False
+        return True
+
     def _read(self, conn):
         """The connection is readable: add to its head; hand it to the pool once the head is complete."""
+        if conn.setup > PROXY_PLAIN and not self._prepare(conn):
+            return
         try:
-            data = conn.sock.recv(RECV_SIZE, _DONTWAIT)
-        except (BlockingIOError, InterruptedError) + errors.TIMEOUTS:
+            if conn.tls:
+                data = conn.sock.recv(RECV_SIZE)
+                while data and conn.sock.pending():
+                    # Decrypted bytes OpenSSL holds are invisible to epoll: take them now.
+                    data += conn.sock.recv(RECV_SIZE)
+            else:
+                data = conn.sock.recv(RECV_SIZE, _DONTWAIT)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError) + errors.TIMEOUTS:
             self.poller.rearm(conn)
+            return
+        except ssl.SSLWantWriteError:
+            self.poller.rearm(conn, True)
             return
         except OSError:
             self._close_parked(conn)
@@ -256,6 +329,24 @@ class ThreadWorker(BaseLoop):
             self._close_parked(conn)
             return
         buf = conn.buf + data if conn.buf else data
+        if conn.setup == PROXY_PLAIN:
+            try:
+                found = parse_proxy(buf, conn.ctx.proxy, conn.peer)
+            except errors.RequestError as exc:
+                conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
+                self.jobs.put(conn)
+                return
+            if found is None:
+                conn.buf = buf
+                self.poller.rearm(conn)
+                return
+            conn.setup = READY
+            buf = buf[found[0]:]
+            conn.proxy = found[1]
+            if not buf:
+                conn.buf = buf
+                self.poller.rearm(conn)
+                return
         skip = skip_empty_lines(buf)
         if skip:
             buf = buf[skip:]
@@ -303,6 +394,8 @@ class ThreadWorker(BaseLoop):
         ctx = conn.ctx
         sock = conn.sock
         limits = ctx.limits
+        if conn.tls:
+            sock.settimeout(self.timeout)  # blocking with a timeout here; the selector thread reads it non-blocking
         while True:
             buf, end = conn.buf, conn.end
             busy = False
@@ -313,7 +406,7 @@ class ThreadWorker(BaseLoop):
                 keep = req.keep_alive and self.keepalive > 0 and self.alive
                 self._busy(req)
                 busy = True
-                keep, rest = handle_request(ctx, sock, conn.peer, req, buf[end + 4:], keep)
+                keep, rest = handle_request(ctx, sock, conn.peer, req, buf[end + 4:], keep, conn.proxy)
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(conn.peer), exc)
                 try:
@@ -343,6 +436,14 @@ class ThreadWorker(BaseLoop):
                 self._close(conn)
                 return
             conn.error = None
+            if conn.tls:
+                try:
+                    if sock.pending():
+                        # Decrypted bytes already inside OpenSSL: epoll would never say they are there.
+                        rest = (rest or b"") + sock.recv(sock.pending())
+                except OSError:
+                    self._close(conn)
+                    return
             if rest:
                 skip = skip_empty_lines(rest)
                 if skip:
@@ -361,6 +462,8 @@ class ThreadWorker(BaseLoop):
                 conn.deadline = time.monotonic() + self.keepalive
             conn.parked = True
             try:
+                if conn.tls:
+                    sock.settimeout(0.0)  # the selector thread reads it next, without blocking
                 self.poller.rearm(conn)
             except OSError:
                 # Closed under us (the worker is exiting).

@@ -9,6 +9,7 @@ import time
 from . import errors
 from .loop import BaseLoop, drain, linger, peer_name
 from .parser import head_end, parse_head, skip_empty_lines
+from .proxy import parse as parse_proxy, read_before_tls
 from .wsgi import error_response, handle_request
 
 RECV_SIZE = 65536
@@ -78,10 +79,15 @@ class SyncWorker(BaseLoop):
                     if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                         continue
                     raise
+                proxy = None
                 try:
-                    self.serve(ctx, conn, peer)
+                    if ctx.tls is not None:
+                        conn, proxy = self.start_tls(ctx, conn, peer)
+                    if conn is not None:
+                        self.serve(ctx, conn, peer, proxy)
                 finally:
-                    conn.close()
+                    if conn is not None:
+                        conn.close()
                 self.handled += 1
                 if 0 < self.max_requests <= self.handled:
                     self.log.info("Autorestarting worker after current request.")
@@ -93,7 +99,31 @@ class SyncWorker(BaseLoop):
             if self.handled != served:
                 self.status.idle(self.handled)
 
-    def serve(self, ctx, conn, peer):
+    def start_tls(self, ctx, conn, peer):
+        """(the TLS socket, the PROXY header's environ keys), or (None, None) with `conn` closed when that fails.
+
+        A PROXY header comes before the handshake; a failed handshake (plain HTTP on the TLS port, an
+        unknown client certificate) costs this connection and a debug line.
+        """
+        # Python's own timeout: the SSL layer turns a kernel SO_RCVTIMEO into errors it does not expect.
+        conn.settimeout(self.timeout)
+        proxy = None
+        try:
+            if ctx.proxy is not None:
+                proxy = read_before_tls(conn, ctx.proxy, peer)
+            return ctx.tls.wrap(conn), proxy
+        except errors.RequestError as exc:
+            self.log.debug("Invalid PROXY header from %s: %s", peer_name(peer), exc)
+            try:
+                conn.sendall(error_response(exc))
+            except OSError:
+                pass
+        except (OSError, ValueError) + errors.TIMEOUTS as exc:
+            self.log.debug("TLS handshake with %s failed: %s", peer_name(peer), exc)
+        conn.close()
+        return None, None
+
+    def serve(self, ctx, conn, peer, proxy=None):
         """One connection, one request; every failure ends in a quiet close."""
         if not ctx.preset_socket_options:
             conn.settimeout(self.timeout)
@@ -104,6 +134,8 @@ class SyncWorker(BaseLoop):
                     pass
         limits = ctx.limits
         buf = b""
+        # A PROXY header in front of the request (over TLS it was read before the handshake).
+        proxy_pending = ctx.proxy is not None and ctx.tls is None
         try:
             # Read until the head is complete; the first recv usually holds the whole request.
             while True:
@@ -111,6 +143,13 @@ class SyncWorker(BaseLoop):
                 if not data:
                     return  # closed before a whole head: nothing to answer
                 buf = buf + data if buf else data
+                if proxy_pending:
+                    found = parse_proxy(buf, ctx.proxy, peer)
+                    if found is None:
+                        continue
+                    proxy_pending = False
+                    buf = buf[found[0]:]
+                    proxy = found[1]
                 skip = skip_empty_lines(buf)
                 if skip:
                     buf = buf[skip:]
@@ -119,7 +158,7 @@ class SyncWorker(BaseLoop):
                     break
             req = parse_head(buf[:end], limits)
             self.status.busy(req, self.handled)
-            if handle_request(ctx, conn, peer, req, buf[end + 4:])[1] == b"":
+            if handle_request(ctx, conn, peer, req, buf[end + 4:], False, proxy)[1] == b"":
                 return  # every byte read: a plain close loses nothing
         except errors.RequestError as exc:
             self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)

@@ -74,6 +74,9 @@ class ListenerContext(object):
         self.draining = False
         # The worker's hooks when the config file defines pre_request or post_request (else None: no cost).
         self.hooks = None
+        # TLS (tls.ServerTLS) and PROXY protocol (proxy.ProxyPolicy) when those are on, else None.
+        self.tls = None
+        self.proxy = None
         self.log = error_log
         self.access_log = access_log
         self.is_unix = listener["kind"] == "unix"
@@ -107,8 +110,13 @@ class ListenerContext(object):
             "wsgi.input_terminated": True,
         }
 
+    def serve_tls(self, tls):
+        """TLS on this listener: connections get wrapped, and the scheme is https unless a trusted proxy says otherwise."""
+        self.tls = tls
+        self.base["wsgi.url_scheme"] = "https"
 
-def build_environ(req, ctx, body, sock, peer):
+
+def build_environ(req, ctx, body, sock, peer, proxy=None):
     environ = ctx.base.copy()
     environ["REQUEST_METHOD"] = req.method
     environ["RAW_URI"] = req.target
@@ -143,6 +151,9 @@ def build_environ(req, ctx, body, sock, peer):
             environ[key] = value
     if ctx.scheme_headers and (ctx.trust_all or not ctx.tcp or peer[0] in ctx.trusted):
         environ["wsgi.url_scheme"] = _forwarded_scheme(environ, ctx.scheme_headers)
+    if proxy is not None:
+        # The PROXY protocol header's addresses win over the socket's (gunicorn's proxy_environ).
+        environ.update(proxy)
     return environ
 
 
@@ -156,7 +167,7 @@ def _forwarded_scheme(environ, scheme_headers):
         if scheme is not None and said != scheme:
             raise errors.InvalidSchemeHeaders("contradictory scheme headers")
         scheme = said
-    return scheme or "http"
+    return scheme or environ["wsgi.url_scheme"]
 
 
 # Headers and statuses an app sends are mostly the same every time: each distinct one is validated once.
@@ -403,13 +414,14 @@ def internal_error_response():
     ).encode("latin-1") + INTERNAL_ERROR
 
 
-def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
+def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None):
     """Runs the app for one parsed request and writes its response.
 
     Returns (keep, rest): `keep` when the response said keep-alive, went out whole and every byte
     of the request was read, so the connection may serve the next request; `rest` is what arrived
     beyond this request (the start of a pipelined one), or None when bytes of this one stay unread.
     Raises RequestError only before the app runs (the caller answers it); socket errors propagate.
+    `proxy` holds the environ keys from the connection's PROXY protocol header, if it had one.
     """
     started = time.time() if ctx.access_log is not None else 0.0
     log = ctx.log
@@ -422,7 +434,7 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False):
     body = Body(sock, leftover, req.content_length, req.chunked, ctx.limits, on_first_read)
     if on_first_read is not None:
         resp.body = body
-    environ = build_environ(req, ctx, body, sock, peer)
+    environ = build_environ(req, ctx, body, sock, peer, proxy)
     if req.chunked and not req.expect_continue:
         # Decode ahead so bad chunk framing is refused before the app runs (bodies above 1 MiB stream).
         body.prefetch(CHUNKED_PREFETCH)

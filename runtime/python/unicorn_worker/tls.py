@@ -1,0 +1,46 @@
+"""TLS: the worker's one SSLContext, built at boot from the SSL settings, and the server side of each connection."""
+
+import ssl
+
+# ssl_version spellings that set a minimum; TLS, TLS_SERVER and SSLv23 keep OpenSSL's own.
+_MINIMUM = {"TLSv1": "TLSv1", "TLSv1_1": "TLSv1_1", "TLSv1_2": "TLSv1_2", "TLSv1_3": "TLSv1_3"}
+
+
+def enabled(settings):
+    """gunicorn's is_ssl: a certfile or a keyfile turns TLS on."""
+    return bool(settings.get("certfile") or settings.get("keyfile"))
+
+
+def build_context(settings):
+    """The context every connection shares; raises (ssl.SSLError, OSError, ValueError) naming what is wrong."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=settings.get("ca_certs") or None)
+    context.load_cert_chain(certfile=settings.get("certfile"), keyfile=settings.get("keyfile") or None)
+    context.verify_mode = ssl.VerifyMode(int(settings.get("cert_reqs") or 0))
+    minimum = _MINIMUM.get(str(settings.get("ssl_version") or ""))
+    if minimum is not None:
+        context.minimum_version = getattr(ssl.TLSVersion, minimum)
+    ciphers = settings.get("ciphers")
+    if ciphers:
+        context.set_ciphers(ciphers)
+    return context
+
+
+class ServerTLS(object):
+    """What a listener needs to serve TLS: the context and the two wrap flags gunicorn passes."""
+
+    __slots__ = ("context", "handshake_on_connect", "suppress_ragged_eofs")
+
+    def __init__(self, settings):
+        self.context = build_context(settings)
+        self.handshake_on_connect = bool(settings.get("do_handshake_on_connect"))
+        sre = settings.get("suppress_ragged_eofs")
+        self.suppress_ragged_eofs = True if sre is None else bool(sre)
+
+    def wrap(self, sock, handshake_now=None):
+        """The SSLSocket for an accepted connection; the plain socket object is detached (the fd moves over)."""
+        return self.context.wrap_socket(
+            sock,
+            server_side=True,
+            do_handshake_on_connect=self.handshake_on_connect if handshake_now is None else handshake_now,
+            suppress_ragged_eofs=self.suppress_ragged_eofs,
+        )
