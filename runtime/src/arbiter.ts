@@ -449,7 +449,9 @@ export class Arbiter {
       if (JSON.stringify(config.settings.bind) !== before) {
         const addresses = (config.settings.bind as string[]).map(parseAddress);
         const keep = new Map(this.listeners.map((l) => [l.address.text, l]));
-        const fresh = await bindAll(addresses.filter((a) => !keep.has(a.text)), { retries: 0 });
+        const fresh = await bindAll(addresses.filter((a) => !keep.has(a.text)), {
+          retries: 0, umask: config.settings.umask as number, owner: config.owner,
+        });
         listeners = addresses.map((a) => keep.get(a.text) ?? fresh.find((l) => l.address.text === a.text)!);
         for (const l of fresh) this.log.info(`Listening at: ${l.url} (${process.pid})`);
       }
