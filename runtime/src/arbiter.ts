@@ -11,7 +11,7 @@ import { CliError, EXIT } from './errors';
 import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
 import { findings, kernelLimits, logFindings } from './kernel';
 import { Reloader } from './reloader';
-import { Listener, bindAll, closeAll, inheritable, parseAddress } from './listeners';
+import { Listener, bindForSettings, closeAll, inheritable, parseAddress } from './listeners';
 import { Level, Logger } from './log';
 import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
@@ -449,9 +449,7 @@ export class Arbiter {
       if (JSON.stringify(config.settings.bind) !== before) {
         const addresses = (config.settings.bind as string[]).map(parseAddress);
         const keep = new Map(this.listeners.map((l) => [l.address.text, l]));
-        const fresh = await bindAll(addresses.filter((a) => !keep.has(a.text)), {
-          retries: 0, umask: config.settings.umask as number, owner: config.owner,
-        });
+        const fresh = await bindForSettings(addresses.filter((a) => !keep.has(a.text)), config, { retries: 0 });
         listeners = addresses.map((a) => keep.get(a.text) ?? fresh.find((l) => l.address.text === a.text)!);
         for (const l of fresh) this.log.info(`Listening at: ${l.url} (${process.pid})`);
       }

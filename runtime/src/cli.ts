@@ -11,7 +11,8 @@ import { isCheckCommand, runCheck } from './check';
 import { CliName, Resolved, printConfig, resolveInvocation } from './config';
 import { CliError, EXIT } from './errors';
 import {
-  InheritedListener, Listener, adoptListeners, bindAll, closeAll, describeInherited, parseAddress, systemdListeners, useTlsUrls,
+  InheritedListener, Listener, adoptListeners, bindForSettings, closeAll, describeInherited, parseAddress,
+  systemdListeners, tlsEnabled, useTlsUrls,
 } from './listeners';
 import { Level, Logger } from './log';
 import { countLogLines } from './statsd';
@@ -45,11 +46,6 @@ function checkTmpDir(dir: string | null): void {
   } catch {
     throw new CliError(`worker_tmp_dir: ${dir} is not a writable directory — create it, or give another with --worker-tmp-dir`);
   }
-}
-
-/** gunicorn's is_ssl: certfile or keyfile turns TLS on. */
-function tlsEnabled(settings: Record<string, unknown>): boolean {
-  return Boolean(settings.certfile || settings.keyfile);
 }
 
 /**
@@ -145,10 +141,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
       log.info(`Using ${activated.length} socket(s) from systemd socket activation; bind is ignored`);
       listeners = activated;
     } else {
-      listeners = await bindAll(addresses, {
-        umask: settings.umask as number,
-        owner: config.owner,
-        reusePort: settings.reuse_port ? config.python : undefined,
+      listeners = await bindForSettings(addresses, config, {
         onRetry: (text) => {
           log.error(`Connection in use: ${text}`);
           log.error('Retrying in 1 second.');

@@ -213,6 +213,30 @@ export interface BindOptions {
   onRetry?: (text: string, attempt: number) => void;
 }
 
+/** gunicorn's is_ssl: certfile or keyfile turns TLS on. */
+export function tlsEnabled(settings: Record<string, unknown>): boolean {
+  return Boolean(settings.certfile || settings.keyfile);
+}
+
+/**
+ * Binds addresses the way the settings ask — umask and owner for unix sockets, SO_REUSEPORT with
+ * reuse_port, https URLs with TLS — at start and on a reload alike.
+ */
+export async function bindForSettings(
+  addresses: Address[],
+  config: { settings: Record<string, unknown>; owner?: { uid: number; gid: number } | null; python: string },
+  opts: Pick<BindOptions, 'retries' | 'onRetry'> = {},
+): Promise<Listener[]> {
+  const listeners = await bindAll(addresses, {
+    ...opts,
+    umask: config.settings.umask as number,
+    owner: config.owner,
+    reusePort: config.settings.reuse_port ? config.python : undefined,
+  });
+  useTlsUrls(listeners, tlsEnabled(config.settings));
+  return listeners;
+}
+
 /** Binds every address once; an address in use is retried a few times (as gunicorn does). */
 export async function bindAll(addresses: Address[], opts: BindOptions = {}): Promise<Listener[]> {
   const retries = opts.retries ?? 5;

@@ -3,6 +3,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { FIXTURES, Server, childPids, freePort, rawRequest, runCli, startServer, waitUntil } from '../helpers';
@@ -182,6 +183,27 @@ describe('bad TLS settings stop the CLI with one clear line (exit 2)', () => {
       const r = await runCli(['--ssl-version', given, '--print-config', 'test:app']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^ssl_version += "${shown}"$`, 'm'));
+    }
+  });
+});
+
+describe('a listener added by a reload', () => {
+  test('is bound for TLS like the first: https in the log, and it serves HTTPS', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-tlshup-'));
+    const [first, second] = [await freePort(), await freePort()];
+    const conf = path.join(dir, 'unicorn.conf.py');
+    const tlsConf = `certfile = ${JSON.stringify(pki.serverCert)}\nkeyfile = ${JSON.stringify(pki.serverKey)}\n`;
+    fs.writeFileSync(conf, `${tlsConf}bind = ["127.0.0.1:${first}"]\n`);
+    const s = await startServer(['-c', conf, '--chdir', APPS, 'echo_app:application'], { noBind: true, port: first, readyPattern: /Booting worker/ });
+    try {
+      await waitUntil(async () => (await request(first, pki).catch(() => ({ status: 0 }))).status === 200, 20000, 'the first listener');
+      fs.writeFileSync(conf, `${tlsConf}bind = ["127.0.0.1:${first}", "127.0.0.1:${second}"]\n`);
+      process.kill(s.pid, 'SIGHUP');
+      await s.waitForOutput(new RegExp(`Listening at: https://127\\.0\\.0\\.1:${second} `));
+      await s.waitForOutput(/Reload complete/);
+      assert.equal((await request(second, pki)).status, 200);
+    } finally {
+      await s.stop();
     }
   });
 });
