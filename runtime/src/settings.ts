@@ -430,6 +430,8 @@ export const SETTINGS: readonly Setting[] = [
   ...(
     [
       ['spew', 'Debugging', ['--spew'], 'bool'],
+      ['default_proc_name', 'Process Naming', [], 'string'],
+      ['tolerate_dangerous_framing', 'Server Mechanics', ['--tolerate-dangerous-framing'], 'bool'],
       ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool'],
       ['tmp_upload_dir', 'Server Mechanics', [], 'string'],
       ['paste', 'Server Mechanics', ['--paste', '--paster'], 'string'],
