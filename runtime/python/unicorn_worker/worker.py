@@ -324,15 +324,21 @@ def read_config(control):
     return json.loads(line.decode("utf-8")), rest
 
 
-def main(control_fd):
+def from_control(control_fd, make, what):
+    """`make(control, config, rest)` from the control channel and the configuration sent first on it;
+    None (with the reason on stderr) when that fails."""
     try:
         control = socket.socket(fileno=control_fd)
         config, rest = read_config(control)
-        boot = Boot(control, config, rest)
+        return make(control, config, rest)
     except Exception:
-        applog.boot_failure("Worker failed to read its configuration\n" + traceback.format_exc().rstrip())
-        return EXIT_BOOT_FAILED
-    return serve(boot)
+        applog.boot_failure("%s failed to read its configuration\n%s" % (what, traceback.format_exc().rstrip()))
+        return None
+
+
+def main(control_fd):
+    boot = from_control(control_fd, Boot, "Worker")
+    return EXIT_BOOT_FAILED if boot is None else serve(boot)
 
 
 def load(boot):

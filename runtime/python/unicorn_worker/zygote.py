@@ -19,7 +19,7 @@ import socket
 import sys
 
 from . import applog
-from .worker import EXIT_BOOT_FAILED, Boot, load, read_config, serve
+from .worker import EXIT_BOOT_FAILED, Boot, from_control, load, serve
 
 
 def _signal_name(number):
@@ -128,11 +128,5 @@ class Zygote(object):
 
 
 def main(control_fd):
-    try:
-        control = socket.socket(fileno=control_fd)
-        config, rest = read_config(control)
-        zygote = Zygote(control, config, rest)
-    except Exception:
-        applog.boot_failure("Preloader failed to read its configuration")
-        return EXIT_BOOT_FAILED
-    return zygote.run()
+    zygote = from_control(control_fd, Zygote, "Preloader")
+    return EXIT_BOOT_FAILED if zygote is None else zygote.run()
