@@ -13,11 +13,10 @@ import queue
 import select
 import selectors
 import socket
-import ssl
 import threading
 import time
 
-from . import errors
+from . import errors, tls
 from .loop import BaseLoop, drain, linger, peer_name
 from .parser import head_end, parse_head, skip_empty_lines
 from .proxy import parse as parse_proxy, try_read_before_tls
@@ -287,10 +286,10 @@ class ThreadWorker(BaseLoop):
             if conn.setup == HANDSHAKE:
                 conn.sock.do_handshake()
                 conn.setup = READY
-        except ssl.SSLWantReadError:
+        except tls.WANT_READ:
             self.poller.rearm(conn)
             return False
-        except ssl.SSLWantWriteError:
+        except tls.WANT_WRITE:
             self.poller.rearm(conn, True)
             return False
         except errors.RequestError as exc:
@@ -316,10 +315,10 @@ class ThreadWorker(BaseLoop):
                     data += conn.sock.recv(RECV_SIZE)
             else:
                 data = conn.sock.recv(RECV_SIZE, _DONTWAIT)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError) + errors.TIMEOUTS:
+        except (BlockingIOError, InterruptedError, tls.WANT_READ) + errors.TIMEOUTS:
             self.poller.rearm(conn)
             return
-        except ssl.SSLWantWriteError:
+        except tls.WANT_WRITE:
             self.poller.rearm(conn, True)
             return
         except OSError:

@@ -1,6 +1,21 @@
 """TLS: the worker's one SSLContext, built at boot from the SSL settings, and the server side of each connection."""
 
-import ssl
+
+
+class _NotInUse(Exception):
+    """Stands for the ssl module's exceptions until TLS is in use, so plain workers never import ssl (4 MB)."""
+
+
+WANT_READ = WANT_WRITE = _NotInUse
+
+
+def _ssl():
+    """The ssl module, imported on first use; also publishes its want-read/write errors for the loops."""
+    global WANT_READ, WANT_WRITE
+    import ssl
+
+    WANT_READ, WANT_WRITE = ssl.SSLWantReadError, ssl.SSLWantWriteError
+    return ssl
 
 # ssl_version spellings that set a minimum; TLS, TLS_SERVER and SSLv23 keep OpenSSL's own.
 _MINIMUM = {"TLSv1": "TLSv1", "TLSv1_1": "TLSv1_1", "TLSv1_2": "TLSv1_2", "TLSv1_3": "TLSv1_3"}
@@ -13,6 +28,7 @@ def enabled(settings):
 
 def build_context(settings):
     """The context every connection shares; raises (ssl.SSLError, OSError, ValueError) naming what is wrong."""
+    ssl = _ssl()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=settings.get("ca_certs") or None)
     context.load_cert_chain(certfile=settings.get("certfile"), keyfile=settings.get("keyfile") or None)
     context.verify_mode = ssl.VerifyMode(int(settings.get("cert_reqs") or 0))

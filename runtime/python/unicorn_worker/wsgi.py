@@ -9,7 +9,6 @@ import re
 import socket
 import stat
 import time
-from email.utils import formatdate
 
 from . import SERVER_SOFTWARE, errors
 from .body import Body
@@ -33,12 +32,23 @@ _ENVIRON_KEYS = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH": "CONTENT_LENG
 _date_cache = [0, ""]
 
 
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _imf_fixdate(when):
+    """RFC 7231's IMF-fixdate (email.utils.formatdate would cost every worker 3 MB of imports)."""
+    t = time.gmtime(when)
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _WEEKDAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
+
 def http_date():
     """The IMF-fixdate for the current second, formatted once per second."""
     now = int(time.time())
     if now != _date_cache[0]:
         _date_cache[0] = now
-        _date_cache[1] = formatdate(now, usegmt=True)
+        _date_cache[1] = _imf_fixdate(now)
     return _date_cache[1]
 
 
