@@ -1,4 +1,4 @@
-"""What the scoreboard costs a worker per request: the busy() and idle() writes around each request,
+"""What the scoreboard costs a worker per request: the busy() and idle() updates around each request,
 timed over many iterations against a real scoreboard file (in /dev/shm when there is one).
 Run: python3 test/bench/scoreboard_cost.py  (npm run bench:scoreboard)."""
 import os
@@ -38,7 +38,7 @@ def main():
         beat = (time.perf_counter() - t0) / n
         print("scoreboard in %s, Python %s" % (directory, sys.version.split()[0]))
         print("per request (busy + idle): %.2f us (best of 5 x %d)" % (best * 1e6, n))
-        print("per heartbeat (1 pwrite):            %.2f us" % (beat * 1e6))
+        print("per heartbeat:                      %.2f us" % (beat * 1e6))
     finally:
         os.unlink(path)
 

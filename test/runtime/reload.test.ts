@@ -51,6 +51,9 @@ for (const engine of ['auto', 'poll']) {
       fs.writeFileSync(path.join(dir, 'greeting.py'), 'TEXT = "v2"\n');
       await s.waitForOutput(new RegExp(`Worker reloading: ${dir}/greeting\\.py modified`), 15000);
       await waitUntil(async () => (await body(s)) === 'v2', 15000, 'the new code to serve');
+      // Until the reload completes, old workers may still answer: let it finish before the next change.
+      await s.waitForOutput(/Reload complete/, 15000);
+      await waitUntil(() => (s.output().match(/Worker exiting/g) ?? []).length >= 2, 15000, 'the old workers to exit');
 
       const mark = s.output().length;
       fs.writeFileSync(path.join(dir, 'greeting.py'), 'TEXT = "v3\n');

@@ -1,10 +1,14 @@
-"""This worker's slot in the arbiter's scoreboard file: heartbeat, state and current request, by pwrite.
+"""This worker's slot in the arbiter's scoreboard file: heartbeat, state and current request.
+
+The slot is mapped into memory (MAP_SHARED), so an update is a store, not a system call; the
+arbiter's read() of the file sees it at once, since both go through the same page cache.
 
 The layout mirrors runtime/src/scoreboard.ts (256 bytes a slot, little-endian):
   0 u32 pid  4 u8 state  5 u8 debugger  6 u16 debug port  8 f64 heartbeat  16 f64 booted at
  24 f64 requests served  32 f64 request start  40 16s method  56 200s path
 """
 
+import mmap
 import os
 import struct
 import time
@@ -18,11 +22,18 @@ _HEARTBEAT = struct.Struct("<d")
 
 
 class Scoreboard(object):
-    """The loops' status hooks (heartbeat / idle / busy), written to one slot with fixed-offset writes."""
+    """The loops' status hooks (heartbeat / idle / busy), written into this worker's mapped slot."""
 
     def __init__(self, path, slot):
-        self.fd = os.open(path, os.O_WRONLY)
-        self.offset = slot * SLOT_SIZE
+        offset = slot * SLOT_SIZE
+        base = offset - offset % mmap.ALLOCATIONGRANULARITY  # mmap offsets are page-aligned
+        fd = os.open(path, os.O_RDWR)
+        try:
+            self.mem = mmap.mmap(fd, offset + SLOT_SIZE - base, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE,
+                                 offset=base)
+        finally:
+            os.close(fd)  # the mapping stays valid (and writable after a switch to another user)
+        self.at = offset - base
         self.pid = os.getpid()
         self.booted_at = time.time()
         self.served = 0
@@ -33,14 +44,11 @@ class Scoreboard(object):
     def _write_head(self, state, now=None):
         self.state = state
         now = time.time() if now is None else now
-        os.pwrite(
-            self.fd,
-            _HEAD.pack(self.pid, state, 1 if self.debug_port else 0, self.debug_port, now, self.booted_at, self.served),
-            self.offset,
-        )
+        _HEAD.pack_into(self.mem, self.at, self.pid, state, 1 if self.debug_port else 0, self.debug_port, now,
+                        self.booted_at, self.served)
 
     def heartbeat(self):
-        os.pwrite(self.fd, _HEARTBEAT.pack(time.time()), self.offset + 8)
+        _HEARTBEAT.pack_into(self.mem, self.at + 8, time.time())
 
     def idle(self, served):
         self.served = served
@@ -52,8 +60,8 @@ class Scoreboard(object):
             self.served = served
         now = time.time()
         # The request first, then the state: a reader never sees "busy" with the previous request.
-        os.pwrite(self.fd, _REQUEST.pack(now, req.method.encode("latin-1", "replace")[:16],
-                                         req.path.encode("latin-1", "replace")[:200]), self.offset + 32)
+        _REQUEST.pack_into(self.mem, self.at + 32, now, req.method.encode("latin-1", "replace")[:16],
+                           req.path.encode("latin-1", "replace")[:200])
         self._write_head(BUSY, now)
 
     def exiting(self):

@@ -18,6 +18,51 @@ TICK = 0.25
 _CONTROL, _WAKEUP = object(), object()
 
 
+class RawConnection(object):
+    """An accepted TCP connection kept as a bare descriptor on the fast path.
+
+    CPython builds a socket object for every accept() and that costs a getsockname() system call;
+    recv and send on the descriptor need none. Anything else (sendfile, shutdown, timeouts) gets a
+    real socket object for the same descriptor, made once, and from then on everything goes through it.
+    """
+
+    __slots__ = ("fd", "_sock")
+
+    def __init__(self, fd):
+        self.fd = fd
+        self._sock = None
+
+    def _socket(self):
+        if self._sock is None:
+            self._sock = socket.socket(fileno=self.fd)
+        return self._sock
+
+    def __getattr__(self, name):
+        return getattr(self._socket(), name)
+
+    def fileno(self):
+        return self.fd
+
+    def recv(self, size):
+        # SO_RCVTIMEO is preset on the listener: a silent client ends in EAGAIN (BlockingIOError).
+        return os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
+
+    def sendall(self, data):
+        if self._sock is not None:
+            return self._sock.sendall(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        return None
+
+    def close(self):
+        if self._sock is not None:
+            self._sock.close()
+        elif self.fd >= 0:
+            os.close(self.fd)
+        self.fd = -1
+
+
 class SyncWorker(BaseLoop):
     def run(self):
         boot = self.boot
@@ -69,10 +114,16 @@ class SyncWorker(BaseLoop):
         """
         burst = len(self.boot.listeners) == 1
         served = self.handled
+        # Plain TCP with the socket options preset on the listener: the descriptor alone will do.
+        raw = ctx.preset_socket_options and ctx.tls is None
         try:
             while self.alive:
                 try:
-                    conn, peer = listener.accept()
+                    if raw:
+                        fd, peer = listener._accept()
+                        conn = RawConnection(fd)
+                    else:
+                        conn, peer = listener.accept()
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError as exc:
