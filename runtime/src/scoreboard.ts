@@ -1,5 +1,6 @@
 // The scoreboard: one fixed-size slot per worker in a small shared file. Workers write their own
-// slot with fixed-offset writes (heartbeat, state, current request); the arbiter only reads it.
+// slot at fixed offsets through a shared mapping (heartbeat, state, current request); the arbiter only
+// reads the file, which sees those stores through the same page cache.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
