@@ -2,6 +2,7 @@
 // unix socket files belong to it, and unknown names are refused before anything starts. Needs root.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,15 +45,23 @@ async function ids(port: number): Promise<Ids> {
 }
 
 /** A user listed as a member of some group in /etc/group (for initgroups), with that group's id. */
-function memberOfAGroup(): { user: string; gid: number } | undefined {
-  for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
-    const [, , gid, members] = line.split(':');
-    for (const user of (members ?? '').split(',').filter(Boolean)) {
-      const own = idsOf(user);
-      if (own && own.gid !== Number(gid)) return { user, gid: Number(gid) };
-    }
-  }
-  return undefined;
+/**
+ * A user of our own that belongs to a supplementary group of our own, removed again afterwards, so
+ * that --initgroups has something to show on any machine (run as root, as this suite is).
+ */
+function withMemberOfAGroup(): { user: string; gid: number; remove: () => void } {
+  const tag = `ucn${process.pid}`;
+  execFileSync('groupadd', ['--system', `${tag}g`]);
+  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', `${tag}g`, `${tag}u`]);
+  const gid = Number(fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${tag}g:`))!.split(':')[2]);
+  return {
+    user: `${tag}u`,
+    gid,
+    remove: () => {
+      execFileSync('userdel', [`${tag}u`]);
+      execFileSync('groupdel', [`${tag}g`]);
+    },
+  };
 }
 
 describe('user, group, initgroups', { skip }, () => {
@@ -103,11 +112,8 @@ describe('user, group, initgroups', { skip }, () => {
   });
 
   test('--initgroups gives the workers the user\'s supplementary groups; a user alone runs with its primary group', async (t) => {
-    const member = memberOfAGroup();
-    if (!member) {
-      t.skip('no user in /etc/group is a member of a group other than its own');
-      return;
-    }
+    const member = withMemberOfAGroup();
+    t.after(member.remove);
     const own = idsOf(member.user)!;
     const s = await startServer(['-u', member.user, '--initgroups', '--chdir', APPS, 'app:app'], { python });
     started.push(s);
