@@ -7,7 +7,6 @@ in order, then parks the connection for its next request (keep-alive) or closes 
 """
 
 import collections
-import errno
 import os
 import queue
 import select
@@ -17,7 +16,7 @@ import threading
 import time
 
 from . import errors, tls
-from .loop import BaseLoop, drain, linger, peer_name
+from .loop import BaseLoop, accept_failed, drain, linger, peer_name
 from .parser import head_end, parse_head, skip_empty_lines
 from .proxy import parse as parse_proxy, try_read_before_tls
 from .wsgi import error_response, handle_request
@@ -235,12 +234,9 @@ class ThreadWorker(BaseLoop):
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                if accept_failed(exc, self.log):
                     continue
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    self.log.error("accept() failed: %s — raise the open files limit or lower worker_connections", exc)
-                    return
-                raise
+                return
             if not ctx.preset_socket_options:
                 sock.settimeout(self.timeout)
                 if ctx.tcp:

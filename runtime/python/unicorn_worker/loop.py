@@ -1,5 +1,6 @@
 """What both worker loops share: signal handling through a self-pipe, the wake-up pipe, lingering closes."""
 
+import errno
 import os
 import signal
 import socket
@@ -60,6 +61,18 @@ class BaseLoop(object):
             os.write(self.wakeup_w, b"\0")
         except OSError:
             pass  # full: the loop is already due to wake
+
+
+def accept_failed(exc, log):
+    """One policy for an accept() that failed, in both loops: True to take the next connection (the
+    client gave up first), False to wait for the loop's next turn (out of descriptors or memory: log
+    it and go on serving); anything else is raised."""
+    if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+        return True
+    if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+        log.error("accept() failed: %s — raise the open files limit or lower worker_connections", exc)
+        return False
+    raise exc
 
 
 def linger(conn):

@@ -1,13 +1,12 @@
 """The sync worker loop: wait for a listener, accept one connection, serve exactly one request, close."""
 
-import errno
 import os
 import selectors
 import socket
 import time
 
 from . import errors
-from .loop import BaseLoop, drain, linger, peer_name
+from .loop import BaseLoop, accept_failed, drain, linger, peer_name
 from .parser import head_end, parse_head, skip_empty_lines
 from .proxy import parse as parse_proxy, read_before_tls
 from .wsgi import error_response, handle_request
@@ -127,9 +126,9 @@ class SyncWorker(BaseLoop):
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError as exc:
-                    if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    if accept_failed(exc, self.log):
                         continue
-                    raise
+                    return
                 proxy = None
                 try:
                     if ctx.tls is not None:
