@@ -3,7 +3,15 @@
 # Idempotent: with everything present it only runs `dpkg -s` and exits 0.
 set -euo pipefail
 
-PACKAGES=(python3-flask python3-django python3-gunicorn python3-debugpy wrk openssl)
+# The peers the tests compare with (gunicorn, h11, uvicorn, hypercorn, nginx), the frameworks real
+# projects use (Flask, Django, Starlette, FastAPI, Quart), and what the tests drive them with.
+PACKAGES=(
+  python3-flask python3-django python3-gunicorn python3-debugpy wrk openssl
+  python3-hypothesis python3-h11
+  python3-starlette python3-fastapi python3-quart python3-websockets
+  python3-uvicorn python3-hypercorn python3-uvloop python3-httptools python3-gevent
+  python3-prometheus-client python3-dotenv nginx systemd
+)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -28,4 +36,5 @@ export DEBIAN_FRONTEND=noninteractive
 if [ "${UNICORN_APT_UPDATED:-}" != 1 ]; then
   apt-get update -q </dev/null
 fi
-apt-get install -y -q "${missing[@]}" </dev/null
+# Wait for another apt/dpkg run (a second checkout setting up) instead of failing on its lock.
+apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}" </dev/null
