@@ -915,6 +915,7 @@ export class Arbiter {
       slot: w.slot,
       state,
       requests: mine?.requests ?? 0,
+      connections: mine?.connections ?? 0,
       heartbeat_age: mine?.heartbeat ? Math.max(0, now / 1000 - mine.heartbeat) : null,
       uptime: (now - w.startedAt) / 1000,
       rss: rssBytes(w.pid),

@@ -6,13 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** Bytes per slot; the layout below is mirrored in runtime/python/unicorn_worker/scoreboard.py. */
-export const SLOT_SIZE = 256;
+export const SLOT_SIZE = 512;
 
 /**
  * Slot layout, little-endian:
  *   0 u32 pid           4 u8 state        5 u8 debugger (0 off, 1 listening)   6 u16 debug port
  *   8 f64 heartbeat    16 f64 booted at   24 f64 requests served               32 f64 request start
  *  40 16 bytes method (NUL-padded)       56 200 bytes path (NUL-padded, truncated)
+ * 256 u32 open connections (loops that hold several: gthread, asgi, gevent; 0 for sync)
+ * 260..511 reserved for per-worker metrics counters (the operations work: request counts by status
+ *          class, duration histogram); a field is added here, in both files, never moved.
  * Times are Unix seconds. Requests are a double so that both sides read them without 64-bit ints.
  */
 export const STATES = ['free', 'booting', 'idle', 'busy', 'exiting'] as const;
@@ -27,6 +30,8 @@ export interface Slot {
   bootedAt: number;
   requests: number;
   request: { method: string; path: string; startedAt: number } | null;
+  /** Connections the worker holds open (keep-alive, websockets); 0 for the sync loop. */
+  connections: number;
 }
 
 function text(buf: Buffer, start: number, len: number): string {
@@ -48,6 +53,7 @@ export function decodeSlot(buf: Buffer, slot: number): Slot {
     bootedAt: buf.readDoubleLE(16),
     requests: buf.readDoubleLE(24),
     request: state === 'busy' ? { method: text(buf, 40, 16), path: text(buf, 56, 200), startedAt } : null,
+    connections: buf.readUInt32LE(256),
   };
 }
 

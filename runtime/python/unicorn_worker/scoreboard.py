@@ -3,9 +3,10 @@
 The slot is mapped into memory (MAP_SHARED), so an update is a store, not a system call; the
 arbiter's read() of the file sees it at once, since both go through the same page cache.
 
-The layout mirrors runtime/src/scoreboard.ts (256 bytes a slot, little-endian):
+The layout mirrors runtime/src/scoreboard.ts (512 bytes a slot, little-endian):
   0 u32 pid  4 u8 state  5 u8 debugger  6 u16 debug port  8 f64 heartbeat  16 f64 booted at
  24 f64 requests served  32 f64 request start  40 16s method  56 200s path
+256 u32 open connections  260..511 reserved for per-worker metrics counters
 """
 
 import mmap
@@ -13,12 +14,13 @@ import os
 import struct
 import time
 
-SLOT_SIZE = 256
+SLOT_SIZE = 512
 BOOTING, IDLE, BUSY, EXITING = 1, 2, 3, 4
 
 _HEAD = struct.Struct("<IBBHddd")  # pid .. requests: bytes 0-31
 _REQUEST = struct.Struct("<d16s200s")  # request start, method, path: bytes 32-255
 _HEARTBEAT = struct.Struct("<d")
+_CONNECTIONS = struct.Struct("<I")  # open connections: bytes 256-259
 
 
 class Scoreboard(object):
@@ -63,6 +65,10 @@ class Scoreboard(object):
         _REQUEST.pack_into(self.mem, self.at + 32, now, req.method.encode("latin-1", "replace")[:16],
                            req.path.encode("latin-1", "replace")[:200])
         self._write_head(BUSY, now)
+
+    def connections(self, count):
+        """Loops that hold several connections (gthread, asgi, gevent) report how many are open."""
+        _CONNECTIONS.pack_into(self.mem, self.at + 256, count)
 
     def exiting(self):
         self._write_head(EXITING)
