@@ -13,12 +13,13 @@ import { findings, kernelLimits, logFindings } from './kernel';
 import { Reloader } from './reloader';
 import { Listener, bindForSettings, closeAll, inheritable, parseAddress } from './listeners';
 import { Level, Logger } from './log';
+import { arbiterLogSpec } from './logconfig';
 import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
 import { reportWorkers } from './statsd';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
-import { SETTINGS, VERSION, WORKER_HOOKS, effectiveWorkerClass } from './settings';
+import { SETTINGS, VERSION, WORKER_HOOKS, effectiveWorkerClass, isBuilt } from './settings';
 
 /** A worker process as the arbiter tracks it. */
 interface Worker {
@@ -138,7 +139,7 @@ export class Arbiter {
     this.log.info(`Using worker: ${effectiveWorkerClass(this.settings)}`);
     try {
       logFindings(this.log, findings(kernelLimits(this.origin.env), this.settings));
-      await this.startControl();
+      if (!this.settings.control_socket_disable) await this.startControl();
       this.startReloader();
       await this.runHook('when_ready', 'halt');
       for (;;) {
@@ -478,7 +479,7 @@ export class Arbiter {
     this.listeners = listeners;
     this.generation += 1;
     this.workerCount = config.settings.workers as number;
-    this.log.setLevel(config.settings.loglevel as Level);
+    this.log.setLevel(arbiterLogSpec(config.settings).level);
     this.log.reopen();
     this.setTitle();
     if (!(await this.runHook('on_reload', 'log'))) this.abortReload('the on_reload hook raised an exception');
@@ -587,7 +588,7 @@ export class Arbiter {
 
   private workerSettings(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const s of SETTINGS) if (s.side === 'worker' && !s.unsupported) out[s.name] = this.settings[s.name];
+    for (const s of SETTINGS) if (s.side === 'worker' && isBuilt(s)) out[s.name] = this.settings[s.name];
     Object.assign(out, {
       chdir: this.config.chdir,
       pythonpath: this.config.pythonpath,
@@ -823,7 +824,7 @@ export class Arbiter {
   private async startControl(): Promise<void> {
     const pidfile = this.pidfile;
     const socketPath = controlSocketPath(this.settings.control_socket as string | null, pidfile);
-    const server = new ControlServer(socketPath, async (req) => this.onControl(req));
+    const server = new ControlServer(socketPath, async (req) => this.onControl(req), this.settings.control_socket_mode as number);
     try {
       await server.listen();
       this.control = server;

@@ -14,7 +14,8 @@ import {
   InheritedListener, Listener, adoptListeners, bindForSettings, closeAll, describeInherited, parseAddress,
   systemdListeners, tlsEnabled, useTlsUrls,
 } from './listeners';
-import { Level, Logger } from './log';
+import { Logger } from './log';
+import { arbiterLogSpec, syslogSpec } from './logconfig';
 import { countLogLines } from './statsd';
 import { runConfigHelper } from './python';
 
@@ -106,11 +107,12 @@ function preflight(config: Resolved, origin: Origin): void {
  * -D: start this same command again in the background, in its own session with standard streams on
  * /dev/null, and return at once (gunicorn double-forks; Node cannot fork, so it re-executes).
  */
-function daemonize(origin: Origin): number {
+function daemonize(origin: Origin, inheritStdio: boolean): number {
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...origin.argv], {
     cwd: origin.cwd,
     env: { ...origin.env, UNICORN_DAEMON: '1' },
-    stdio: 'ignore',
+    // enable_stdio_inheritance (-R): the terminal's streams stay; otherwise /dev/null, as gunicorn.
+    stdio: inheritStdio ? 'inherit' : 'ignore',
     detached: true,
   });
   child.unref();
@@ -120,9 +122,12 @@ function daemonize(origin: Origin): number {
 async function serve(config: Resolved, origin: Origin): Promise<number> {
   const settings = config.settings;
   preflight(config, origin);
-  if (settings.daemon && !daemonized) return daemonize(origin);
+  if (settings.daemon && !daemonized) return daemonize(origin, Boolean(settings.enable_stdio_inheritance));
   if (daemonized) process.umask(0o22); // what gunicorn's daemonize sets
-  const log = new Logger(settings.errorlog as string, settings.loglevel as Level);
+  const spec = arbiterLogSpec(settings);
+  const log = new Logger(spec.target ?? (settings.errorlog as string), spec.level,
+    { format: spec.format, datefmt: spec.datefmt, syslog: syslogSpec(settings, config.app) });
+  for (const warning of config.warnings) log.warning(warning);
   countLogLines(log, settings); // statsd's gunicorn.log.* counters, when statsd_host is set
   const addresses = (settings.bind as string[]).map(parseAddress);
   let listeners: Listener[] = [];
@@ -211,9 +216,11 @@ export async function main(name: CliName, argv: string[]): Promise<void> {
       process.stdout.write(invocation.text);
       code = EXIT.OK;
     } else if (invocation.config.settings.print_config) {
+      for (const warning of invocation.config.warnings) process.stderr.write(`${name}: warning: ${warning}\n`);
       process.stdout.write(printConfig(invocation.config));
       code = EXIT.OK;
     } else if (invocation.config.settings.check_config) {
+      for (const warning of invocation.config.warnings) process.stderr.write(`${name}: warning: ${warning}\n`);
       code = await checkConfig(invocation.config);
     } else {
       // Forked with an IPC channel (the VS Code extension): when the parent goes away, so does the

@@ -8,7 +8,7 @@ import { parseAppSpec } from './appspec';
 import { CliError } from './errors';
 import { resolvePython, runConfigHelper } from './python';
 import {
-  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, isHelperName, unknownSettingError,
+  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, ignoredWarning, isBuilt, nameHint,
 } from './settings';
 
 export type CliName = 'unicorn' | 'unicorn-django';
@@ -47,7 +47,8 @@ function buildCommand(name: CliName): { cmd: Command; bySetting: Map<string, Set
   for (const setting of SETTINGS) {
     if (!setting.flags.length) continue;
     const opt = optionFor(setting);
-    bySetting.set(opt.attributeName(), setting);
+    // --no-control-socket and --control-socket PATH share Commander's attribute: the switch's false is its own.
+    bySetting.set(bySetting.has(opt.attributeName()) ? `${opt.attributeName()}:negated` : opt.attributeName(), setting);
     cmd.addOption(opt);
   }
   return { cmd, bySetting };
@@ -68,6 +69,11 @@ export function parseArgs(name: CliName, argv: string[], source: string): Parsed
   const opts = cmd.opts();
   const values = new Map<string, unknown>();
   for (const [attr, value] of Object.entries(opts)) {
+    const negated = value === false ? bySetting.get(`${attr}:negated`) : undefined;
+    if (negated && cmd.getOptionValueSource(attr) === 'cli') {
+      values.set(negated.name, true); // --no-control-socket: control_socket_disable
+      continue;
+    }
     const setting = bySetting.get(attr);
     // Commander gives `--no-x` flags a default of true; only what the user typed counts.
     if (setting && value !== undefined && cmd.getOptionValueSource(attr) === 'cli') values.set(setting.name, value);
@@ -99,13 +105,15 @@ export function helpText(name: CliName): string {
   row('-v, --version', 'Show the version and exit.');
   row('--host HOST, --port PORT', 'The original pair: same as -b HOST:PORT (default host 127.0.0.1, port 8000).');
   for (const s of SETTINGS) {
-    if (!s.flags.length || s.unsupported) continue;
+    if (!s.flags.length || !isBuilt(s)) continue;
     const flags = s.flags.join(', ') + (s.type === 'bool' ? '' : ` ${s.metavar ?? 'VALUE'}`);
     const def = s.defaultText ?? (s.default === null ? 'none' : JSON.stringify(s.default));
     row(flags, `${s.doc.split('. ')[0].replace(/\.$/, '')}. [default: ${def}]`);
   }
-  lines.push('', 'Not supported yet (refused when given): ' +
+  lines.push('', "gunicorn's, not built (refused unless at gunicorn's default): " +
     SETTINGS.filter((s) => s.unsupported && s.flags.length).map((s) => s.flags[s.flags.length - 1]).join(' ') + '.');
+  lines.push('', "gunicorn's, accepted and ignored (a warning when set): " +
+    SETTINGS.filter((s) => s.ignored && s.flags.length).map((s) => s.flags[s.flags.length - 1]).join(' ') + '.');
   lines.push('', 'Config: -c FILE, else ./unicorn.conf.py, else ./gunicorn.conf.py. Precedence: defaults < config file <',
     'UNICORN_CMD_ARGS (or GUNICORN_CMD_ARGS) < command line.');
   return lines.join('\n') + '\n';
@@ -119,8 +127,12 @@ function shellSplit(text: string, source: string): string[] {
   });
 }
 
-/** Settings a config file set, validated; unknown names and hooks are errors naming the line. */
-async function loadConfigFile(file: string, python: string, cwd: string): Promise<{ values: Map<string, unknown>; hooks: string[] }> {
+/**
+ * Settings a config file set, validated. Other module-level names are the file's own helpers and are
+ * ignored, as gunicorn ignores them; those that look like a mistake (a retired or misspelt name, an old
+ * hook name) come back as warnings naming the line.
+ */
+async function loadConfigFile(file: string, python: string, cwd: string): Promise<{ values: Map<string, unknown>; hooks: string[]; warnings: string[] }> {
   const answer = await runConfigHelper(python, 'load', file, cwd);
   const where = (line: unknown) => (typeof line === 'number' ? `${file}:${line}` : file);
   if (typeof answer.error === 'string') {
@@ -128,32 +140,42 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
   }
   const lines = (answer.lines ?? {}) as Record<string, number>;
   const values = new Map<string, unknown>();
+  const warnings: string[] = [];
   const fail = (name: string, problem: string, fix: string): never => {
     throw new CliError(`${where(lines[name])}: ${name}: ${problem} — ${fix}`);
   };
   const refuse = (e: SettingError): never => {
     throw new CliError(`${where(lines[e.setting])}: ${e.message}`);
   };
-  // Functions named after server hooks are hooks (see `hooks` below); others are the file's own helpers.
+  const warnAbout = (name: string, callable: boolean) => {
+    const hint = nameHint(name, callable);
+    if (hint) warnings.push(`${where(lines[name])}: ${hint.message}`);
+  };
   for (const [name, type] of Object.entries((answer.unserializable ?? {}) as Record<string, string>)) {
-    if (getSetting(name)) fail(name, `a ${type} object is not a valid value`, 'use a number, string, bool, list or dict');
+    const setting = getSetting(name);
+    if (setting?.type === 'object') fail(name, `holds a ${type} object, which cannot be passed to the workers`, 'use plain data only (write streams as "ext://sys.stdout")');
+    if (setting) fail(name, `a ${type} object is not a valid value`, 'use a number, string, bool, list or dict');
+    warnAbout(name, false);
   }
   for (const [name, raw] of Object.entries((answer.settings ?? {}) as Record<string, unknown>)) {
     const setting = getSetting(name);
     if (!setting) {
-      if (isHelperName(name)) continue; // the file's own UPPER_CASE constants
-      refuse(unknownSettingError(name));
+      warnAbout(name, false);
+      continue;
     }
     if (name === 'config') fail(name, 'a config file cannot name another config file', 'pass -c on the command line');
     try {
-      values.set(name, coerce(setting!, raw));
+      values.set(name, coerce(setting, raw));
     } catch (e) {
       if (e instanceof SettingError) refuse(e);
       throw e;
     }
+    const ignored = ignoredWarning(setting, values.get(name));
+    if (ignored) warnings.push(`${where(lines[name])}: ${ignored}`);
   }
-  const hooks = ((answer.callables ?? []) as string[]).filter((name) => name in HOOKS);
-  return { values, hooks };
+  const callables = (answer.callables ?? []) as string[];
+  for (const name of callables) if (!(name in HOOKS) && !getSetting(name)) warnAbout(name, true);
+  return { values, hooks: callables.filter((name) => name in HOOKS), warnings };
 }
 
 function coerceAll(parsed: ParsedArgs, source: string): Map<string, unknown> {
@@ -193,6 +215,8 @@ export interface Resolved {
   hooks: string[];
   /** The ids `user` / `group` resolve to (the workers run as them), or null when neither is set. */
   owner?: Owner | null;
+  /** Likely mistakes that do not stop a start (a retired or misspelt name, a setting with no effect here). */
+  warnings: string[];
 }
 
 export interface Owner {
@@ -257,7 +281,8 @@ export async function resolveInvocation(
     }
   }
   const earlyPython = resolvePython(cliValues.get('python') ?? envValues.get('python'), cwd, env);
-  const loaded = configFile ? await loadConfigFile(configFile, earlyPython, cwd) : { values: new Map<string, unknown>(), hooks: [] };
+  const loaded = configFile ? await loadConfigFile(configFile, earlyPython, cwd)
+    : { values: new Map<string, unknown>(), hooks: [], warnings: [] as string[] };
   const fileValues = loaded.values;
 
   const settings = defaults(env);
@@ -279,6 +304,13 @@ export async function resolveInvocation(
   }
   settings.config = configFile;
 
+  for (const name of ['logconfig', 'logconfig_json']) {
+    if (typeof settings[name] !== 'string' || !settings[name]) continue;
+    settings[name] = path.resolve(cwd, settings[name] as string);
+    if (!fs.existsSync(settings[name] as string)) {
+      throw new CliError(`${name}: ${settings[name]} not found — give the path of an existing logging config file`);
+    }
+  }
   const chdir = path.resolve(cwd, (settings.chdir as string | null) ?? '.');
   if (!fs.existsSync(chdir) || !fs.statSync(chdir).isDirectory()) {
     throw new CliError(`chdir: ${chdir} is not a directory — give an existing directory to --chdir`);
@@ -324,7 +356,7 @@ export async function resolveInvocation(
     throw new CliError(`no app to serve — give APP_MODULE (e.g. ${name} test:app) or set wsgi_app in the config file`);
   }
   const owner = await resolveOwner(settings, python, chdir, origin);
-  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv, hooks: loaded.hooks, owner } };
+  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv, hooks: loaded.hooks, owner, warnings: loaded.warnings } };
 }
 
 /** A JSON value written as the Python literal that means the same, for --print-config. */
@@ -341,7 +373,7 @@ export function pythonLiteral(v: unknown): string {
 export function printConfig(config: Resolved): string {
   const width = Math.max(...SETTINGS.map((s) => s.name.length));
   const shown: Record<string, unknown> = { ...config.settings, python: config.python, wsgi_app: config.app };
-  return SETTINGS.filter((s) => !s.unsupported)
+  return SETTINGS.filter(isBuilt)
     .map((s) => `${s.name.padEnd(width)} = ${pythonLiteral(shown[s.name])}`)
     .join('\n') + '\n';
 }

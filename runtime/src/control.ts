@@ -35,6 +35,8 @@ export class ControlServer {
   constructor(
     readonly socketPath: string,
     private readonly handle: (req: ControlRequest) => Promise<unknown>,
+    /** The socket's permission bits (control_socket_mode). */
+    private readonly mode = 0o600,
   ) {}
 
   async listen(): Promise<void> {
@@ -45,8 +47,8 @@ export class ControlServer {
       fs.unlinkSync(this.socketPath);
     }
     const server = net.createServer((conn) => this.serve(conn));
-    // umask 077 while binding: the socket is 0600 from its first moment, not after a chmod.
-    const old = process.umask(0o177);
+    // The umask while binding makes the socket `mode` (0600 by default) from its first moment, not after a chmod.
+    const old = process.umask(0o777 & ~this.mode);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

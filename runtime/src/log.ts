@@ -1,5 +1,8 @@
 // The arbiter's error log, in gunicorn's line format: `[2024-05-01 12:00:00 +0000] [PID] [LEVEL] message`.
+import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
+import { SyslogSpec, formatRecord, syslogPacket } from './logconfig';
 
 export const LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -19,25 +22,39 @@ export function timestamp(d = new Date()): string {
   );
 }
 
+export interface LogOptions {
+  /** A logging.Formatter format for the whole line (from logconfig_dict); gunicorn's line otherwise. */
+  format?: string;
+  datefmt?: string;
+  /** Also send each line to syslog. */
+  syslog?: SyslogSpec;
+}
+
+/** A standard stream as a log target: '-' is standard error, '-stdout' standard output. */
+const STREAMS: Record<string, number> = { '-': 2, '-stdout': 1 };
+
 export class Logger {
   private fd: number;
   private threshold: number;
+  private syslogSend: ((packet: Buffer) => void) | undefined;
 
   constructor(
     private target: string = '-',
     level: Level = 'info',
+    private options: LogOptions = {},
   ) {
     this.threshold = LEVELS.indexOf(level);
     this.fd = this.open();
+    if (options.syslog) this.syslogSend = syslogSender(options.syslog);
   }
 
   private open(): number {
-    return this.target === '-' ? 2 : fs.openSync(this.target, 'a');
+    return STREAMS[this.target] ?? fs.openSync(this.target, 'a');
   }
 
   /** USR1: reopen the file so that log rotation works. */
   reopen(): void {
-    if (this.target === '-') return;
+    if (this.target in STREAMS) return;
     const old = this.fd;
     this.fd = this.open();
     fs.closeSync(old);
@@ -45,7 +62,7 @@ export class Logger {
 
   /** The log file's descriptor, or undefined while logging to standard error. */
   get fileFd(): number | undefined {
-    return this.target === '-' ? undefined : this.fd;
+    return this.target in STREAMS ? undefined : this.fd;
   }
 
   setLevel(level: Level): void {
@@ -54,7 +71,10 @@ export class Logger {
 
   log(level: Level, message: string): void {
     if (LEVELS.indexOf(level) < this.threshold) return;
-    const line = `[${timestamp()}] [${process.pid}] [${level === 'warning' ? 'WARNING' : level.toUpperCase()}] ${message}\n`;
+    this.syslogSend?.(syslogPacket(this.options.syslog!, level, message));
+    const line = this.options.format !== undefined
+      ? `${formatRecord(this.options.format, this.options.datefmt, level, message)}\n`
+      : `[${timestamp()}] [${process.pid}] [${level === 'warning' ? 'WARNING' : level.toUpperCase()}] ${message}\n`;
     // Synchronous on purpose: the line must be out before a signal or exit can interrupt us.
     try {
       fs.writeSync(this.fd, line);
@@ -70,6 +90,30 @@ export class Logger {
   critical(m: string): void { this.log('critical', m); }
 
   close(): void {
-    if (this.target !== '-') fs.closeSync(this.fd);
+    if (!(this.target in STREAMS)) fs.closeSync(this.fd);
   }
+}
+
+/**
+ * Sends syslog packets: UDP datagrams, or one stream connection (TCP, unix stream) opened on first use.
+ * Node has no unix datagram sockets, so with unix://PATH#dgram the arbiter's lines stay in errorlog only.
+ */
+function syslogSender(spec: SyslogSpec): ((packet: Buffer) => void) | undefined {
+  const address = spec.address;
+  if (address.kind === 'udp') {
+    const socket = dgram.createSocket(net.isIPv6(address.host) ? 'udp6' : 'udp4');
+    socket.on('error', () => undefined);
+    socket.unref();
+    return (packet) => socket.send(packet, address.port, address.host);
+  }
+  if (address.kind === 'unix' && address.dgram) return undefined;
+  let conn: net.Socket | undefined;
+  return (packet) => {
+    if (!conn || conn.destroyed) {
+      conn = address.kind === 'unix' ? net.createConnection(address.path) : net.createConnection(address.port, address.host);
+      conn.on('error', () => conn?.destroy());
+      conn.unref();
+    }
+    conn.write(packet);
+  };
 }

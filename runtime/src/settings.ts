@@ -1,9 +1,9 @@
 // The settings registry: every setting Unicorn knows is declared here once, and everything else
 // (CLI, config files, --print-config, the language server, the README reference) reads it.
 
-export type SettingType = 'int' | 'mode' | 'bool' | 'string' | 'list' | 'dict' | 'enum' | 'addresses';
+export type SettingType = 'int' | 'mode' | 'bool' | 'string' | 'list' | 'dict' | 'object' | 'enum' | 'addresses';
 export type Side = 'master' | 'worker';
-export type SettingValue = string | number | boolean | null | string[] | Record<string, string>;
+export type SettingValue = string | number | boolean | null | string[] | Record<string, unknown>;
 
 export interface Setting {
   name: string;
@@ -24,10 +24,20 @@ export interface Setting {
   min?: number;
   side: Side;
   doc: string;
-  /** Set when the setting is gunicorn's but not built yet: it is refused with this reason. */
+  /**
+   * Set when the setting is gunicorn's but not built: a value other than gunicorn's own default (`default`)
+   * is refused with this reason; the default itself is accepted, since it asks for nothing.
+   */
   unsupported?: string;
+  /**
+   * Set when the setting is gunicorn's and ignoring it is safe: why it has no effect here. A value other
+   * than gunicorn's default gets a warning that says so; the default is accepted silently.
+   */
+  ignored?: string;
   /** Flag repeats append (bind, raw_env) instead of replacing. */
   repeatable?: boolean;
+  /** Other spellings of gunicorn's default for an ignored or refused setting. */
+  sameAsDefault?: unknown[];
   /** Extra check after type coercion; returns a problem and its fix, or undefined. */
   check?: (value: never) => { problem: string; fix: string } | undefined;
 }
@@ -51,6 +61,38 @@ const BIND_DOC =
   'Where to listen. Each entry is HOST:PORT, [IPv6]:PORT, a bare HOST (port 8000), unix:PATH ' +
   'or fd://N (a socket inherited from the parent). Repeat -b to listen on several addresses; ' +
   'every worker accepts on all of them. Port 0 asks the kernel for a free port.';
+
+const SYSLOG_FACILITIES = ['auth', 'authpriv', 'cron', 'daemon', 'ftp', 'kern', 'lpr', 'mail', 'news', 'security', 'syslog',
+  'user', 'uucp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];
+
+/** syslog_addr as gunicorn reads it: udp://HOST:PORT, tcp://HOST:PORT, unix://PATH[#stream|#dgram]. */
+export type SyslogAddress = { kind: 'udp' | 'tcp'; host: string; port: number } | { kind: 'unix'; path: string; dgram: boolean };
+
+export function parseSyslogAddress(text: string): SyslogAddress | undefined {
+  const unix = /^unix:\/\/([^#]+)(?:#(stream|dgram))?$/.exec(text);
+  if (unix) return { kind: 'unix', path: unix[1], dgram: unix[2] === 'dgram' };
+  const net = /^(udp|tcp):\/\/(?:\[([0-9a-fA-F:.]+)\]|([^:/\[\]]+))(?::(\d+))?$/.exec(text);
+  if (!net) return undefined;
+  const port = net[4] === undefined ? 514 : Number(net[4]);
+  return port >= 1 && port <= 65535 ? { kind: net[1] as 'udp' | 'tcp', host: net[2] ?? net[3], port } : undefined;
+}
+
+function syslogAddressProblem(text: string): { problem: string; fix: string } | undefined {
+  return parseSyslogAddress(text) ? undefined
+    : { problem: `"${text}" is not a syslog address`, fix: 'write udp://HOST:PORT, tcp://HOST:PORT or unix:///dev/log#dgram' };
+}
+
+type CompatRow = [string, string, string[], SettingType, SettingValue, { ignored?: string; unsupported?: string; sameAsDefault?: unknown[] }];
+
+/** gunicorn settings Unicorn knows but does not build: gunicorn's default, and why they are ignored or refused. */
+function compat(rows: CompatRow[]): Setting[] {
+  return rows.map(([name, section, flags, type, def, how]) => s({
+    name, section, flags, type, default: def, side: 'master', metavar: type === 'bool' ? undefined : 'VALUE', ...how,
+    doc: how.ignored
+      ? `gunicorn's \`${name}\`: accepted and ignored, because ${how.ignored}. A value other than gunicorn's default gets a warning.`
+      : `gunicorn's \`${name}\`: refused unless left at gunicorn's default, because ${how.unsupported}.`,
+  }));
+}
 
 const s = (x: Setting): Setting => x;
 
@@ -289,9 +331,10 @@ export const SETTINGS: readonly Setting[] = [
   s({
     name: 'control_socket', section: 'Server Mechanics', flags: ['--control-socket'], metavar: 'PATH', type: 'string',
     default: null, defaultText: 'beside the pid file (NAME.ctl), else $XDG_RUNTIME_DIR/unicorn/PID.ctl', side: 'master',
-    doc: 'The Unix socket (mode 0600) on which the arbiter answers `unicorn ctl` and the VS Code extension: ' +
-      'status, adding and removing workers, reload, stop, killing one worker, starting a debugger in one ' +
-      'worker. Unicorn\'s own setting; gunicorn has none.',
+    doc: 'The Unix socket (mode control_socket_mode, 0600) on which the arbiter answers `unicorn ctl` and the VS ' +
+      'Code extension: status, adding and removing workers, reload, stop, killing one worker, starting a debugger ' +
+      'in one worker. gunicorn 25\'s setting of the same name (for gunicornc) lands here: the path is kept, the ' +
+      'protocol is Unicorn\'s.',
   }),
   s({
     name: 'umask', section: 'Server Mechanics', flags: ['-m', '--umask'], metavar: 'INT', type: 'mode', default: 0,
@@ -426,36 +469,134 @@ export const SETTINGS: readonly Setting[] = [
     name: 'print_config', section: 'Debugging', flags: ['--print-config'], type: 'bool', default: false, side: 'master',
     doc: 'Print every setting with its effective value and exit.',
   }),
-  // --- gunicorn settings not built yet: refused, never ignored ----------------------------
-  ...(
-    [
-      ['spew', 'Debugging', ['--spew'], 'bool'],
-      ['default_proc_name', 'Process Naming', [], 'string'],
-      ['tolerate_dangerous_framing', 'Server Mechanics', ['--tolerate-dangerous-framing'], 'bool'],
-      ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool'],
-      ['tmp_upload_dir', 'Server Mechanics', [], 'string'],
-      ['paste', 'Server Mechanics', ['--paste', '--paster'], 'string'],
-      ['raw_paste_global_conf', 'Server Mechanics', ['--paste-global'], 'list'],
-      ['strip_header_spaces', 'Server Mechanics', ['--strip-header-spaces'], 'bool'],
-      ['disable_redirect_access_to_syslog', 'Logging', ['--disable-redirect-access-to-syslog'], 'bool'],
-      ['logger_class', 'Logging', ['--logger-class'], 'string'],
-      ['logconfig', 'Logging', ['--log-config'], 'string'],
-      ['logconfig_dict', 'Logging', [], 'dict'],
-      ['syslog_addr', 'Logging', ['--log-syslog-to'], 'string'],
-      ['syslog', 'Logging', ['--log-syslog'], 'bool'],
-      ['syslog_prefix', 'Logging', ['--log-syslog-prefix'], 'string'],
-      ['syslog_facility', 'Logging', ['--log-syslog-facility'], 'string'],
-      ['enable_stdio_inheritance', 'Logging', ['-R', '--enable-stdio-inheritance'], 'bool'],
-    ] as Array<[string, string, string[], SettingType]>
-  ).map(([name, section, flags, type]) =>
-    s({
-      name, section, flags, type, default: null, side: 'master',
-      metavar: type === 'bool' ? undefined : 'VALUE',
-      unsupported: `gunicorn's ${name} setting is planned`,
-      doc: `gunicorn's \`${name}\` setting. Not supported yet: Unicorn refuses it rather than ignore it.`,
-    }),
-  ),
+  // --- gunicorn's logging configuration ------------------------------------------------------
+  s({
+    name: 'logconfig', section: 'Logging', flags: ['--log-config'], metavar: 'FILE', type: 'string', default: null, side: 'worker',
+    doc: 'A logging configuration file in the format of Python\'s logging.config.fileConfig (an .ini file), applied ' +
+      'in every worker to the gunicorn.error and gunicorn.access loggers and to the app\'s own loggers. A relative ' +
+      'path is taken from the directory unicorn starts in; a missing file stops the start. logconfig_dict and ' +
+      'logconfig_json take precedence. See "Logging configuration" for what applies to the arbiter\'s own lines.',
+  }),
+  s({
+    name: 'logconfig_dict', section: 'Logging', flags: [], type: 'object', default: {}, side: 'worker',
+    doc: 'A logging configuration dictionary (Python\'s logging.config.dictConfig format) applied in every worker, ' +
+      'merged over gunicorn\'s defaults (the gunicorn.error logger on standard error, gunicorn.access on standard ' +
+      'output, format "%(asctime)s [%(process)d] [%(levelname)s] %(message)s") as gunicorn merges it. Takes ' +
+      'precedence over logconfig_json and logconfig. Config file only; its values must be plain data (write ' +
+      'streams as "ext://sys.stdout").',
+  }),
+  s({
+    name: 'logconfig_json', section: 'Logging', flags: ['--log-config-json'], metavar: 'FILE', type: 'string', default: null,
+    side: 'worker',
+    doc: 'A JSON file holding a logging.config.dictConfig dictionary, applied in every worker like logconfig_dict ' +
+      '(which wins when both are set). A missing file stops the start.',
+  }),
+  s({
+    name: 'syslog', section: 'Logging', flags: ['--log-syslog'], type: 'bool', default: false, side: 'worker',
+    doc: 'Also send the log to syslog (RFC 3164 lines, "gunicorn.PREFIX[PID]: message" with syslog_prefix) at ' +
+      'syslog_addr: the workers\' error log and, unless disable_redirect_access_to_syslog, their access log, and ' +
+      'the arbiter\'s own lines.',
+  }),
+  s({
+    name: 'syslog_addr', section: 'Logging', flags: ['--log-syslog-to'], metavar: 'SYSLOG_ADDR', type: 'string',
+    default: 'udp://localhost:514', side: 'worker', check: (v: string | null) => (v === null ? undefined : syslogAddressProblem(v)),
+    doc: 'Where syslog lines go: udp://HOST:PORT, tcp://HOST:PORT or unix://PATH#TYPE (TYPE stream, the default, or ' +
+      'dgram; /dev/log is a dgram socket).',
+  }),
+  s({
+    name: 'syslog_prefix', section: 'Logging', flags: ['--log-syslog-prefix'], metavar: 'SYSLOG_PREFIX', type: 'string',
+    default: null, side: 'worker',
+    doc: 'The program name in syslog lines becomes gunicorn.PREFIX (as in gunicorn); by default it is the process name.',
+  }),
+  s({
+    name: 'syslog_facility', section: 'Logging', flags: ['--log-syslog-facility'], metavar: 'SYSLOG_FACILITY', type: 'string',
+    default: 'user', side: 'worker',
+    check: (v: string | null) => (v === null || SYSLOG_FACILITIES.includes(v.toLowerCase()) ? undefined
+      : { problem: `"${v}" is not a syslog facility`, fix: `use one of ${SYSLOG_FACILITIES.join(', ')}` }),
+    doc: 'The syslog facility name (user, daemon, local0 … local7, …).',
+  }),
+  s({
+    name: 'disable_redirect_access_to_syslog', section: 'Logging', flags: ['--disable-redirect-access-to-syslog'], type: 'bool',
+    default: false, side: 'worker',
+    doc: 'With syslog on, keep the access log out of syslog.',
+  }),
+  s({
+    name: 'enable_stdio_inheritance', section: 'Logging', flags: ['-R', '--enable-stdio-inheritance'], type: 'bool',
+    default: false, side: 'master',
+    doc: 'With daemon, keep the terminal\'s standard input, output and error instead of /dev/null, so that what ' +
+      'the server and the app print still shows.',
+  }),
+  // --- gunicorn 25/26: control socket, forwarded WSGI variables, mount point ------------------
+  s({
+    name: 'control_socket_mode', section: 'Server Mechanics', flags: ['--control-socket-mode'], metavar: 'INT', type: 'mode',
+    default: 0o600, defaultText: '0o600', side: 'master',
+    doc: 'The control socket\'s permission bits (gunicorn 25\'s setting): 0o600 lets only its owner connect, 0o660 ' +
+      'its group too.',
+  }),
+  s({
+    name: 'control_socket_disable', section: 'Server Mechanics', flags: ['--no-control-socket'], type: 'bool', default: false,
+    side: 'master',
+    doc: 'Open no control socket: `unicorn ctl` and the VS Code extension\'s process tree cannot reach this server.',
+  }),
+  s({
+    name: 'forwarder_headers', section: 'Server Mechanics', flags: ['--forwarder-headers'], metavar: 'HEADERS', type: 'list',
+    default: ['SCRIPT_NAME', 'PATH_INFO'], defaultText: 'SCRIPT_NAME,PATH_INFO', side: 'worker',
+    doc: 'Request headers a trusted front-end proxy (forwarded_allow_ips) sets to WSGI variables of the same name, ' +
+      'as in gunicorn 22+: a SCRIPT_NAME header sets SCRIPT_NAME (and is taken off the front of PATH_INFO), ' +
+      'PATH_INFO and REMOTE_USER set theirs. Headers with an underscore from anyone else are dropped. The proxy ' +
+      'must strip these headers from what clients send.',
+  }),
+  s({
+    name: 'root_path', section: 'Server Mechanics', flags: ['--root-path'], metavar: 'STRING', type: 'string', default: '',
+    side: 'worker',
+    doc: 'The path the app is mounted at behind a proxy (/api, say): SCRIPT_NAME in the WSGI environ, taken off the ' +
+      'front of PATH_INFO when the request path starts with it. A SCRIPT_NAME header from a trusted proxy wins.',
+  }),
+  // --- gunicorn settings that are accepted and have no effect here -----------------------------
+  ...compat([
+    ['spew', 'Debugging', ['--spew'], 'bool', false, { ignored: 'the arbiter is Node and the workers trace nothing; use a debugger on one worker instead' }],
+    ['default_proc_name', 'Process Naming', [], 'string', 'gunicorn', { ignored: 'it is internal to gunicorn; proc_name names Unicorn\'s processes' }],
+    ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool', null, { ignored: 'the workers use sendfile() for file responses whenever the socket allows it' }],
+    ['tmp_upload_dir', 'Server Mechanics', [], 'string', null, { ignored: 'the workers stream request bodies to the app and never spool them to disk' }],
+    ['enable_backlog_metric', 'Logging', ['--enable-backlog-metric'], 'bool', false, { ignored: 'the gunicorn.backlog statsd metric is not built' }],
+    ['http_protocols', 'HTTP/2', ['--http-protocols'], 'string', 'h1', { ignored: 'Unicorn speaks HTTP/1.1 (h1) only; HTTP/2 is offered to no client' }],
+    ['http2_max_concurrent_streams', 'HTTP/2', ['--http2-max-concurrent-streams'], 'int', 100, { ignored: 'HTTP/2 is not built' }],
+    ['http2_initial_window_size', 'HTTP/2', ['--http2-initial-window-size'], 'int', 65535, { ignored: 'HTTP/2 is not built' }],
+    ['http2_max_frame_size', 'HTTP/2', ['--http2-max-frame-size'], 'int', 16384, { ignored: 'HTTP/2 is not built' }],
+    ['http2_max_header_list_size', 'HTTP/2', ['--http2-max-header-list-size'], 'int', 65536, { ignored: 'HTTP/2 is not built' }],
+    ['uwsgi_allow_ips', 'Server Mechanics', ['--uwsgi-allow-from'], 'list', ['127.0.0.1', '::1'], { ignored: 'it only matters with protocol uwsgi, which is not built' }],
+    ['dirty_timeout', 'Dirty Arbiters', ['--dirty-timeout'], 'int', 300, { ignored: 'it only matters with dirty workers, which Unicorn does not have' }],
+    ['dirty_threads', 'Dirty Arbiters', ['--dirty-threads'], 'int', 1, { ignored: 'it only matters with dirty workers, which Unicorn does not have' }],
+    ['dirty_graceful_timeout', 'Dirty Arbiters', ['--dirty-graceful-timeout'], 'int', 30, { ignored: 'it only matters with dirty workers, which Unicorn does not have' }],
+  ]),
+  // --- gunicorn settings refused unless left at gunicorn's default ----------------------------
+  ...compat([
+    ['tolerate_dangerous_framing', 'Server Mechanics', ['--tolerate-dangerous-framing'], 'bool', false, { unsupported: 'Unicorn always refuses ambiguous request framing (a request-smuggling defence)' }],
+    ['strip_header_spaces', 'Server Mechanics', ['--strip-header-spaces'], 'bool', false, { unsupported: 'a space before a header\'s colon is a request-smuggling vector and gets 400 (gunicorn deprecated the option)' }],
+    ['paste', 'Server Mechanics', ['--paste', '--paster'], 'string', null, { unsupported: 'PasteDeploy .ini apps are not loaded: name the WSGI app as MODULE:CALLABLE' }],
+    ['raw_paste_global_conf', 'Server Mechanics', ['--paste-global'], 'list', [], { unsupported: 'PasteDeploy .ini apps are not loaded: name the WSGI app as MODULE:CALLABLE' }],
+    ['logger_class', 'Logging', ['--logger-class'], 'string', 'gunicorn.glogging.Logger', {
+      unsupported: 'Unicorn\'s log is not a gunicorn Logger class: configure the gunicorn.error and gunicorn.access loggers with logconfig_dict instead',
+      sameAsDefault: ['simple', 'gunicorn.instrument.statsd.Statsd'],
+    }],
+    ['protocol', 'Server Mechanics', ['--protocol'], 'string', 'http', { unsupported: 'the uWSGI binary protocol is not built: proxy with HTTP (nginx proxy_pass)' }],
+    ['dirty_apps', 'Dirty Arbiters', ['--dirty-app'], 'list', [], { unsupported: 'Unicorn has no dirty arbiter (gunicorn 25\'s pool for long-running tasks): run them in a task queue' }],
+    ['dirty_workers', 'Dirty Arbiters', ['--dirty-workers'], 'int', 0, { unsupported: 'Unicorn has no dirty arbiter (gunicorn 25\'s pool for long-running tasks): run them in a task queue' }],
+  ]),
 ];
+
+/** access_log_format's atoms (gunicorn's): single letters, and {name}i / {name}o / {name}e. */
+export const ACCESS_LOG_ATOMS = ['h', 'l', 'u', 't', 'r', 'm', 'U', 'q', 'H', 's', 'B', 'b', 'f', 'a', 'T', 'M', 'D', 'L', 'p'];
+
+/** The atoms of an access_log_format that gunicorn does not know (they print "-"). */
+export function unknownAccessLogAtoms(format: string): string[] {
+  const out: string[] = [];
+  for (const m of format.matchAll(/%\(([^)]*)\)/g)) {
+    const atom = m[1];
+    if (!ACCESS_LOG_ATOMS.includes(atom) && !/^\{[^}]+\}[ioe]$/i.test(atom)) out.push(atom);
+  }
+  return out;
+}
 
 /** gunicorn's server hooks: names a config file may define as functions. */
 export const HOOKS: Record<string, string> = {
@@ -474,6 +615,39 @@ export const HOOKS: Record<string, string> = {
   worker_exit: 'worker_exit(server, worker)',
   nworkers_changed: 'nworkers_changed(server, new_value, old_value)',
   on_exit: 'on_exit(server)',
+  ssl_context: 'ssl_context(config, default_ssl_context_factory)',
+};
+
+/** gunicorn 25's dirty-arbiter hooks: accepted, never called (there are no dirty workers to call them for). */
+export const DIRTY_HOOKS = ['on_dirty_starting', 'dirty_post_fork', 'dirty_worker_init', 'dirty_worker_exit'] as const;
+
+/** gunicorn 0.x hook names, which gunicorn stopped calling long ago: the modern hook for each. */
+export const OLD_HOOKS: Record<string, string> = { after_fork: 'post_fork', before_fork: 'pre_fork', before_exec: 'pre_exec' };
+
+/** Setting names gunicorn had and retired (gunicorn ignores them now): what to write instead. */
+export const RETIRED: Record<string, string> = {
+  logfile: 'errorlog',
+  access_logfile: 'accesslog',
+  debug: 'loglevel = "debug" (and reload = True for restarts on code changes)',
+  preload: 'preload_app',
+  django_settings: 'raw_env = ["DJANGO_SETTINGS_MODULE=mysite.settings"]',
+  x_forwarded_for_header: 'forwarded_allow_ips, and %({x-forwarded-for}i)s in access_log_format',
+  worker_tmp_dir_mode: 'worker_tmp_dir',
+};
+
+/** Names other servers' configs use: where such a leftover's meaning lives in a gunicorn config. */
+export const OTHER_TOOLS: Record<string, string> = {
+  command: "supervisor's program setting; it starts the server, it is not a gunicorn setting",
+  autostart: "supervisor's program setting",
+  autorestart: "supervisor's program setting",
+  stdout_logfile: "supervisor's program setting; accesslog is gunicorn's",
+  stderr_logfile: "supervisor's program setting; errorlog is gunicorn's",
+  startsecs: "supervisor's program setting",
+  stopsignal: "supervisor's program setting",
+  processes: "uWSGI's; workers is gunicorn's",
+  harakiri: "uWSGI's; timeout is gunicorn's",
+  vacuum: "uWSGI's",
+  master: "uWSGI's; gunicorn always runs a master",
 };
 
 const BY_NAME = new Map(SETTINGS.map((x) => [x.name, x]));
@@ -556,19 +730,65 @@ export function suggestSetting(name: string): string | undefined {
 /** Hooks gunicorn calls in the master process: Unicorn runs them in a Python process beside the arbiter. */
 export const MASTER_HOOKS = ['on_starting', 'on_reload', 'when_ready', 'pre_fork', 'pre_exec', 'child_exit', 'nworkers_changed', 'on_exit'] as const;
 /** Hooks gunicorn calls in the worker process. */
-export const WORKER_HOOKS = ['post_fork', 'post_worker_init', 'worker_int', 'worker_abort', 'pre_request', 'post_request', 'worker_exit'] as const;
+export const WORKER_HOOKS = ['post_fork', 'post_worker_init', 'worker_int', 'worker_abort', 'pre_request', 'post_request', 'worker_exit',
+  'ssl_context'] as const;
 
 /** Where a server hook runs, for docs and hovers. */
 export function hookSide(name: string): Side {
   return (WORKER_HOOKS as readonly string[]).includes(name) ? 'worker' : 'master';
 }
 
-/** A config file sets a name that is neither a setting nor a helper (_private or UPPER_CASE). */
-export function unknownSettingError(name: string): SettingError {
-  const hint = suggestSetting(name);
-  return new SettingError(name, 'unknown setting', hint
-    ? `did you mean ${hint}? (prefix helper names with _)`
-    : 'see the settings reference in the README (prefix helper names with _)');
+/** What a name a config file sets, that is not a setting, probably meant. */
+export interface NameHint {
+  /** retired: gunicorn's old name; old-hook: a 0.x hook name; flag: a CLI flag spelt as a name; other-tool; typo. */
+  kind: 'retired' | 'old-hook' | 'flag' | 'other-tool' | 'typo';
+  /** The one-line warning. */
+  message: string;
+  /** The setting or hook name to write instead, when there is one. */
+  replacement?: string;
+}
+
+/** Names that are common helper variables although a flag is spelt like them (--name, --env). */
+const FLAG_NAMES_TOO_COMMON = new Set(['name', 'env']);
+
+/** A CLI long flag spelt as a config name (access_logfile, log_level, keep_alive, pid) → its setting. */
+const BY_FLAG_NAME = new Map(SETTINGS.flatMap((x) => x.flags.filter((f) => f.startsWith('--'))
+  .map((f) => [f.slice(2).replace(/-/g, '_'), x.name] as const)
+  .filter(([n, setting]) => n !== setting && !FLAG_NAMES_TOO_COMMON.has(n) && !n.startsWith('no_'))));
+
+/**
+ * A name a config file sets that is neither a setting nor a hook: gunicorn ignores it, and so does
+ * Unicorn; this says what it probably meant (a warning), or undefined for a plain helper variable.
+ * `callable`: the name is bound to a function or class (a hook-shaped name).
+ */
+export function nameHint(name: string, callable = false): NameHint | undefined {
+  if (isHelperName(name) || getSetting(name) || name in HOOKS || (DIRTY_HOOKS as readonly string[]).includes(name)) return undefined;
+  const ignored = 'is ignored';
+  if (name in OLD_HOOKS) {
+    const modern = OLD_HOOKS[name];
+    return { kind: 'old-hook', replacement: modern,
+      message: `${name}: gunicorn 0.x's hook name, never called (nor by gunicorn since 0.x) — rename it to ${modern}(${HOOKS[modern].split('(')[1]}` };
+  }
+  if (name in RETIRED) {
+    const use = RETIRED[name];
+    return { kind: 'retired', replacement: getSetting(use) ? use : undefined,
+      message: `${name}: gunicorn's retired setting, which ${ignored} — use ${use}` };
+  }
+  if (name in OTHER_TOOLS) {
+    return { kind: 'other-tool', message: `${name}: not a gunicorn setting (${OTHER_TOOLS[name]}); it ${ignored}` };
+  }
+  const byFlag = BY_FLAG_NAME.get(name);
+  if (byFlag) {
+    return { kind: 'flag', replacement: byFlag,
+      message: `${name}: not a setting, so it ${ignored} — the config file name for that flag is ${byFlag}` };
+  }
+  const candidates = callable ? Object.keys(HOOKS) : [...BY_NAME.keys()];
+  const hint = suggest(name, candidates);
+  if (hint) {
+    return { kind: 'typo', replacement: hint,
+      message: `${name}: not a ${callable ? 'server hook' : 'setting'}, so it ${ignored} — did you mean ${hint}?` };
+  }
+  return undefined;
 }
 
 /** Names a config file may set without being settings: its own helpers, as the loader skips them. */
@@ -590,9 +810,31 @@ function example(setting: Setting): string {
  * or throws SettingError.
  */
 export function coerce(setting: Setting, raw: unknown): unknown {
-  if (setting.unsupported) {
-    throw new SettingError(setting.name, `not supported yet: ${setting.unsupported}`, `remove ${setting.name} for now`);
+  const value = coerceType(setting, raw);
+  if (setting.unsupported && !isGunicornDefault(setting, value)) {
+    throw new SettingError(setting.name, `not supported: ${setting.unsupported}`, `remove ${setting.name}`);
   }
+  return value;
+}
+
+/** The value is gunicorn's default for the setting (or another spelling of it): it asks for nothing. */
+export function isGunicornDefault(setting: Setting, value: unknown): boolean {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return same(value, setting.default) || (setting.sameAsDefault ?? []).some((d) => same(d, value));
+}
+
+/** A setting that is accepted and has no effect: the warning its non-default value gets, else undefined. */
+export function ignoredWarning(setting: Setting, value: unknown): string | undefined {
+  if (!setting.ignored || isGunicornDefault(setting, value)) return undefined;
+  return `${setting.name}: has no effect in Unicorn and is ignored — ${setting.ignored}`;
+}
+
+/** Built: neither refused nor ignored. Only these reach the workers, --print-config and the reference. */
+export function isBuilt(setting: Setting): boolean {
+  return !setting.unsupported && !setting.ignored;
+}
+
+function coerceType(setting: Setting, raw: unknown): unknown {
   let value: unknown;
   switch (setting.type) {
     case 'int': {
@@ -659,6 +901,13 @@ export function coerce(setting: Setting, raw: unknown): unknown {
       value = (items as string[]).map((i) => i.trim()).filter((i) => i !== '');
       break;
     }
+    case 'object': {
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+        throw new SettingError(setting.name, `${describe(raw)} is not a dict`, `write it as ${setting.name} = {"version": 1, ...}`);
+      }
+      value = raw;
+      break;
+    }
     case 'dict': {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || Object.values(raw).some((v) => typeof v !== 'string')) {
         throw new SettingError(setting.name, `${describe(raw)} is not a dict of strings`, `write it as ${setting.name} = {"HEADER": "value"}`);
@@ -682,20 +931,21 @@ function renderDefault(setting: Setting): string {
 /** The README's settings reference, generated so that it never drifts from the registry. */
 export function settingsReferenceMarkdown(): string {
   const out: string[] = [];
-  let section = '';
-  const supported = SETTINGS.filter((x) => !x.unsupported);
-  for (const x of supported) {
-    if (x.section !== section) {
-      section = x.section;
-      out.push(`### ${section}`, '');
+  const built = SETTINGS.filter(isBuilt);
+  for (const section of [...new Set(built.map((x) => x.section))]) {
+    out.push(`### ${section}`, '');
+    for (const x of built.filter((y) => y.section === section)) {
+      const flags = x.flags.length ? x.flags.map((f) => `\`${f}${x.metavar ? ` ${x.metavar}` : ''}\``).join(', ') : 'config file only';
+      out.push(`#### \`${x.name}\``, '');
+      out.push(`${flags} · default: \`${renderDefault(x)}\` · ${x.side === 'master' ? 'arbiter' : 'worker'} side`, '');
+      out.push(x.doc, '');
     }
-    const flags = x.flags.length ? x.flags.map((f) => `\`${f}${x.metavar ? ` ${x.metavar}` : ''}\``).join(', ') : 'config file only';
-    out.push(`#### \`${x.name}\``, '');
-    out.push(`${flags} · default: \`${renderDefault(x)}\` · ${x.side === 'master' ? 'arbiter' : 'worker'} side`, '');
-    out.push(x.doc, '');
   }
-  out.push('### Not supported yet', '');
-  out.push('These gunicorn settings are refused with "not supported yet" rather than silently ignored:', '');
-  out.push(SETTINGS.filter((x) => x.unsupported).map((x) => `\`${x.name}\``).join(', ') + '.');
+  out.push('### gunicorn settings accepted and ignored', '');
+  out.push('Accepted so that gunicorn configs start unchanged; a value other than gunicorn\'s default gets a warning:', '');
+  for (const x of SETTINGS.filter((y) => y.ignored)) out.push(`- \`${x.name}\` (default \`${renderDefault(x)}\`): ${x.ignored}.`);
+  out.push('', '### gunicorn settings refused', '');
+  out.push('Accepted at gunicorn\'s default (which asks for nothing); any other value stops the start, naming the setting:', '');
+  for (const x of SETTINGS.filter((y) => y.unsupported)) out.push(`- \`${x.name}\` (default \`${renderDefault(x)}\`): ${x.unsupported}.`);
   return out.join('\n');
 }

@@ -2,7 +2,7 @@
 // enum and bool settings. The line being typed is usually broken Python, so the context comes from
 // the tree's tokens on that line (tree-sitter keeps them even inside ERROR nodes).
 import { CompletionItem, CompletionItemKind, InsertTextFormat, MarkupKind, Position, Range } from 'vscode-languageserver/node';
-import { HOOKS, SETTINGS, getSetting } from '../../runtime/src/settings';
+import { HOOKS, SETTINGS, getSetting, isBuilt } from '../../runtime/src/settings';
 import type { ConfigFile } from './config-file';
 import { defaultText, hookMarkdown, settingMarkdown } from './hover';
 import type { Node } from './python';
@@ -51,7 +51,7 @@ export function complete(file: ConfigFile, position: Position): CompletionItem[]
 }
 
 function settingItems(range: Range): CompletionItem[] {
-  return SETTINGS.filter((s) => !s.unsupported && s.name !== 'config').map((s) => ({
+  return SETTINGS.filter((s) => isBuilt(s) && s.name !== 'config').map((s) => ({
     label: s.name,
     kind: CompletionItemKind.Property,
     detail: `${s.section} · default ${defaultText(s)}`,

@@ -1,6 +1,10 @@
 // What a config file sets, read statically from its syntax tree: module-level assignments (settings)
 // and function definitions (hooks), with literal values evaluated and anything else left alone.
+import { DIRTY_HOOKS, HOOKS } from '../../runtime/src/settings';
 import type { Node, Tree } from './python';
+
+/** Names the runtime takes as hooks when they hold a callable, wherever it was defined. */
+const HOOK_NAMES = new Set([...Object.keys(HOOKS), ...DIRTY_HOOKS]);
 
 /** A value the config file spells as a literal, or `computed` when only running it would tell. */
 export type Value = { kind: 'literal'; value: unknown } | { kind: 'computed' };
@@ -26,9 +30,17 @@ export interface FunctionDefinition {
   node: Node;
 }
 
+/** `name: type` with no value: an annotation, which binds nothing. */
+export interface Annotation {
+  name: string;
+  nameNode: Node;
+  statement: Node;
+}
+
 export interface ConfigFile {
   tree: Tree;
   assignments: Assignment[];
+  annotations: Annotation[];
   /** Module-level functions (and lambdas assigned to a name): the runtime sees them as callables. */
   functions: FunctionDefinition[];
 }
@@ -38,7 +50,7 @@ const COMPOUND = new Set(['if_statement', 'elif_clause', 'else_clause', 'try_sta
   'except_group_clause', 'finally_clause', 'with_statement', 'for_statement', 'while_statement', 'block']);
 
 export function readConfigFile(tree: Tree): ConfigFile {
-  const out: ConfigFile = { tree, assignments: [], functions: [] };
+  const out: ConfigFile = { tree, assignments: [], annotations: [], functions: [] };
   walkStatements(tree.rootNode, out);
   return out;
 }
@@ -72,8 +84,13 @@ function statement(stmt: Node, node: Node, out: ConfigFile): void {
       if (left) targets.push(left);
       const right: Node | null = cur.childForFieldName('right');
       if (right?.type !== 'assignment') {
-        // `name: int` without a value binds nothing.
-        if (!right) return;
+        // `name: int` without a value binds nothing (`workers: 2` looks like a setting and sets none).
+        if (!right) {
+          if (!broken && targets.length === 1 && targets[0].type === 'identifier') {
+            out.annotations.push({ name: targets[0].text, nameNode: targets[0], statement: stmt });
+          }
+          return;
+        }
         for (const t of targets) bind(t, right, stmt, broken, out);
         return;
       }
@@ -87,7 +104,8 @@ function statement(stmt: Node, node: Node, out: ConfigFile): void {
 
 function bind(target: Node, value: Node | null, stmt: Node, broken: boolean, out: ConfigFile): void {
   if (target.type === 'identifier') {
-    if (value?.type === 'lambda') {
+    // A lambda, or a hook taken from another module (on_starting = Config.on_starting): a callable.
+    if (value?.type === 'lambda' || (value && HOOK_NAMES.has(target.text) && ['attribute', 'identifier', 'call'].includes(value.type))) {
       out.functions.push({ name: target.text, nameNode: target, node: stmt });
       return;
     }

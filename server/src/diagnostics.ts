@@ -6,7 +6,7 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/errors';
 import { parseAddress } from '../../runtime/src/listeners';
 import {
-  Setting, SettingError, coerce, getSetting, isHelperName, suggestSetting, unknownSettingError,
+  DIRTY_HOOKS, HOOKS, Setting, SettingError, coerce, getSetting, ignoredWarning, nameHint, unknownAccessLogAtoms,
 } from '../../runtime/src/settings';
 import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
@@ -17,6 +17,8 @@ import type { Node } from './python';
 export interface DiagnoseContext {
   /** The config file's path on disk (for chdir, pythonpath and wsgi_app), when it has one. */
   configPath: string | null;
+  /** The workspace folders that hold the config file: where the server is likely started from. */
+  workspaceFolders?: string[];
   parser: Parser;
   kernel: KernelCheck | undefined;
 }
@@ -37,26 +39,32 @@ function lastAssignments(file: ConfigFile): Map<string, Assignment> {
   return out;
 }
 
+const isHookName = (name: string) => name in HOOKS || (DIRTY_HOOKS as readonly string[]).includes(name);
+
+/** A name that is not a setting: nothing for a helper variable, a warning for a likely mistake. */
+function nameProblem(name: string, node: Node, callable: boolean): Diagnostic | undefined {
+  const hint = nameHint(name, callable);
+  if (!hint) return undefined;
+  return problem(node, hint.message, hint.kind === 'old-hook' ? 'old-hook' : hint.kind === 'retired' ? 'retired-setting' : 'unknown-setting',
+    DiagnosticSeverity.Warning, hint.replacement ? { kind: 'replace', title: `Change to ${hint.replacement}`, text: hint.replacement } : undefined);
+}
+
 export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
   const out: Diagnostic[] = [];
   const values = new Map<string, unknown>();
   const computed = new Set<string>();
   for (const a of file.assignments) {
-    if (a.broken || isHelperName(a.name)) continue;
+    if (a.broken) continue;
     const setting = getSetting(a.name);
     if (!setting) {
-      const err = unknownSettingError(a.name);
-      const hint = suggestSetting(a.name);
-      out.push(problem(a.nameNode, err.message, 'unknown-setting', DiagnosticSeverity.Error,
-        hint ? { kind: 'replace', title: `Change to ${hint}`, text: hint } : undefined));
+      if (!isHookName(a.name)) {
+        const d = nameProblem(a.name, a.nameNode, false);
+        if (d) out.push(d);
+      }
       continue;
     }
     if (setting.name === 'config') {
       out.push(problem(a.nameNode, 'config: a config file cannot name another config file — pass -c on the command line', 'invalid-value'));
-      continue;
-    }
-    if (setting.unsupported) {
-      out.push(problem(a.nameNode, settingError(setting, null)!.message, 'not-supported'));
       continue;
     }
     if (setting.name === 'bind' && a.valueNode) out.push(...bindEntries(a.valueNode));
@@ -69,21 +77,54 @@ export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
     const raw = a.value.value;
     const err = settingError(setting, raw);
     if (err) {
-      // bind's entries were checked one by one above; the list as a whole is what coerce judges.
-      out.push(problem(culprit(setting, a.valueNode), err.message, err.problem.startsWith('not supported yet') ? 'not-supported' : 'invalid-value'));
+      // gunicorn accepts its own settings; Unicorn refusing one is a warning that says the start will stop.
+      const refused = err.problem.startsWith('not supported');
+      out.push(problem(culprit(setting, a.valueNode), refused ? `${err.message} (unicorn refuses to start with it)` : err.message,
+        refused ? 'not-supported' : 'invalid-value', refused ? DiagnosticSeverity.Warning : DiagnosticSeverity.Error));
       continue;
     }
     computed.delete(a.name);
     values.set(a.name, coerce(setting, raw));
+    const ignored = ignoredWarning(setting, values.get(a.name));
+    if (ignored) out.push(problem(a.nameNode, ignored, 'no-effect', DiagnosticSeverity.Warning));
     const spelled = stringlyTyped(setting, raw);
     if (spelled !== undefined) {
       out.push(problem(a.valueNode, `${setting.name}: ${JSON.stringify(raw)} is a string — write ${setting.name} = ${spelled}`,
         'string-value', DiagnosticSeverity.Warning, { kind: 'replace', title: `Write ${spelled}`, text: spelled }));
     }
+    out.push(...valueHints(setting, raw, a.valueNode));
+  }
+  for (const n of file.annotations) {
+    if (!getSetting(n.name) && !isHookName(n.name)) continue;
+    const text = n.statement.text.replace(/\s*:\s*/, ' = ');
+    out.push(problem(n.statement, `${n.name}: an annotation assigns nothing, so ${n.name} keeps its default — write ${text}`,
+      'annotation-only', DiagnosticSeverity.Warning, { kind: 'replace', title: `Write ${text}`, text }));
+  }
+  for (const f of file.functions) {
+    if (isHookName(f.name) || getSetting(f.name)) continue;
+    const d = nameProblem(f.name, f.nameNode, true);
+    if (d) out.push(d);
   }
   out.push(...appDiagnostics(file, values, computed, ctx));
   if (ctx.kernel) out.push(...kernelDiagnostics(ctx.kernel, file, values, computed));
   return out;
+}
+
+/** Values that are valid yet probably not what was meant. */
+function valueHints(setting: Setting, raw: unknown, node: Node): Diagnostic[] {
+  if (setting.name === 'access_log_format' && typeof raw === 'string') {
+    const bad = unknownAccessLogAtoms(raw);
+    if (bad.length) {
+      return [problem(node, `access_log_format: ${bad.map((b) => `%(${b})s`).join(', ')} ${bad.length === 1 ? 'is not an atom' : 'are not atoms'} ` +
+        'and print "-" — use h, t, r, s, b, f, a, D, L, {header}i, {header}o, {variable}e …', 'access-log-atom', DiagnosticSeverity.Warning)];
+    }
+  }
+  if ((setting.name === 'accesslog' || setting.name === 'errorlog') && typeof raw === 'string' && /^(stdout|stderr)$/i.test(raw.trim())) {
+    const std = setting.name === 'accesslog' ? 'standard output' : 'standard error';
+    return [problem(node, `${setting.name}: "${raw}" writes a file named ${raw} — "-" means ${std}`, 'std-stream-name',
+      DiagnosticSeverity.Information, { kind: 'replace', title: 'Write "-"', text: '"-"' })];
+  }
+  return [];
 }
 
 function settingError(setting: Setting, raw: unknown): SettingError | undefined {
@@ -146,11 +187,20 @@ function appDiagnostics(file: ConfigFile, values: Map<string, unknown>, computed
   // Where the module is depends on chdir and pythonpath; if either is computed, so is the answer.
   if (!ctx.configPath || computed.has('chdir') || computed.has('pythonpath')) return [];
   const configDir = path.dirname(ctx.configPath);
-  const where = searchPath(configDir, (values.get('chdir') as string | null) ?? null, (values.get('pythonpath') as string | null) ?? null);
-  const moduleFile = findModule(parsed.module, [...where.dirs, ...sitePackages([configDir, where.chdir])]);
+  // The server starts in the workspace folder (the editor) or beside the config file (a shell): chdir is
+  // taken from there, and without chdir either is where the app may be.
+  const starts = [...new Set([...(ctx.workspaceFolders ?? []), configDir])];
+  const chdir = (values.get('chdir') as string | null) ?? null;
+  const pythonpath = (values.get('pythonpath') as string | null) ?? null;
+  const wheres = starts.map((start) => searchPath(start, chdir, pythonpath));
+  let moduleFile: string | undefined;
+  for (const [i, where] of wheres.entries()) {
+    moduleFile = findModule(parsed.module, [...where.dirs, ...sitePackages([starts[i], where.chdir])]);
+    if (moduleFile) break;
+  }
   if (!moduleFile) {
-    const looked = where.dirs.length > 1 ? `chdir (${where.chdir}) or pythonpath (${where.dirs.slice(1).join(', ')})` : `chdir (${where.chdir})`;
-    return [problem(app.valueNode, `wsgi_app: no module "${parsed.module}" in ${looked} — set chdir or pythonpath to the folder that holds it`,
+    const dirs = [...new Set(wheres.flatMap((w) => w.dirs))];
+    return [problem(app.valueNode, `wsgi_app: no module "${parsed.module}" in ${dirs.join(', ')} — set chdir or pythonpath to the folder that holds it`,
       'wsgi-app', DiagnosticSeverity.Warning)];
   }
   const names = moduleNames(ctx.parser, moduleFile);

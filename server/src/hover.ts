@@ -29,7 +29,8 @@ export function settingMarkdown(setting: Setting): string {
   if (setting.choices) lines.push(`Values: ${setting.choices.map((c) => `\`${c}\`${setting.unsupportedChoices?.[c] ? ' (not supported yet)' : ''}`).join(', ')}`, '');
   if (setting.min !== undefined) lines.push(`At least ${setting.min}.`, '');
   lines.push(`Default: \`${defaultText(setting)}\` · Command line: ${flags}`);
-  if (setting.unsupported) lines.push('', `**Not supported yet:** ${setting.unsupported}.`);
+  if (setting.unsupported) lines.push('', `**Refused unless at gunicorn's default:** ${setting.unsupported}.`);
+  if (setting.ignored) lines.push('', `**Accepted and ignored:** ${setting.ignored}.`);
   return lines.join('\n');
 }
 

@@ -7,6 +7,7 @@
 // Kernel limits come from runtime/src/kernel.ts: probed from this machine, with UNICORN_KERNEL_LIMITS
 // (a JSON object, e.g. {"somaxconn":128}) in the server's environment overriding them — tests inject
 // values that way.
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Parser, Tree } from '@vscode/tree-sitter-wasm';
 import { TextDocument } from 'vscode-languageserver-textdocument';
@@ -27,6 +28,8 @@ const documents = new TextDocuments(TextDocument);
 
 let parser: Parser | undefined;
 let kernel: KernelCheck | undefined;
+/** The workspace folders' paths (the editor starts the server in one of them). */
+let workspaceFolders: string[] = [];
 
 /** The last parse of each open document; trees live in wasm memory and are freed explicitly. */
 const parsed = new Map<string, { version: number; tree: Tree; file: ConfigFile }>();
@@ -61,14 +64,23 @@ function guarded<T>(what: string, fallback: T, fn: () => T): T {
   }
 }
 
+/** The workspace folders that hold the file (all of them when none does). */
+function foldersOf(file: string | null): string[] {
+  const holding = file ? workspaceFolders.filter((f) => file.startsWith(f.endsWith(path.sep) ? f : f + path.sep)) : [];
+  return holding.length ? holding : workspaceFolders;
+}
+
 function validate(doc: TextDocument): void {
   const file = fileOf(doc);
   if (!file) return;
-  const diagnostics = guarded('diagnostics', [], () => diagnose(file, { configPath: configPath(doc.uri), parser: parser!, kernel }));
+  const where = configPath(doc.uri);
+  const diagnostics = guarded('diagnostics', [], () => diagnose(file, { configPath: where, workspaceFolders: foldersOf(where), parser: parser!, kernel }));
   void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
 }
 
-connection.onInitialize(async (): Promise<InitializeResult> => {
+connection.onInitialize(async (params): Promise<InitializeResult> => {
+  const uris = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : []);
+  workspaceFolders = uris.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
   parser = await pythonParser();
   try {
     kernel = probingKernelCheck();
