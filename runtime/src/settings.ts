@@ -637,7 +637,7 @@ export const RETIRED: Record<string, string> = {
 
 /** Names other servers' configs use: where such a leftover's meaning lives in a gunicorn config. */
 export const OTHER_TOOLS: Record<string, string> = {
-  command: "supervisor's program setting; it starts the server, it is not a gunicorn setting",
+  command: "supervisor's program setting (the command that starts the server)",
   autostart: "supervisor's program setting",
   autorestart: "supervisor's program setting",
   stdout_logfile: "supervisor's program setting; accesslog is gunicorn's",
@@ -723,8 +723,25 @@ export function suggest(name: string, candidates: Iterable<string>): string | un
   return best !== undefined && bestDist <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
-export function suggestSetting(name: string): string | undefined {
-  return suggest(name, BY_NAME.keys());
+/**
+ * The setting (or hook) a name is a slip of: the same letters but for underscores and case, or one
+ * letter off (two for long names). Stricter than `suggest` on purpose: config files are full of helpers
+ * named after settings (use_loglevel, keepalive_str, accesslog_var) that must not be taken for typos.
+ */
+export function misspelt(name: string, candidates: Iterable<string>): string | undefined {
+  const bare = (x: string) => x.toLowerCase().replace(/_/g, '');
+  const n = bare(name);
+  const limit = n.length >= 10 ? 2 : 1;
+  let best: string | undefined;
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(n, bare(c));
+    if (d < bestDist) {
+      best = c;
+      bestDist = d;
+    }
+  }
+  return best !== undefined && bestDist <= limit ? best : undefined;
 }
 
 /** Hooks gunicorn calls in the master process: Unicorn runs them in a Python process beside the arbiter. */
@@ -767,7 +784,7 @@ export function nameHint(name: string, callable = false): NameHint | undefined {
   if (name in OLD_HOOKS) {
     const modern = OLD_HOOKS[name];
     return { kind: 'old-hook', replacement: modern,
-      message: `${name}: gunicorn 0.x's hook name, never called (nor by gunicorn since 0.x) — rename it to ${modern}(${HOOKS[modern].split('(')[1]}` };
+      message: `${name}: gunicorn 0.x's hook name, which nothing calls — rename it to ${modern}(${HOOKS[modern].split('(')[1]}` };
   }
   if (name in RETIRED) {
     const use = RETIRED[name];
@@ -775,15 +792,15 @@ export function nameHint(name: string, callable = false): NameHint | undefined {
       message: `${name}: gunicorn's retired setting, which ${ignored} — use ${use}` };
   }
   if (name in OTHER_TOOLS) {
-    return { kind: 'other-tool', message: `${name}: not a gunicorn setting (${OTHER_TOOLS[name]}); it ${ignored}` };
+    return { kind: 'other-tool', message: `${name}: ${OTHER_TOOLS[name]}, not a gunicorn setting, so it ${ignored}` };
   }
   const byFlag = BY_FLAG_NAME.get(name);
   if (byFlag) {
     return { kind: 'flag', replacement: byFlag,
-      message: `${name}: not a setting, so it ${ignored} — the config file name for that flag is ${byFlag}` };
+      message: `${name}: not a setting, so it ${ignored} — the setting for --${name.replace(/_/g, '-')} is ${byFlag}` };
   }
   const candidates = callable ? Object.keys(HOOKS) : [...BY_NAME.keys()];
-  const hint = suggest(name, candidates);
+  const hint = misspelt(name, candidates);
   if (hint) {
     return { kind: 'typo', replacement: hint,
       message: `${name}: not a ${callable ? 'server hook' : 'setting'}, so it ${ignored} — did you mean ${hint}?` };

@@ -51,11 +51,21 @@ class ErrorLog(object):
         self.file = LogFile(target, 2)
         self.level = LEVELS.get(str(level).lower(), 20)
         self.pid = os.getpid()
+        # The gunicorn.error logger when logging is configured (logconfig*, syslog): lines go through it.
+        self.logger = None
 
     def reopen(self):
         self.file.reopen()
+        if self.logger is not None:
+            from . import logconfig
+
+            logconfig.reopen(self.logger)
 
     def log(self, levelno, levelname, msg, args):
+        if self.logger is not None:
+            if self.logger.isEnabledFor(levelno):
+                self.logger.log(levelno, (msg % args) if args else msg)
+            return
         if levelno < self.level:
             return
         if args:
@@ -112,12 +122,18 @@ class AccessLog(object):
     def __init__(self, target, fmt):
         self.file = LogFile(target, 1)
         self.fmt = fmt
+        # The gunicorn.access logger when logging is configured: each line is logged to it at INFO.
+        self.logger = None
         self.atoms = []
         for key in sorted(set(self._ATOM_RE.findall(fmt))):
             self.atoms.append((key, self._getter(key)))
 
     def reopen(self):
         self.file.reopen()
+        if self.logger is not None:
+            from . import logconfig
+
+            logconfig.reopen(self.logger)
 
     def write(self, environ, status, response_headers, sent, request_time):
         """`request_time` is in seconds (float); `sent` the body bytes written, or None."""
@@ -136,6 +152,9 @@ class AccessLog(object):
             line = self.fmt % values
         except Exception:
             line = "access_log_format error: %r" % (self.fmt,)
+        if self.logger is not None:
+            self.logger.info(line)
+            return
         self.file.write_bytes((line + "\n").encode("utf-8", "backslashreplace"))
 
     # gunicorn's atoms, each a function of (environ, status, response_headers, sent, request_time).

@@ -10,7 +10,8 @@ import os
 import sys
 import traceback
 
-WORKER_HOOKS = ("post_fork", "post_worker_init", "worker_int", "worker_abort", "pre_request", "post_request", "worker_exit")
+WORKER_HOOKS = ("post_fork", "post_worker_init", "worker_int", "worker_abort", "pre_request", "post_request", "worker_exit",
+                "ssl_context")
 
 
 class Config(object):
@@ -259,6 +260,13 @@ class WorkerHooks(object):
 
     def worker_exit(self):
         self._call("worker_exit", self.server, self.worker)
+
+    def ssl_context_hook(self):
+        """ssl_context(conf, default_ssl_context_factory) as tls.ServerTLS calls it, or None when not defined."""
+        fn = self.fn.get("ssl_context")
+        if fn is None:
+            return None
+        return lambda factory: fn(self.server.cfg, factory)
 
     def request(self, req, environ, peer):
         return RequestView(req, environ, peer)

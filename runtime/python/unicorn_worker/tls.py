@@ -46,8 +46,14 @@ class ServerTLS(object):
 
     __slots__ = ("context", "handshake_on_connect", "suppress_ragged_eofs")
 
-    def __init__(self, settings):
-        self.context = build_context(settings)
+    def __init__(self, settings, ssl_context_hook=None):
+        """`ssl_context_hook(factory)`: gunicorn 21's ssl_context(conf, default_ssl_context_factory), bound to conf."""
+        if ssl_context_hook is None:
+            self.context = build_context(settings)
+        else:
+            self.context = ssl_context_hook(lambda: build_context(settings))
+            if not isinstance(self.context, _ssl().SSLContext):
+                raise ValueError("the ssl_context hook returned %r, not an ssl.SSLContext" % (self.context,))
         self.handshake_on_connect = bool(settings.get("do_handshake_on_connect"))
         sre = settings.get("suppress_ragged_eofs")
         self.suppress_ragged_eofs = True if sre is None else bool(sre)

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 
-from . import applog, privileges, statsd, tls
+from . import applog, logconfig, privileges, statsd, tls
 from .hooks import WorkerHooks
 from .loader import AppLoadError, load_app
 from .parser import Limits
@@ -38,9 +38,14 @@ class Boot(object):
         self.log = applog.ErrorLog(s.get("errorlog", "-"), s.get("loglevel", "info"))
         accesslog = s.get("accesslog")
         self.access_log = None
-        if accesslog is not None:
+        if logconfig.access_enabled(s):
             fmt = s.get("access_log_format") or '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
             self.access_log = applog.AccessLog(accesslog, fmt)
+        if logconfig.configured(s):
+            # A bad logging config raises here, so the worker fails to boot with the traceback.
+            self.log.logger, access = logconfig.setup(s, self.config.get("app"))
+            if self.access_log is not None:
+                self.access_log.logger = access
         timeout = int(s.get("timeout") or 0)
         # The client read timeout; timeout 0 disables the arbiter's watchdog but must not let a client pin us.
         self.client_timeout = timeout if timeout > 0 else 30
@@ -172,7 +177,7 @@ class Boot(object):
         if not tls.enabled(s):
             return None
         try:
-            return tls.ServerTLS(s)
+            return tls.ServerTLS(s, self.hooks.ssl_context_hook() if self.hooks is not None else None)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise RuntimeError("TLS: cannot use certfile %r, keyfile %r, ca_certs %r, ciphers %r: %s" % (
                 s.get("certfile"), s.get("keyfile"), s.get("ca_certs"), s.get("ciphers"), exc))

@@ -100,7 +100,10 @@ class ListenerContext(object):
             ("HTTP_" + name.upper().replace("-", "_"), value.lower())
             for name, value in (settings.get("secure_scheme_headers") or {}).items()
         ]
-        self.script_name = os.environ.get("SCRIPT_NAME", "").rstrip("/")
+        # root_path: where a proxy mounts the app (gunicorn 24); else the SCRIPT_NAME environment variable.
+        self.script_name = (settings.get("root_path") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
+        # forwarder_headers: underscore headers a trusted proxy sets, which become the WSGI variables they name.
+        self.forwarders = frozenset(h.upper() for h in settings.get("forwarder_headers") or ())
         if self.is_unix:
             server_name, server_port = listener.get("path", ""), ""
         else:
@@ -147,11 +150,16 @@ def build_environ(req, ctx, body, sock, peer, proxy=None):
         # Like gunicorn: an unnamed Unix peer has the empty address and no port.
         environ["REMOTE_ADDR"] = peer if isinstance(peer, str) else ""
     keys = _ENVIRON_KEYS
+    forwarded = None
     for name, value in req.headers:
         key = keys.get(name)
         if key is None:
-            # "X_Forwarded_For" would collide with "X-Forwarded-For" in the environ: drop it (gunicorn 22 does).
+            # "X_Forwarded_For" would collide with "X-Forwarded-For" in the environ: drop it (gunicorn 22 does),
+            # unless it is a forwarder header from a trusted proxy (SCRIPT_NAME, REMOTE_USER …).
             if "_" in name:
+                if name in ctx.forwarders and (ctx.trust_all or not ctx.tcp or peer[0] in ctx.trusted):
+                    forwarded = forwarded or {}
+                    forwarded[name] = value
                 continue
             key = keys[name] = "HTTP_" + name.replace("-", "_")
         if key in environ:
@@ -164,7 +172,20 @@ def build_environ(req, ctx, body, sock, peer, proxy=None):
     if proxy is not None:
         # The PROXY protocol header's addresses win over the socket's (gunicorn's proxy_environ).
         environ.update(proxy)
+    if forwarded is not None:
+        _apply_forwarded(environ, forwarded, req.path)
     return environ
+
+
+def _apply_forwarded(environ, forwarded, path):
+    """forwarder_headers: each names its WSGI variable; a SCRIPT_NAME comes off the front of PATH_INFO."""
+    script_name = forwarded.pop("SCRIPT_NAME", None)
+    if script_name is not None:
+        script_name = script_name.rstrip("/")
+        environ["SCRIPT_NAME"] = script_name
+        if script_name and (path == script_name or path.startswith(script_name + "/")):
+            environ["PATH_INFO"] = path[len(script_name):]
+    environ.update(forwarded)
 
 
 def _forwarded_scheme(environ, scheme_headers):
