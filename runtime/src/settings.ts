@@ -709,6 +709,19 @@ function levenshtein(a: string, b: string): number {
   return row[b.length];
 }
 
+/** Edit distance where swapping two neighbouring letters (bnid for bind) is one edit. */
+function transpositionDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
 /** The closest known name, when it is close enough to be a likely typo. */
 export function suggest(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
@@ -735,7 +748,7 @@ export function misspelt(name: string, candidates: Iterable<string>): string | u
   let best: string | undefined;
   let bestDist = Infinity;
   for (const c of candidates) {
-    const d = levenshtein(n, bare(c));
+    const d = transpositionDistance(n, bare(c));
     if (d < bestDist) {
       best = c;
       bestDist = d;

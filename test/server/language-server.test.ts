@@ -8,7 +8,7 @@ import path from 'node:path';
 import { CodeAction, CompletionItem, DiagnosticSeverity, MarkupContent, TextEdit } from 'vscode-languageserver-protocol/node';
 import { CliError } from '../../runtime/src/errors';
 import { parseAddress } from '../../runtime/src/listeners';
-import { HOOKS, SettingError, coerce, getSetting, unknownSettingError } from '../../runtime/src/settings';
+import { HOOKS, SettingError, coerce, getSetting, ignoredWarning, nameHint } from '../../runtime/src/settings';
 import { Diag, LSP_FIXTURES, LspServer, ROOMY_KERNEL, fixture } from './lsp-client';
 
 /** The runtime's own message for a value, so that the test proves the server says the same words. */
@@ -52,21 +52,20 @@ describe('language server diagnostics', () => {
     assert.deepEqual(await server.open(fx.uri, fx.text), []);
   });
 
-  test('unknown settings, with did-you-mean from the registry, on the name; helpers are allowed', async () => {
+  test('names that are not settings: likely typos are warnings with did-you-mean; helper variables get nothing', async () => {
     const fx = fixture('unknown.conf.py');
     const ds = await server.open(fx.uri, fx.text);
-    assert.equal(ds.length, 4, JSON.stringify(ds));
+    assert.equal(ds.length, 3, JSON.stringify(ds));
     const wrkers = only(ds, 0);
     assert.equal(span(wrkers), '0:0-0:6');
-    assert.equal(wrkers.message, unknownSettingError('wrkers').message);
-    assert.match(wrkers.message, /did you mean workers\?/);
-    assert.equal(wrkers.severity, DiagnosticSeverity.Error);
+    assert.equal(wrkers.message, nameHint('wrkers')!.message);
+    assert.equal(wrkers.message, 'wrkers: not a setting, so it is ignored — did you mean workers?');
+    assert.equal(wrkers.severity, DiagnosticSeverity.Warning);
     assert.equal(wrkers.source, 'unicorn');
-    assert.equal(only(ds, 1).message, unknownSettingError('frobnicate').message);
-    assert.doesNotMatch(only(ds, 1).message, /did you mean/);
+    assert.equal(onLine(ds, 1).length, 0, 'frobnicate is a helper variable, as gunicorn takes it');
     assert.equal(onLine(ds, 2).length, 0, 'MAX_WORKERS is an UPPER_CASE helper');
     assert.equal(onLine(ds, 3).length, 0, '_private is a helper');
-    assert.match(only(ds, 4).message, /^bnid: unknown setting — did you mean bind\?/);
+    assert.equal(only(ds, 4).message, 'bnid: not a setting, so it is ignored — did you mean bind?');
     assert.match(only(ds, 5).message, /^config: a config file cannot name another config file/);
   });
 
@@ -108,15 +107,16 @@ describe('language server diagnostics', () => {
     assert.equal(yes.message, 'check_config: "yes" is a string — write check_config = True');
   });
 
-  test('settings not supported yet are refused as the runtime refuses them; gthread and threads are supported', async () => {
+  test('a gunicorn setting with no effect here is a warning in the runtime\'s words; gthread and threads are supported', async () => {
     const fx = fixture('values.conf.py');
     const ds = await server.open(fx.uri, fx.text);
     assert.deepEqual(onLine(ds, 6), [], 'worker_class = "gthread" is accepted');
     assert.deepEqual(onLine(ds, 7), [], 'threads = 4 is accepted');
     const d = only(ds, 8);
-    assert.equal(d.message, runtimeError('spew', true));
-    assert.match(d.message, /not supported yet/);
-    assert.equal(d.code, 'not-supported');
+    assert.equal(d.message, ignoredWarning(getSetting('spew')!, true));
+    assert.match(d.message, /^spew: has no effect in Unicorn and is ignored — /);
+    assert.equal(d.code, 'no-effect');
+    assert.equal(d.severity, DiagnosticSeverity.Warning);
     assert.equal(span(d), '8:0-8:4');
   });
 
@@ -152,10 +152,10 @@ describe('language server diagnostics', () => {
     const [d, ...rest] = await server.open(fx.uri, fx.text);
     assert.deepEqual(rest, []);
     assert.equal(span(d), '0:11-0:29');
-    assert.match(d.message, /^wsgi_app: no module "nosuchmodule" in chdir \(.*fixtures\/lsp\/app\)/);
+    assert.match(d.message, /^wsgi_app: no module "nosuchmodule" in .*, .*fixtures\/lsp\/app — set chdir or pythonpath/);
     const moved = fixture('app', 'chdir-missing.conf.py');
     const [d2] = await server.open(moved.uri, moved.text);
-    assert.match(d2.message, /^wsgi_app: no module "hello" in chdir \(.*fixtures\/lsp\/app\/src\)/);
+    assert.match(d2.message, /^wsgi_app: no module "hello" in .*fixtures\/lsp\/app\/src — /);
     assert.equal(d2.range.start.line, 1);
   });
 
@@ -376,7 +376,7 @@ describe('language server kernel-limit diagnostics (limits injected through UNIC
       const fx = fixture('kernel', 'default.conf.py');
       assert.deepEqual(await bad.open(fx.uri, fx.text), []);
       const values = fixture('unknown.conf.py');
-      assert.equal((await bad.open(values.uri, values.text)).length, 4);
+      assert.equal((await bad.open(values.uri, values.text)).length, 3);
     } finally {
       await bad.stop();
     }
@@ -422,11 +422,14 @@ describe('language server hover, completion and quick fixes', () => {
     assert.equal(await server.hover(valid.uri, line, 10), null, 'the value');
   });
 
-  test('hover on a setting not supported yet says so', async () => {
+  test('hover on a gunicorn setting that is ignored or refused says so, and why', async () => {
     const fx = fixture('values.conf.py');
     await server.open(fx.uri, fx.text);
     const text = markdown(await server.hover(fx.uri, 8, 3));
-    assert.ok(text.includes('**Not supported yet:** gunicorn\'s spew setting is planned'));
+    assert.ok(text.includes(`**Accepted and ignored:** ${getSetting('spew')!.ignored}.`), text);
+    await server.open(uriOf('refused.conf.py'), 'dirty_workers = 2\n');
+    const refused = markdown(await server.hover(uriOf('refused.conf.py'), 0, 3));
+    assert.ok(refused.includes(`**Refused unless at gunicorn's default:** ${getSetting('dirty_workers')!.unsupported}.`), refused);
   });
 
   async function completeAt(text: string, line: number, character: number): Promise<CompletionItem[]> {
@@ -494,7 +497,7 @@ describe('language server hover, completion and quick fixes', () => {
 
   test('quick fix: replace an unknown name by the suggestion, after which the diagnostic is gone', async () => {
     const uri = uriOf('quickfix.conf.py');
-    const text = 'wrkers = 4\nfrobnicate = 1\n';
+    const text = 'wrkers = 4\nacces_log = "-"\n';
     const ds = await server.open(uri, text);
     const [action, ...rest] = await server.codeActions(uri, [ds[0]]);
     assert.deepEqual(rest, []);
@@ -502,10 +505,12 @@ describe('language server hover, completion and quick fixes', () => {
     assert.equal(action.kind, 'quickfix');
     assert.equal(action.isPreferred, true);
     const fixed = await applyFix(uri, text, action);
-    assert.equal(fixed, 'workers = 4\nfrobnicate = 1\n');
-    assert.deepEqual(await server.codeActions(uri, [ds[1]]), [], 'no suggestion, no fix');
+    assert.equal(fixed, 'workers = 4\nacces_log = "-"\n');
     const after = await server.change(uri, fixed);
     assert.deepEqual(after.map((d) => d.range.start.line), [1]);
+    const [second] = await server.codeActions(uri, [after[0]]);
+    assert.equal(second.title, 'Change to accesslog');
+    assert.deepEqual(await server.change(uri, await applyFix(uri, fixed, second)), []);
     await server.close(uri);
   });
 
