@@ -34,14 +34,19 @@ def _jsonable(value):
         return False, type(value).__name__
 
 
-def _assignment_lines(source, path):
-    """Line of the last top-level assignment to each name, for error messages."""
-    lines = {}
+def _read_names(source, path):
+    """Line of the last top-level assignment to each name (for messages); the names the file reads
+    (helpers, whatever they are called); and `name: type` annotations, which assign nothing."""
+    lines, annotated = {}, {}
     try:
         tree = ast.parse(source, path)
     except SyntaxError:
-        return lines
+        return lines, [], annotated
+    used = sorted(set(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)))
     for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and node.value is None and isinstance(node.target, ast.Name):
+            annotated[node.target.id] = node.lineno
+            continue
         targets = []
         if isinstance(node, ast.Assign):
             targets = node.targets
@@ -53,7 +58,7 @@ def _assignment_lines(source, path):
             for n in ast.walk(t):
                 if isinstance(n, ast.Name):
                     lines[n.id] = node.lineno
-    return lines
+    return lines, used, annotated
 
 
 def load(path):
@@ -89,11 +94,14 @@ def load(path):
             settings[name] = out
         else:
             unserializable[name] = out
+    lines, used, annotated = _read_names(source, path)
     return {
         "settings": settings,
         "callables": hooks,
         "unserializable": unserializable,
-        "lines": _assignment_lines(source, path),
+        "lines": lines,
+        "used": used,
+        "annotated": annotated,
     }
 
 

@@ -8,7 +8,7 @@ import { parseAppSpec } from './appspec';
 import { CliError } from './errors';
 import { resolvePython, runConfigHelper } from './python';
 import {
-  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, ignoredWarning, isBuilt, nameHint,
+  HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, annotationOnly, coerce, defaults, getSetting, ignoredWarning, isBuilt, nameHint,
 } from './settings';
 
 export type CliName = 'unicorn' | 'unicorn-django';
@@ -147,7 +147,10 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
   const refuse = (e: SettingError): never => {
     throw new CliError(`${where(lines[e.setting])}: ${e.message}`);
   };
+  // A name the file reads is its own helper, whatever it is called (log_file = ...; handlers use log_file).
+  const used = new Set((answer.used ?? []) as string[]);
   const warnAbout = (name: string, callable: boolean) => {
+    if (used.has(name)) return;
     const hint = nameHint(name, callable);
     if (hint) warnings.push(`${where(lines[name])}: ${hint.message}`);
   };
@@ -172,6 +175,9 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
     }
     const ignored = ignoredWarning(setting, values.get(name));
     if (ignored) warnings.push(`${where(lines[name])}: ${ignored}`);
+  }
+  for (const [name, line] of Object.entries((answer.annotated ?? {}) as Record<string, number>)) {
+    if (getSetting(name) && !values.has(name)) warnings.push(`${where(line)}: ${annotationOnly(name)}`);
   }
   const callables = (answer.callables ?? []) as string[];
   for (const name of callables) if (!(name in HOOKS) && !getSetting(name)) warnAbout(name, true);

@@ -821,6 +821,11 @@ export function nameHint(name: string, callable = false): NameHint | undefined {
   return undefined;
 }
 
+/** `workers: 2` in a config file: an annotation, which sets nothing. */
+export function annotationOnly(name: string): string {
+  return `${name}: an annotation assigns nothing, so ${name} keeps its default — write ${name} = …`;
+}
+
 /** Names a config file may set without being settings: its own helpers, as the loader skips them. */
 export function isHelperName(name: string): boolean {
   return name.startsWith('_') || /^[A-Z0-9_]+$/.test(name);

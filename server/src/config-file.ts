@@ -41,6 +41,8 @@ export interface ConfigFile {
   tree: Tree;
   assignments: Assignment[];
   annotations: Annotation[];
+  /** Names the file reads somewhere (a helper's name, whatever it looks like). */
+  reads: Set<string>;
   /** Module-level functions (and lambdas assigned to a name): the runtime sees them as callables. */
   functions: FunctionDefinition[];
 }
@@ -50,9 +52,27 @@ const COMPOUND = new Set(['if_statement', 'elif_clause', 'else_clause', 'try_sta
   'except_group_clause', 'finally_clause', 'with_statement', 'for_statement', 'while_statement', 'block']);
 
 export function readConfigFile(tree: Tree): ConfigFile {
-  const out: ConfigFile = { tree, assignments: [], annotations: [], functions: [] };
+  const out: ConfigFile = { tree, assignments: [], annotations: [], functions: [], reads: new Set() };
   walkStatements(tree.rootNode, out);
+  const bound = new Set([...out.assignments, ...out.annotations, ...out.functions].map((b) => b.nameNode.startIndex));
+  for (const id of tree.rootNode.descendantsOfType('identifier')) {
+    if (id && !bound.has(id.startIndex) && isRead(id)) out.reads.add(id.text);
+  }
   return out;
+}
+
+/** An identifier that reads a variable (not a parameter, keyword, attribute or assignment target). */
+function isRead(id: Node): boolean {
+  const parent = id.parent;
+  if (!parent) return false;
+  if (['parameters', 'lambda_parameters', 'typed_parameter', 'default_parameter', 'typed_default_parameter',
+    'function_definition', 'class_definition', 'aliased_import', 'dotted_name'].includes(parent.type)) return false;
+  if (parent.type === 'keyword_argument' && parent.childForFieldName('name')?.startIndex === id.startIndex) return false;
+  if (parent.type === 'attribute' && parent.childForFieldName('attribute')?.startIndex === id.startIndex) return false;
+  if ((parent.type === 'assignment' || parent.type === 'augmented_assignment') && parent.childForFieldName('left')?.startIndex === id.startIndex) {
+    return parent.type === 'augmented_assignment';
+  }
+  return true;
 }
 
 function walkStatements(parent: Node, out: ConfigFile): void {

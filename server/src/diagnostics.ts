@@ -6,7 +6,7 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/errors';
 import { parseAddress } from '../../runtime/src/listeners';
 import {
-  DIRTY_HOOKS, HOOKS, Setting, SettingError, coerce, getSetting, ignoredWarning, nameHint, unknownAccessLogAtoms,
+  DIRTY_HOOKS, HOOKS, Setting, SettingError, annotationOnly, coerce, getSetting, ignoredWarning, nameHint, unknownAccessLogAtoms,
 } from '../../runtime/src/settings';
 import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
@@ -42,7 +42,8 @@ function lastAssignments(file: ConfigFile): Map<string, Assignment> {
 const isHookName = (name: string) => name in HOOKS || (DIRTY_HOOKS as readonly string[]).includes(name);
 
 /** A name that is not a setting: nothing for a helper variable, a warning for a likely mistake. */
-function nameProblem(name: string, node: Node, callable: boolean): Diagnostic | undefined {
+function nameProblem(file: ConfigFile, name: string, node: Node, callable: boolean): Diagnostic | undefined {
+  if (file.reads.has(name)) return undefined; // the file reads it: its own helper
   const hint = nameHint(name, callable);
   if (!hint) return undefined;
   return problem(node, hint.message, hint.kind === 'old-hook' ? 'old-hook' : hint.kind === 'retired' ? 'retired-setting' : 'unknown-setting',
@@ -58,7 +59,7 @@ export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
     const setting = getSetting(a.name);
     if (!setting) {
       if (!isHookName(a.name)) {
-        const d = nameProblem(a.name, a.nameNode, false);
+        const d = nameProblem(file, a.name, a.nameNode, false);
         if (d) out.push(d);
       }
       continue;
@@ -97,12 +98,12 @@ export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
   for (const n of file.annotations) {
     if (!getSetting(n.name) && !isHookName(n.name)) continue;
     const text = n.statement.text.replace(/\s*:\s*/, ' = ');
-    out.push(problem(n.statement, `${n.name}: an annotation assigns nothing, so ${n.name} keeps its default — write ${text}`,
+    out.push(problem(n.statement, annotationOnly(n.name),
       'annotation-only', DiagnosticSeverity.Warning, { kind: 'replace', title: `Write ${text}`, text }));
   }
   for (const f of file.functions) {
     if (isHookName(f.name) || getSetting(f.name)) continue;
-    const d = nameProblem(f.name, f.nameNode, true);
+    const d = nameProblem(file, f.name, f.nameNode, true);
     if (d) out.push(d);
   }
   out.push(...appDiagnostics(file, values, computed, ctx));
