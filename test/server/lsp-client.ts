@@ -49,7 +49,7 @@ export class LspServer {
   }
 
   /** Starts the server with the given kernel limits (UNICORN_KERNEL_LIMITS) and initializes it. */
-  static async start(kernelLimits: object | string = ROOMY_KERNEL, env: Record<string, string> = {}): Promise<LspServer> {
+  static async start(kernelLimits: object | string = ROOMY_KERNEL, env: Record<string, string> = {}, workspace = ROOT): Promise<LspServer> {
     if (!fs.existsSync(SERVER)) throw new Error(`${SERVER} is missing — run npm run build first`);
     const proc = spawn(process.execPath, [SERVER, '--stdio'], {
       cwd: ROOT,
@@ -66,7 +66,7 @@ export class LspServer {
     proc.stderr!.setEncoding('utf8').on('data', (d: string) => (server.stderr += d));
     connection.listen();
     await withTimeout(
-      connection.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: pathToFileURL(ROOT).href, capabilities: {}, workspaceFolders: null }),
+      connection.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: pathToFileURL(workspace).href, capabilities: {}, workspaceFolders: null }),
       'initialize',
     );
     await connection.sendNotification(InitializedNotification.type, {});

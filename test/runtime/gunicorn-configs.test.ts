@@ -1,0 +1,410 @@
+// Drop-in gunicorn configs (issue 10): config files in the shapes real deployments use, each through
+// the CLI (--check-config, --print-config, a real start and request), compared with gunicorn's own
+// --check-config on the same file, and through the language server with its exact diagnostics.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { pathToFileURL } from 'node:url';
+import { DiagnosticSeverity } from 'vscode-languageserver-protocol/node';
+import { FIXTURES, SYSTEM_PYTHON, Server, freePort, get, rawRequest, runCli, startServer, waitUntil } from '../helpers';
+import { Pki, makePki } from '../pki';
+import { LspServer } from '../server/lsp-client';
+import { getSetting, ignoredWarning } from '../../runtime/src/settings';
+
+const CONFIGS = path.join(FIXTURES, 'configs');
+const python = SYSTEM_PYTHON;
+
+let pki: Pki;
+let work: string;
+before(() => {
+  pki = makePki();
+});
+after(() => {
+  fs.rmSync(pki.dir, { recursive: true, force: true });
+});
+
+/** A fresh copy of the fixture folder: configs may write files (a log, accesslog = "stdout") where they run. */
+function copy(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-configs-'));
+  fs.cpSync(CONFIGS, dir, { recursive: true });
+  return dir;
+}
+
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return { TLS_CERT: pki.serverCert, TLS_KEY: pki.serverKey, TLS_CA: pki.caCert, WEB_CONCURRENCY: '1', ...extra };
+}
+
+const FILES = fs.readdirSync(CONFIGS).filter((f) => f.endsWith('.conf.py')).sort();
+
+/** Unicorn's verdict where gunicorn's differs on purpose, and why. */
+const EXPECTED_DIFFERENCE: Record<string, { unicorn: number; why: RegExp }> = {
+  'refused.conf.py': { unicorn: 2, why: /dirty_workers: not supported: Unicorn has no dirty arbiter/ },
+};
+
+/** The warnings --check-config prints for each file (file:line: message), exactly. */
+function expectedWarnings(dir: string): Record<string, string[]> {
+  const at = (file: string, line: number, message: string) => `unicorn: warning: ${path.join(dir, file)}:${line}: ${message}`;
+  const r = 'retired.conf.py';
+  return {
+    'retired.conf.py': [
+      at(r, 6, "logfile: gunicorn's retired setting, which is ignored — use errorlog"),
+      at(r, 7, "access_logfile: gunicorn's retired setting, which is ignored — use accesslog"),
+      at(r, 8, 'debug: gunicorn\'s retired setting, which is ignored — use loglevel = "debug" (and reload = True for restarts on code changes)'),
+      at(r, 9, "preload: gunicorn's retired setting, which is ignored — use preload_app"),
+      at(r, 10, "command: supervisor's program setting (the command that starts the server), not a gunicorn setting, so it is ignored"),
+      at(r, 11, 'log_level: not a setting, so it is ignored — the setting for --log-level is loglevel'),
+      at(r, 12, 'acceslogformat: not a setting, so it is ignored — did you mean access_log_format?'),
+      at(r, 13, 'pid_file: not a setting, so it is ignored — did you mean pidfile?'),
+      at(r, 14, 'limit_request_field: not a setting, so it is ignored — did you mean limit_request_fields?'),
+      at(r, 5, 'workers: an annotation assigns nothing, so workers keeps its default — write workers = …'),
+      at(r, 22, "after_fork: gunicorn 0.x's hook name, which nothing calls — rename it to post_fork(server, worker)"),
+    ],
+  };
+}
+
+describe('gunicorn configs through the CLI', () => {
+  before(() => {
+    work = copy();
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  for (const file of FILES) {
+    test(`${file}: --check-config gives gunicorn's verdict (Debian's gunicorn 20.1 as the reference)`, async () => {
+      const ours = await runCli(['-c', file, '--check-config', 'app:app'], { cwd: work, python, env: env() });
+      const theirs = spawnSync(python, ['-m', 'gunicorn', '-c', file, '--check-config', 'app:app'],
+        { cwd: work, env: { ...process.env, ...env() }, encoding: 'utf8', timeout: 30000 });
+      // gunicorn 20.1 predates the 23–26 names and ignores them as it ignores any module-level name:
+      // every file here passes its check, refused.conf.py included.
+      assert.equal(theirs.status, 0, `gunicorn --check-config ${file}: ${theirs.stderr}`);
+      const differs = EXPECTED_DIFFERENCE[file];
+      if (differs) {
+        assert.equal(ours.code, differs.unicorn, ours.stderr);
+        assert.match(ours.stderr, differs.why);
+        assert.equal(ours.stderr.trim().split('\n').length, 1, 'one line naming the setting');
+        return;
+      }
+      assert.equal(ours.code, 0, ours.stderr);
+      assert.match(ours.stdout, new RegExp(`configuration OK: .*${file.replace(/\./g, '\\.')}, app app:app imports`));
+      const warnings = ours.stderr.split('\n').filter((l) => l.startsWith('unicorn: warning:'));
+      assert.deepEqual(warnings, expectedWarnings(work)[file] ?? [], ours.stderr);
+    });
+  }
+
+  test('--print-config shows what the helpers computed', async () => {
+    const print = async (file: string, extra: Record<string, string> = {}) => {
+      const r = await runCli(['-c', file, '--print-config', 'app:app'], { cwd: work, python, env: env(extra) });
+      assert.equal(r.code, 0, r.stderr);
+      return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')).trim(), l.slice(l.indexOf('=') + 1).trim()]));
+    };
+    const docker = await print('docker_env.conf.py', { PORT: '8123', KEEP_ALIVE: '7' });
+    assert.equal(docker.workers, '1');
+    assert.equal(docker.bind, '["0.0.0.0:8123"]');
+    assert.equal(docker.keepalive, '7');
+    assert.equal(docker.graceful_timeout, '120');
+    assert.equal(docker.accesslog, '"-"');
+    assert.equal(docker.wsgi_app, '"app:app"');
+    const dotenv = await print('dotenv_if.conf.py');
+    assert.equal(dotenv.workers, '2', 'APP_WORKERS from .env');
+    assert.equal(dotenv.preload_app, 'True', 'the production branch of the if');
+    assert.equal(dotenv.max_requests, '1000');
+    assert.equal(dotenv.bind, '["127.0.0.1:8000"]');
+    const g26 = await print('gunicorn26.conf.py');
+    assert.equal(g26.root_path, '"/shop"');
+    assert.equal(g26.forwarder_headers, '["SCRIPT_NAME", "PATH_INFO", "REMOTE_USER"]');
+    assert.equal(g26.control_socket_mode, String(0o660));
+    const logging = await print('logging_dict.conf.py', { APP_LOG_FILE: '/tmp/x.log' });
+    assert.match(logging.logconfig_dict, /^\{"version": 1, .*"filename": "\/tmp\/x\.log"/);
+  });
+});
+
+describe('gunicorn configs serve requests', () => {
+  let dir: string;
+  before(() => {
+    dir = copy();
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  async function start(file: string, extra: Record<string, string> = {}, args: string[] = []): Promise<Server> {
+    return startServer(['-c', file, ...args, 'app:app'], { cwd: dir, python, env: env(extra) });
+  }
+
+  test('docker_env: env-driven helpers, a printed dict, -b on the command line over the f-string bind', async () => {
+    const server = await start('docker_env.conf.py');
+    try {
+      const r = await get(server.port, '/x');
+      assert.equal(r.status, 200);
+      assert.equal(JSON.parse(r.body.toString()).PATH_INFO, '/x');
+      assert.match(server.output(), /"workers_per_core": 1\.0/, 'what the config prints is shown, not taken for a setting');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('dotenv_if: .env read by python-dotenv, settings inside if, preloaded', async () => {
+    const server = await start('dotenv_if.conf.py');
+    try {
+      assert.equal((await get(server.port, '/')).status, 200);
+      await server.waitForOutput(/Booting worker with pid: \d+[\s\S]*Booting worker with pid: \d+/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('hooks_elsewhere: hooks imported from another module are called', async () => {
+    const marker = path.join(dir, 'hooks.txt');
+    const server = await start('hooks_elsewhere.conf.py', { HOOK_MARKER: marker });
+    try {
+      assert.equal((await get(server.port, '/')).status, 200);
+      await server.waitForOutput(/deploy_hooks: ready/);
+      await waitUntil(() => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').match(/post_fork \d+/g)?.length === 2 : false),
+        10000, 'post_fork in both workers');
+      assert.match(fs.readFileSync(marker, 'utf8'), /^on_starting\n/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('prometheus: child_exit marks the dead worker with prometheus_client', async () => {
+    const marker = path.join(dir, 'child_exit.txt');
+    const multiproc = fs.mkdtempSync(path.join(dir, 'prom-'));
+    const server = await start('prometheus.conf.py', { HOOK_MARKER: marker, PROMETHEUS_MULTIPROC_DIR: multiproc });
+    try {
+      assert.equal((await get(server.port, '/')).status, 200);
+      await server.waitForOutput(/Booting worker with pid: \d+[\s\S]*Booting worker with pid: \d+/);
+      process.kill(server.pid, 'SIGTTOU');
+      await waitUntil(() => fs.existsSync(marker) && /^child_exit \d+\n$/.test(fs.readFileSync(marker, 'utf8')), 10000, 'child_exit');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('logging_dict: dictConfig sends gunicorn.error, gunicorn.access and the app\'s logger to a file in a custom format; the arbiter follows', async () => {
+    const logFile = path.join(dir, 'app.log');
+    const server = await start('logging_dict.conf.py', { APP_LOG_FILE: logFile });
+    let text = '';
+    try {
+      assert.equal((await get(server.port, '/orders/log')).status, 200);
+      await waitUntil(() => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('gunicorn.access'), 10000, 'the access line');
+    } finally {
+      await server.stop();
+      text = fs.readFileSync(logFile, 'utf8');
+    }
+    assert.match(text, new RegExp(`^APP INFO gunicorn\\.error \\[${server.pid}\\] Starting unicorn `, 'm'), 'the arbiter\'s line, in the dict\'s format');
+    assert.match(text, /^APP WARNING shop\.views \[\d+\] app logger line from \/orders\/log$/m, 'the app\'s own logger');
+    assert.match(text, /^APP INFO gunicorn\.access \[\d+\] 127\.0\.0\.1 "GET \/orders\/log HTTP\/1\.1" 200 \d+$/m);
+    assert.match(text, /^APP INFO gunicorn\.error \[\d+\] Booting worker with pid/m);
+    assert.doesNotMatch(server.output(), /Starting unicorn/, 'nothing left on standard error');
+  });
+
+  test('syslog over UDP: the workers\' error and access lines and the arbiter\'s, as gunicorn formats them', async () => {
+    const sock = dgram.createSocket('udp4');
+    const packets: string[] = [];
+    sock.on('message', (m) => packets.push(m.toString()));
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    const server = await start('syslog.conf.py', { SYSLOG_ADDR: `udp://127.0.0.1:${sock.address().port}` });
+    try {
+      assert.equal((await get(server.port, '/s')).status, 200);
+      // local3 (19) * 8 + info (6) = 158; the program name is gunicorn.PREFIX.error / .access.
+      await waitUntil(() => packets.some((p) => p.startsWith('<158>gunicorn.shop.access: [')), 10000, 'the access line by syslog');
+      assert.ok(packets.includes(`<158>gunicorn.shop.error: [${server.pid}] Listening at: http://127.0.0.1:${server.port} (${server.pid})\0`), packets.join('\n'));
+      assert.ok(packets.some((p) => /^<158>gunicorn\.shop\.access: \[\d+\] 127\.0\.0\.1 - - \[.*\] "GET \/s HTTP\/1\.1" 200 \d+ "-" "-"\0$/.test(p)), packets.join('\n'));
+      assert.match(server.output(), /"GET \/s HTTP\/1\.1" 200/, 'accesslog = "-" still writes standard output');
+    } finally {
+      await server.stop();
+      sock.close();
+    }
+  });
+
+  test('syslog to a unix datagram socket (/dev/log style): the workers\' lines; the access log kept out when asked', async () => {
+    // Node has no unix datagram sockets: the listener is a Python one.
+    const sockPath = path.join(dir, 'log.sock');
+    const got = path.join(dir, 'unix-syslog.txt');
+    const py = 'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\n' +
+      'with open(sys.argv[2],"ab") as f:\n    while True:\n        f.write(s.recv(65536)+b"\\n"); f.flush()\n';
+    const recv = spawn(python, ['-c', py, sockPath, got], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => recv.stdout!.once('data', () => resolve()));
+      const server = await start('syslog.conf.py', { SYSLOG_ADDR: `unix://${sockPath}#dgram` }, ['--disable-redirect-access-to-syslog']);
+      try {
+        assert.equal((await get(server.port, '/u')).status, 200);
+      } finally {
+        await server.stop();
+      }
+      await waitUntil(() => fs.existsSync(got) && fs.readFileSync(got, 'utf8').includes('Worker exiting'), 10000, 'the worker\'s exit line by syslog');
+      const text = fs.readFileSync(got, 'utf8');
+      assert.match(text, /^<158>gunicorn\.shop\.error: \[\d+\] Worker exiting \(pid: \d+\)\0$/m);
+      assert.doesNotMatch(text, /gunicorn\.shop\.access/);
+    } finally {
+      recv.kill('SIGKILL');
+    }
+  });
+
+  test('tls_required: ssl.CERT_REQUIRED, and the ssl_context hook is called (TLS 1.3 only)', async () => {
+    const port = await freePort();
+    const server = await startServer(['-c', 'tls_required.conf.py', '-b', `127.0.0.1:${port}`, 'app:app'],
+      { cwd: dir, python, env: env(), noBind: true, port, readyPattern: /Listening at: https:/ });
+    const ca = fs.readFileSync(pki.caCert);
+    const client = { cert: fs.readFileSync(pki.clientCert), key: fs.readFileSync(pki.clientKey) };
+    const fetch = (opts: https.RequestOptions) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port, path: '/t', ca, agent: false, timeout: 5000, ...opts }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.end();
+    });
+    try {
+      await waitUntil(async () => (await fetch(client).catch(() => ({ status: 0 }))).status === 200, 20000, 'an HTTPS answer');
+      const ok = await fetch(client);
+      assert.equal(JSON.parse(ok.body).url_scheme, 'https');
+      await assert.rejects(fetch({}), 'no client certificate: the handshake fails');
+      await assert.rejects(fetch({ ...client, maxVersion: 'TLSv1.2' }), 'TLS 1.2: refused by the context the hook returned');
+      const version = await new Promise<string | null>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca, ...client, servername: 'localhost' }, () => {
+          resolve(s.getProtocol());
+          s.end();
+        });
+        s.on('error', reject);
+      });
+      assert.equal(version, 'TLSv1.3');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('gunicorn26: root_path mounts the app, forwarder headers from the trusted proxy, the control socket at its path and mode', async () => {
+    const ctl = path.join(dir, 'shop.ctl');
+    const server = await start('gunicorn26.conf.py', { CONTROL_SOCKET: ctl });
+    try {
+      const mounted = JSON.parse((await get(server.port, '/shop/items')).body.toString());
+      assert.deepEqual([mounted.SCRIPT_NAME, mounted.PATH_INFO], ['/shop', '/items']);
+      const raw = await rawRequest(server.port,
+        'GET /api/v1/orders HTTP/1.1\r\nHost: x\r\nSCRIPT_NAME: /api\r\nREMOTE_USER: bob\r\nX_Other: y\r\nConnection: close\r\n\r\n');
+      const body = JSON.parse(raw.toString().split('\r\n\r\n')[1]);
+      assert.deepEqual([body.SCRIPT_NAME, body.PATH_INFO, body.REMOTE_USER], ['/api', '/v1/orders', 'bob']);
+      await waitUntil(() => fs.existsSync(ctl), 10000, 'the control socket');
+      assert.equal(fs.statSync(ctl).mode & 0o777, 0o660);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = net.createConnection(ctl, () => c.write('{"command":"status"}\n'));
+        let buf = '';
+        c.on('data', (d) => {
+          buf += d;
+          if (buf.includes('\n')) {
+            resolve(buf);
+            c.end();
+          }
+        });
+        c.on('error', reject);
+      });
+      assert.match(answer, /"workers"/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('control_socket_disable (--no-control-socket): no control socket at all', async () => {
+    const ctl = path.join(dir, 'none.ctl');
+    const server = await start('gunicorn26.conf.py', { CONTROL_SOCKET: ctl }, ['--no-control-socket']);
+    try {
+      assert.equal((await get(server.port, '/shop/')).status, 200);
+      await server.waitForOutput(/Booting worker/);
+      assert.equal(fs.existsSync(ctl), false);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('retired: an old config with retired and misspelt names starts, saying what each one is', async () => {
+    const server = await start('retired.conf.py');
+    try {
+      assert.equal((await get(server.port, '/')).status, 200);
+      await server.waitForOutput(/\[WARNING\] .*retired\.conf\.py:12: acceslogformat: not a setting, so it is ignored — did you mean access_log_format\?/);
+      await waitUntil(() => fs.existsSync(path.join(dir, 'stdout')), 10000, 'accesslog = "stdout" writes a file named stdout');
+      assert.equal(getSetting('spew') !== undefined && ignoredWarning(getSetting('spew')!, false), undefined, 'spew = False asks for nothing');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('gunicorn configs in the language server', () => {
+  let server: LspServer;
+  before(async () => {
+    server = await LspServer.start();
+  });
+  after(() => server.stop());
+
+  const open = async (file: string) => {
+    const full = path.join(CONFIGS, file);
+    return server.open(pathToFileURL(full).href, fs.readFileSync(full, 'utf8'));
+  };
+
+  test('no error on any config gunicorn accepts; the real-world shapes get no diagnostic at all', async () => {
+    for (const file of FILES) {
+      const ds = await open(file);
+      assert.deepEqual(ds.filter((d) => d.severity === DiagnosticSeverity.Error), [], file);
+      if (!['retired.conf.py', 'refused.conf.py'].includes(file)) assert.deepEqual(ds, [], file);
+    }
+  });
+
+  test('retired.conf.py: each likely mistake, as a warning on its line (the accesslog file name as a hint)', async () => {
+    const ds = await open('retired.conf.py');
+    const got = ds.map((d) => [d.range.start.line + 1, d.severity, d.code, d.message]).sort((a, b) => (a[0] as number) - (b[0] as number));
+    const W = DiagnosticSeverity.Warning;
+    assert.deepEqual(got, [
+      [5, W, 'annotation-only', 'workers: an annotation assigns nothing, so workers keeps its default — write workers = …'],
+      [6, W, 'retired-setting', "logfile: gunicorn's retired setting, which is ignored — use errorlog"],
+      [7, W, 'retired-setting', "access_logfile: gunicorn's retired setting, which is ignored — use accesslog"],
+      [8, W, 'retired-setting', 'debug: gunicorn\'s retired setting, which is ignored — use loglevel = "debug" (and reload = True for restarts on code changes)'],
+      [9, W, 'retired-setting', "preload: gunicorn's retired setting, which is ignored — use preload_app"],
+      [10, W, 'unknown-setting', "command: supervisor's program setting (the command that starts the server), not a gunicorn setting, so it is ignored"],
+      [11, W, 'unknown-setting', 'log_level: not a setting, so it is ignored — the setting for --log-level is loglevel'],
+      [12, W, 'unknown-setting', 'acceslogformat: not a setting, so it is ignored — did you mean access_log_format?'],
+      [13, W, 'unknown-setting', 'pid_file: not a setting, so it is ignored — did you mean pidfile?'],
+      [14, W, 'unknown-setting', 'limit_request_field: not a setting, so it is ignored — did you mean limit_request_fields?'],
+      [15, W, 'access-log-atom', 'access_log_format: %(asctime)s is not an atom and print "-" — use h, t, r, s, b, f, a, D, L, {header}i, {header}o, {variable}e …'],
+      [16, DiagnosticSeverity.Information, 'std-stream-name', 'accesslog: "stdout" writes a file named stdout — "-" means standard output'],
+      [22, W, 'old-hook', "after_fork: gunicorn 0.x's hook name, which nothing calls — rename it to post_fork(server, worker)"],
+    ]);
+  });
+
+  test('refused.conf.py: settings Unicorn refuses are warnings that say the start will stop', async () => {
+    const ds = await open('refused.conf.py');
+    assert.deepEqual(ds.map((d) => [d.range.start.line + 1, d.severity, d.code]), [
+      [3, DiagnosticSeverity.Warning, 'not-supported'],
+      [4, DiagnosticSeverity.Warning, 'not-supported'],
+    ]);
+    assert.match(ds[0].message, /^dirty_workers: not supported: Unicorn has no dirty arbiter .* \(unicorn refuses to start with it\)$/);
+  });
+
+  test('wsgi_app is found from the workspace folder when chdir names a folder there', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-ws-'));
+    try {
+      fs.mkdirSync(path.join(folder, 'deploy'));
+      fs.mkdirSync(path.join(folder, 'src'));
+      fs.writeFileSync(path.join(folder, 'src', 'shop.py'), 'def app(environ, start_response):\n    pass\n');
+      const ws = await LspServer.start(undefined, {}, folder);
+      try {
+        const cfg = pathToFileURL(path.join(folder, 'deploy', 'gunicorn.conf.py')).href;
+        assert.deepEqual(await ws.open(cfg, 'chdir = "src"\nwsgi_app = "shop:app"\n'), [], 'src is taken from the workspace folder');
+        const [d] = await ws.change(cfg, 'chdir = "src"\nwsgi_app = "shop:nope"\n');
+        assert.match(d.message, /^wsgi_app: "nope" is not defined at the top level of /);
+        const [missing] = await ws.change(cfg, 'wsgi_app = "nowhere:app"\n');
+        assert.match(missing.message, new RegExp(`^wsgi_app: no module "nowhere" in ${folder}, ${folder}/deploy — `));
+      } finally {
+        await ws.stop();
+      }
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
