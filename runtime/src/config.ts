@@ -302,10 +302,13 @@ export async function resolveInvocation(
     [envValues, envName ?? ''],
     [cliValues, 'command line'],
   ];
+  const warnings = [...loaded.warnings];
   for (const [values, label] of layers) {
     for (const [k, v] of values) {
       settings[k] = v;
       origin[k] = label;
+      const ignored = values === fileValues ? undefined : ignoredWarning(getSetting(k)!, v);
+      if (ignored) warnings.push(`${label}: ${ignored}`);
     }
   }
   settings.config = configFile;
@@ -362,7 +365,7 @@ export async function resolveInvocation(
     throw new CliError(`no app to serve — give APP_MODULE (e.g. ${name} test:app) or set wsgi_app in the config file`);
   }
   const owner = await resolveOwner(settings, python, chdir, origin);
-  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv, hooks: loaded.hooks, owner, warnings: loaded.warnings } };
+  return { kind: 'run', config: { settings, origin, configFile, app, python, chdir, pythonpath, workerEnv, hooks: loaded.hooks, owner, warnings } };
 }
 
 /** A JSON value written as the Python literal that means the same, for --print-config. */

@@ -82,7 +82,16 @@ function syslogAddressProblem(text: string): { problem: string; fix: string } | 
     : { problem: `"${text}" is not a syslog address`, fix: 'write udp://HOST:PORT, tcp://HOST:PORT or unix:///dev/log#dgram' };
 }
 
-type CompatRow = [string, string, string[], SettingType, SettingValue, { ignored?: string; unsupported?: string; sameAsDefault?: unknown[] }];
+/** http_protocols: gunicorn's names; a list without h1 would serve no client here, so it is refused. */
+function httpProtocolsProblem(text: string | null): { problem: string; fix: string } | undefined {
+  const names = (text ?? '').split(',').map((p) => p.trim().toLowerCase()).filter(Boolean);
+  const bad = names.find((n) => !['h1', 'h2', 'h3'].includes(n));
+  if (bad !== undefined) return { problem: `"${bad}" is not h1, h2 or h3`, fix: 'write it as h2,h1' };
+  return names.includes('h1') ? undefined : { problem: 'not supported: Unicorn speaks HTTP/1.1 only and this list leaves out h1', fix: 'add h1 (h2,h1), or remove http_protocols' };
+}
+
+type CompatRow = [string, string, string[], SettingType, SettingValue,
+  { ignored?: string; unsupported?: string; sameAsDefault?: unknown[]; check?: Setting['check'] }];
 
 /** gunicorn settings Unicorn knows but does not build: gunicorn's default, and why they are ignored or refused. */
 function compat(rows: CompatRow[]): Setting[] {
@@ -559,7 +568,10 @@ export const SETTINGS: readonly Setting[] = [
     ['sendfile', 'Server Mechanics', ['--no-sendfile'], 'bool', null, { ignored: 'the workers use sendfile() for file responses whenever the socket allows it' }],
     ['tmp_upload_dir', 'Server Mechanics', [], 'string', null, { ignored: 'the workers stream request bodies to the app and never spool them to disk' }],
     ['enable_backlog_metric', 'Logging', ['--enable-backlog-metric'], 'bool', false, { ignored: 'the gunicorn.backlog statsd metric is not built' }],
-    ['http_protocols', 'HTTP/2', ['--http-protocols'], 'string', 'h1', { ignored: 'Unicorn speaks HTTP/1.1 (h1) only; HTTP/2 is offered to no client' }],
+    ['http_protocols', 'HTTP/2', ['--http-protocols'], 'string', 'h1', {
+      ignored: 'Unicorn speaks HTTP/1.1 (h1) only; HTTP/2 is offered to no client',
+      check: (v: string | null) => httpProtocolsProblem(v),
+    }],
     ['http2_max_concurrent_streams', 'HTTP/2', ['--http2-max-concurrent-streams'], 'int', 100, { ignored: 'HTTP/2 is not built' }],
     ['http2_initial_window_size', 'HTTP/2', ['--http2-initial-window-size'], 'int', 65535, { ignored: 'HTTP/2 is not built' }],
     ['http2_max_frame_size', 'HTTP/2', ['--http2-max-frame-size'], 'int', 16384, { ignored: 'HTTP/2 is not built' }],

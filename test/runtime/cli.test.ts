@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../helpers';
-import { SETTINGS, getSetting, isBuilt } from '../../runtime/src/settings';
+import { SETTINGS, getSetting, ignoredWarning, isBuilt } from '../../runtime/src/settings';
 
 function tmpdir(files: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-cli-'));
@@ -225,6 +225,7 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
     await refused(['--logger-class', 'x.Logger', 'a:b'], /logger_class: not supported: Unicorn's log is not a gunicorn Logger class/);
     await refused(['--dirty-workers', '2', 'a:b'], /dirty_workers: not supported: Unicorn has no dirty arbiter/);
     await refused(['--protocol', 'uwsgi', 'a:b'], /protocol: not supported: the uWSGI binary protocol is not built/);
+    await refused(['--http-protocols', 'h2', 'a:b'], /http_protocols: not supported: Unicorn speaks HTTP\/1\.1 only and this list leaves out h1 — add h1/);
     await refused(['a:b'], /unicorn\.conf\.py:2: dirty_apps: not supported/, { cwd: tmpdir({ 'unicorn.conf.py': 'workers = 2\ndirty_apps = ["m:App"]\n' }) });
     // gunicorn's own defaults ask for nothing: accepted silently.
     const r = await runCli(['--print-config', '--logger-class', 'gunicorn.glogging.Logger', '--dirty-workers', '0', '--protocol', 'http', 'a:b'],
@@ -240,6 +241,7 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
     assert.deepEqual(r.stderr.trim().split('\n'), [
       `unicorn: warning: ${dir}/unicorn.conf.py:4: sendfile: has no effect in Unicorn and is ignored — ${getSetting('sendfile')!.ignored}`,
       `unicorn: warning: ${dir}/unicorn.conf.py:5: http2_max_frame_size: has no effect in Unicorn and is ignored — HTTP/2 is not built`,
+      `unicorn: warning: command line: ${ignoredWarning(getSetting('spew')!, true)}`,
     ]);
     assert.doesNotMatch(r.stdout, /^(spew|sendfile|http2_max_frame_size) /m, '--print-config shows only what is built');
     assert.match(r.stdout, /^workers +=  ?2$/m);
