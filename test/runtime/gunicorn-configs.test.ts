@@ -13,7 +13,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { DiagnosticSeverity } from 'vscode-languageserver-protocol/node';
-import { FIXTURES, SYSTEM_PYTHON, Server, freePort, get, rawRequest, runCli, startServer, waitUntil } from '../helpers';
+import { CLI, FIXTURES, SYSTEM_PYTHON, Server, freePort, get, rawRequest, runCli, startServer, waitUntil } from '../helpers';
 import { Pki, makePki } from '../pki';
 import { LspServer } from '../server/lsp-client';
 import { getSetting, ignoredWarning } from '../../runtime/src/settings';
@@ -320,6 +320,31 @@ describe('gunicorn configs serve requests', () => {
       assert.equal(fs.existsSync(ctl), false);
     } finally {
       await server.stop();
+    }
+  });
+
+  test('enable_stdio_inheritance (-R): a daemon keeps writing to the terminal\'s streams; without it, to /dev/null', async () => {
+    for (const inherit of [true, false]) {
+      const pidfile = path.join(dir, `daemon-${inherit}.pid`);
+      const port = await freePort();
+      const proc = spawn(process.execPath, [CLI, '--python', python, '-D', ...(inherit ? ['-R'] : []), '--pid', pidfile,
+        '-b', `127.0.0.1:${port}`, 'app:app'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env() } });
+      let out = '';
+      proc.stdout!.on('data', (d) => (out += d));
+      proc.stderr!.on('data', (d) => (out += d));
+      const launcher = await new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+      assert.equal(launcher, 0, 'the launching process returns at once');
+      let daemon = 0;
+      try {
+        await waitUntil(() => fs.existsSync(pidfile), 20000, 'the daemon\'s pid file');
+        daemon = Number(fs.readFileSync(pidfile, 'utf8'));
+        await waitUntil(async () => (await get(port, '/d').catch(() => undefined))?.status === 200, 20000, 'an answer from the daemon');
+        if (inherit) await waitUntil(() => out.includes(`Listening at: http://127.0.0.1:${port}`), 10000, 'the daemon\'s log on the inherited stderr');
+        else assert.equal(out, '', 'standard streams on /dev/null');
+      } finally {
+        if (daemon) process.kill(daemon, 'SIGTERM');
+        await waitUntil(() => !fs.existsSync(pidfile), 15000, 'the daemon to stop');
+      }
     }
   });
 
