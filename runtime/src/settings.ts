@@ -17,7 +17,10 @@ export interface Setting {
   /** How the default reads in documentation, when the value alone would mislead. */
   defaultText?: string;
   choices?: string[];
-  /** Other spellings of choices (lower-cased, numbers as their decimal text) → the choice they mean. */
+  /**
+   * Other spellings of choices (lower-cased, numbers as their decimal text) → the choice they mean; for a
+   * bool, other words → 'true' or 'false'.
+   */
   aliases?: Record<string, string>;
   /** Choices that are known but not built yet. */
   unsupportedChoices?: Record<string, string>;
@@ -322,14 +325,15 @@ export const SETTINGS: readonly Setting[] = [
   }),
   s({
     name: 'proxy_protocol', section: 'Server Mechanics', flags: ['--proxy-protocol'], type: 'bool', default: false,
-    side: 'worker',
+    side: 'worker', aliases: { auto: 'true', v1: 'true', v2: 'true' },
     doc: 'Accept the PROXY protocol header (HAProxy\'s, versions 1 and 2, told apart by their first bytes) ' +
       'at the start of a connection: REMOTE_ADDR and REMOTE_PORT become the client\'s as the proxy saw ' +
       'it, and PROXY_PROTOCOL, PROXY_ADDR and PROXY_PORT are added to the environ, as gunicorn does. ' +
       'UNKNOWN (v1) and LOCAL (v2) headers keep the connection\'s own addresses. The header is optional, ' +
       'comes once per connection (later keep-alive requests carry none), and in front of TLS when TLS is on. ' +
       'A malformed header gets 400 and closes the connection; one from a peer not in proxy_allow_ips ' +
-      'gets 403 (gunicorn\'s ForbiddenProxyRequest). The app sees neither.',
+      'gets 403 (gunicorn\'s ForbiddenProxyRequest). The app sees neither. gunicorn 24\'s values are accepted in ' +
+      'a config file: "off" is False; "v1", "v2" and "auto" are True (both versions are then accepted).',
   }),
   s({
     name: 'proxy_allow_ips', section: 'Server Mechanics', flags: ['--proxy-allow-from'], metavar: 'IPS', type: 'list',
@@ -914,7 +918,9 @@ function coerceType(setting: Setting, raw: unknown): unknown {
       if (typeof raw === 'boolean') value = raw;
       else if (typeof raw === 'string' && /^(true|yes|on|1)$/i.test(raw)) value = true;
       else if (typeof raw === 'string' && /^(false|no|off|0)$/i.test(raw)) value = false;
-      else throw new SettingError(setting.name, `${describe(raw)} is not a boolean`, 'use True or False');
+      else if (typeof raw === 'string' && setting.aliases?.[raw.trim().toLowerCase()] !== undefined) {
+        value = setting.aliases[raw.trim().toLowerCase()] === 'true';
+      } else throw new SettingError(setting.name, `${describe(raw)} is not a boolean`, 'use True or False');
       break;
     }
     case 'string': {

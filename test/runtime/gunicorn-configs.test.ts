@@ -16,7 +16,7 @@ import { DiagnosticSeverity } from 'vscode-languageserver-protocol/node';
 import { CLI, FIXTURES, SYSTEM_PYTHON, Server, freePort, get, rawRequest, runCli, startServer, waitUntil } from '../helpers';
 import { Pki, makePki } from '../pki';
 import { LspServer } from '../server/lsp-client';
-import { getSetting, ignoredWarning } from '../../runtime/src/settings';
+import { DIRTY_HOOKS, HOOKS, getSetting, ignoredWarning, nameHint } from '../../runtime/src/settings';
 
 const CONFIGS = path.join(FIXTURES, 'configs');
 const python = SYSTEM_PYTHON;
@@ -201,6 +201,47 @@ describe('gunicorn configs serve requests', () => {
     assert.match(text, /^APP INFO gunicorn\.access \[\d+\] 127\.0\.0\.1 "GET \/orders\/log HTTP\/1\.1" 200 \d+$/m);
     assert.match(text, /^APP INFO gunicorn\.error \[\d+\] Booting worker with pid/m);
     assert.doesNotMatch(server.output(), /Starting unicorn/, 'nothing left on standard error');
+  });
+
+  test('logconfig_json and logconfig (fileConfig, with gunicorn\'s %(here)s default): the workers\' loggers; an .ini leaves the arbiter on errorlog', async () => {
+    const json = path.join(dir, 'logging.json');
+    const jsonLog = path.join(dir, 'json.log');
+    fs.writeFileSync(json, JSON.stringify({
+      version: 1,
+      formatters: { j: { format: 'JSON %(levelname)s %(name)s %(message)s' } },
+      handlers: { f: { class: 'logging.FileHandler', filename: jsonLog, formatter: 'j' } },
+      loggers: { 'gunicorn.error': { level: 'INFO', handlers: ['f'], propagate: false }, 'gunicorn.access': { level: 'INFO', handlers: ['f'], propagate: false },
+        shop: { level: 'INFO', handlers: ['f'], propagate: false } },
+      // Merged over gunicorn's defaults with dict.update, as gunicorn does: handlers replaces the default
+      // ones, so root (which names the default console handler) must be given too.
+      root: { level: 'WARNING', handlers: [] },
+    }));
+    const ini = path.join(dir, 'logging.ini');
+    fs.writeFileSync(ini, [
+      '[loggers]', 'keys=root,error,access,shop', '', '[handlers]', 'keys=file', '', '[formatters]', 'keys=ini', '',
+      '[logger_root]', 'level=WARNING', 'handlers=', '',
+      '[logger_error]', 'level=INFO', 'handlers=file', 'propagate=0', 'qualname=gunicorn.error', '',
+      '[logger_access]', 'level=INFO', 'handlers=file', 'propagate=0', 'qualname=gunicorn.access', '',
+      '[logger_shop]', 'level=INFO', 'handlers=file', 'propagate=0', 'qualname=shop', '',
+      '[handler_file]', 'class=FileHandler', 'formatter=ini', "args=('%(here)s/ini.log', 'a')", '',
+      '[formatter_ini]', 'format=INI %(levelname)s %(name)s %(message)s', '',
+    ].join('\n'));
+    for (const [flag, file, log, prefix, arbiterFollows] of [
+      ['--log-config-json', json, jsonLog, 'JSON', true], ['--log-config', ini, path.join(dir, 'ini.log'), 'INI', false],
+    ] as const) {
+      const server = await startServer([flag, path.basename(file), 'app:app'], { cwd: dir, python, env: env() });
+      try {
+        assert.equal((await get(server.port, '/j/log')).status, 200);
+        await waitUntil(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(`${prefix} INFO gunicorn.access`), 10000, `${flag}: the access line`);
+      } finally {
+        await server.stop();
+      }
+      const text = fs.readFileSync(log, 'utf8');
+      assert.match(text, new RegExp(`^${prefix} WARNING shop\\.views app logger line from /j/log$`, 'm'));
+      assert.match(text, new RegExp(`^${prefix} INFO gunicorn\\.access 127\\.0\\.0\\.1 - - \\[.*\\] "GET /j/log HTTP/1\\.1" 200 `, 'm'));
+      assert.equal(/ gunicorn\.error Starting unicorn/.test(text), arbiterFollows, `${flag}: the arbiter's line in the file`);
+      assert.equal(server.output().includes('Starting unicorn'), !arbiterFollows, `${flag}: the arbiter's line on errorlog`);
+    }
   });
 
   test('syslog over UDP: the workers\' error and access lines and the arbiter\'s, as gunicorn formats them', async () => {
@@ -430,6 +471,46 @@ describe('gunicorn configs in the language server', () => {
       }
     } finally {
       fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('every setting name gunicorn 26.1 knows', () => {
+  // From gunicorn 26.1's settings reference. The HTTP-parsing ones (casefold_http_method, header_map,
+  // permit_*, http_parser) and the ASGI ones (asgi_*) come with the HTTP-conformance and worker-class work.
+  const GUNICORN_26 = `config wsgi_app control_socket control_socket_mode control_socket_disable reload reload_engine
+    reload_extra_files spew check_config print_config dirty_apps dirty_workers dirty_timeout dirty_threads
+    dirty_graceful_timeout http_protocols http2_max_concurrent_streams http2_initial_window_size http2_max_frame_size
+    http2_max_header_list_size accesslog disable_redirect_access_to_syslog access_log_format errorlog loglevel
+    capture_output logger_class logconfig logconfig_dict logconfig_json syslog_addr syslog syslog_prefix syslog_facility
+    enable_stdio_inheritance statsd_host dogstatsd_tags statsd_prefix enable_backlog_metric proc_name default_proc_name
+    keyfile certfile ssl_version cert_reqs ca_certs suppress_ragged_eofs do_handshake_on_connect ciphers
+    limit_request_line limit_request_fields limit_request_field_size preload_app sendfile reuse_port chdir daemon
+    raw_env pidfile worker_tmp_dir user group umask initgroups tmp_upload_dir secure_scheme_headers
+    forwarded_allow_ips pythonpath paste proxy_protocol proxy_allow_ips protocol uwsgi_allow_ips raw_paste_global_conf
+    strip_header_spaces forwarder_headers root_path bind backlog workers worker_class threads worker_connections
+    max_requests max_requests_jitter timeout graceful_timeout keepalive`.split(/\s+/);
+  const GUNICORN_26_HOOKS = `on_starting on_reload when_ready pre_fork post_fork post_worker_init worker_int worker_abort
+    pre_exec pre_request post_request child_exit worker_exit nworkers_changed on_exit ssl_context on_dirty_starting
+    dirty_post_fork dirty_worker_init dirty_worker_exit`.split(/\s+/);
+
+  test('each is a setting (built, ignored or refused by name) or a hook', () => {
+    assert.deepEqual(GUNICORN_26.filter((n) => !getSetting(n)), []);
+    assert.deepEqual(GUNICORN_26_HOOKS.filter((n) => !(n in HOOKS) && !(DIRTY_HOOKS as readonly string[]).includes(n)), []);
+    for (const n of GUNICORN_26) assert.equal(nameHint(n), undefined, n);
+  });
+
+  test('gunicorn 24\'s proxy_protocol words are read as the switch they amount to', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-pp-'));
+    try {
+      for (const [word, value] of [['v2', 'True'], ['auto', 'True'], ['off', 'False']]) {
+        fs.writeFileSync(path.join(dir, 'gunicorn.conf.py'), `proxy_protocol = "${word}"\n`);
+        const r = await runCli(['--print-config', 'app:app'], { cwd: dir });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(`^proxy_protocol +=  ?${value}$`, 'm'));
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -87,7 +87,18 @@ def _syslog_handler(logging, settings, app, name):
 
 
 def setup(settings, app=None):
-    """Configures logging as gunicorn does; returns the (gunicorn.error, gunicorn.access) loggers."""
+    """Configures logging as gunicorn does; returns the (gunicorn.error, gunicorn.access) loggers.
+
+    A configuration logging.config refuses raises RuntimeError naming the setting and Python's reason.
+    """
+    try:
+        return _setup(settings, app)
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError, OSError) as exc:
+        which = next((n for n in ("logconfig_dict", "logconfig_json", "logconfig", "syslog") if settings.get(n)), "logging")
+        raise RuntimeError("%s: logging.config cannot apply it: %s: %s" % (which, type(exc).__name__, exc))
+
+
+def _setup(settings, app):
     import logging
     import logging.config
 
