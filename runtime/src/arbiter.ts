@@ -7,9 +7,9 @@ import path from 'node:path';
 import { Socket } from 'node:net';
 import { CliName, Resolved, resolveInvocation } from './config';
 import { ControlRequest, ControlServer, controlSocketPath } from './control';
-import { CliError, EXIT } from './errors';
+import { CliError, EXIT } from './core/errors';
 import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
-import { findings, kernelLimits, logFindings } from './kernel';
+import { findings, kernelLimits, logFindings } from './core/kernel';
 import { Reloader } from './reloader';
 import { Listener, bindForSettings, closeAll, inheritable, parseAddress } from './listeners';
 import { Level, Logger } from './log';
@@ -18,7 +18,7 @@ import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
 import { reportWorkers } from './statsd';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
-import { SETTINGS, VERSION, WORKER_HOOKS, effectiveWorkerClass } from './settings';
+import { SETTINGS, VERSION, WORKER_HOOKS, effectiveWorkerClass } from './core/settings';
 
 /** A worker process as the arbiter tracks it. */
 interface Worker {

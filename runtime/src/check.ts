@@ -5,12 +5,12 @@
 // `check` is the subcommand only as the very first argument; an app is always MODULE:CALLABLE or a
 // module, so an app in a module named check is served as `unicorn check:app` (or check:application).
 import { CliName, helpText, resolveInvocation } from './config';
-import { EXIT } from './errors';
+import { EXIT } from './core/errors';
 import {
   Finding, KernelLimits, LIMITS_ENV, OpenFilesNeed, describeLimits, findings, kernelLimits, limitsFromEnv, openFilesNeed,
-} from './kernel';
+} from './core/kernel';
 import { parseAddress } from './listeners';
-import { Settings } from './settings';
+import { Settings } from './core/settings';
 
 export const CHECK_COMMAND = 'check';
 

@@ -6,10 +6,10 @@ import tls from 'node:tls';
 import { Arbiter, Origin } from './arbiter';
 import { runCtl } from './ctl';
 import { HookError, HookHost, startHooks } from './hooks';
-import { limitsFromEnv } from './kernel';
+import { limitsFromEnv } from './core/kernel';
 import { isCheckCommand, runCheck } from './check';
 import { CliName, Resolved, printConfig, resolveInvocation } from './config';
-import { CliError, EXIT } from './errors';
+import { CliError, EXIT } from './core/errors';
 import {
   InheritedListener, Listener, adoptListeners, bindForSettings, closeAll, describeInherited, parseAddress,
   systemdListeners, tlsEnabled, useTlsUrls,

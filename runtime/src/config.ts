@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as shellParse } from 'shell-quote';
-import { parseAppSpec } from './appspec';
-import { CliError } from './errors';
+import { parseAppSpec } from './core/appspec';
+import { CliError } from './core/errors';
 import { resolvePython, runConfigHelper } from './python';
 import {
   HOOKS, SETTINGS, Setting, SettingError, Settings, VERSION, coerce, defaults, getSetting, isHelperName, unknownSettingError,
-} from './settings';
+} from './core/settings';
 
 export type CliName = 'unicorn' | 'unicorn-django';
 

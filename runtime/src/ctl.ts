@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { COMMANDS, ControlRequest, controlSocketPath, request, runtimeDir } from './control';
-import { CliError, EXIT } from './errors';
+import { CliError, EXIT } from './core/errors';
 
 const USAGE = `usage: unicorn ctl [--socket PATH | -p PIDFILE] [--json] COMMAND [ARG]
 

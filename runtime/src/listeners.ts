@@ -3,7 +3,7 @@
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
-import { CliError, EXIT } from './errors';
+import { CliError, EXIT } from './core/errors';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { PYTHON_DIR, describeFds } from './python';

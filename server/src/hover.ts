@@ -1,6 +1,6 @@
 // Hover on a setting or a server hook: its doc, default and command-line flags, from the registry.
 import { Hover, MarkupKind, Position } from 'vscode-languageserver/node';
-import { HOOKS, Setting, getSetting, hookSide } from '../../runtime/src/settings';
+import { HOOKS, Setting, getSetting, hookSide } from '../../runtime/src/core/settings';
 import type { ConfigFile } from './config-file';
 import { rangeOf } from './problem';
 

@@ -1,7 +1,7 @@
 // Kernel limits the config outgrows, from the runtime's probe module, placed on the line of the
 // setting that outgrows them (or on the first line when the default does).
 import { Diagnostic, DiagnosticSeverity } from 'vscode-languageserver/node';
-import { Finding, KernelLimits, Severity, findings, kernelLimits } from '../../runtime/src/kernel';
+import { Finding, KernelLimits, Severity, findings, kernelLimits } from '../../runtime/src/core/kernel';
 import type { ConfigFile } from './config-file';
 import { FixData, SOURCE, rangeOf } from './problem';
 

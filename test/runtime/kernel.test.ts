@@ -9,9 +9,9 @@ import path from 'node:path';
 import { runCli, SYSTEM_PYTHON } from '../helpers';
 import {
   Finding, KernelLimits, LIMITS_ENV, ProbeSource, findings, kernelLimits, limitsFromEnv, logFindings, probeKernel,
-} from '../../runtime/src/kernel';
+} from '../../runtime/src/core/kernel';
 import { Logger } from '../../runtime/src/log';
-import { defaults } from '../../runtime/src/settings';
+import { defaults } from '../../runtime/src/core/settings';
 
 /** Limits no default setting comes near. */
 const AMPLE = { platform: 'linux', nofileSoft: 65536, nofileHard: 65536, somaxconn: 4096, tcpMaxSynBacklog: 4096, portRange: [10000, 65535] };

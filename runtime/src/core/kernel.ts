@@ -12,8 +12,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { CliError } from './errors';
-import { parseAddress } from './listeners';
-import type { Logger } from './log';
+import { parseAddress } from '../listeners';
+import type { Logger } from '../log';
 import { Settings, defaultValue, effectiveWorkerClass, getSetting, suggest } from './settings';
 
 export interface KernelLimits {
