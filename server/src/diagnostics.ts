@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Parser } from '@vscode/tree-sitter-wasm';
 import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/node';
 import { CliError } from '../../runtime/src/core/errors';
-import { parseAddress } from '../../runtime/src/listeners';
+import { parseAddress } from '../../runtime/src/core/address';
 import {
   Setting, SettingError, coerce, getSetting, isHelperName, suggestSetting, unknownSettingError,
 } from '../../runtime/src/core/settings';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CodeAction, CompletionItem, DiagnosticSeverity, MarkupContent, TextEdit } from 'vscode-languageserver-protocol/node';
 import { CliError } from '../../runtime/src/core/errors';
-import { parseAddress } from '../../runtime/src/listeners';
+import { parseAddress } from '../../runtime/src/core/address';
 import { HOOKS, SettingError, coerce, getSetting, unknownSettingError } from '../../runtime/src/core/settings';
 import { Diag, LSP_FIXTURES, LspServer, ROOMY_KERNEL, fixture } from './lsp-client';
 
