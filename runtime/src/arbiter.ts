@@ -1,6 +1,7 @@
 // The arbiter: owns the listening sockets and the worker processes. Signal handlers and control
-// requests only queue work; one loop (run) reaps dead workers, acts on the next queued signal,
-// murders lazy workers, keeps the worker count and sleeps until woken — unicorn's `join` loop.
+// requests (arbiter-control.ts) only queue work; one loop (run) reaps dead workers, acts on the next
+// queued signal or request, murders lazy workers, keeps the worker count and sleeps until woken —
+// unicorn's `join` loop.
 import { ChildProcess, StdioOptions, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
