@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pythonLiteral } from '../../runtime/src/config';
-import { defaultValue, getSetting, readBy, workerSettingNames } from '../../runtime/src/core/settings';
-import { runCli } from '../helpers';
+import { SETTINGS, defaultValue, getSetting, readBy, workerSettingNames } from '../../runtime/src/core/settings';
+import { execFileSync } from 'node:child_process';
+import { ROOT, SYSTEM_PYTHON, runCli } from '../helpers';
 import { makePki } from '../pki';
 
 
@@ -30,7 +31,37 @@ def post_worker_init(worker):
     _os.kill(worker.ppid, _signal.SIGTERM)
 `;
 
+// Every registry name the worker's Python reads from a settings mapping (`settings.get("x")`,
+// `s["x"]`, `self.settings.get(...)`), found with Python's own parser.
+const READS = `
+import ast, json, pathlib, sys
+names = set(json.loads(sys.argv[2]))
+found = {}
+for path in sorted(pathlib.Path(sys.argv[1]).rglob("*.py")):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        target = key = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+            target, key = node.func.value, node.args[0]
+        elif isinstance(node, ast.Subscript):
+            target, key = node.value, getattr(node.slice, "value", node.slice)
+        if target is None or not isinstance(key, ast.Constant) or key.value not in names:
+            continue
+        text = ast.get_source_segment(path.read_text(), target) or ""
+        if text == "s" or text.endswith("settings"):
+            found.setdefault(key.value, "%s:%d" % (path.name, node.lineno))
+print(json.dumps(found))
+`;
+
 describe('the settings a worker receives', () => {
+  test('the worker-side settings are exactly those the worker\'s Python reads', () => {
+    const all = SETTINGS.map((x) => x.name);
+    const reads = JSON.parse(execFileSync(SYSTEM_PYTHON, ['-c', READS, path.join(ROOT, 'runtime/python'), JSON.stringify(all)], { encoding: 'utf8' })) as Record<string, string>;
+    const notSent = Object.keys(reads).filter((n) => !workerSettingNames().includes(n)).map((n) => `${n} (read at ${reads[n]})`);
+    assert.deepEqual(notSent, [], 'read by the worker but not sent to it: add \'worker\' to their side in the registry');
+    const unread = workerSettingNames().filter((n) => !(n in reads));
+    assert.deepEqual(unread, [], 'sent to the worker but never read there: drop \'worker\' from their side');
+  });
+
   test('every worker-side setting, at a non-default value, reaches the worker typed, and nothing else does', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-worker-settings-'));
     fs.mkdirSync(path.join(dir, 'lib'));
