@@ -5,7 +5,7 @@
 // Anything else (filters, custom classes, fileConfig .ini files) applies to the workers only.
 import fs from 'node:fs';
 import { LEVELS, Level } from './log';
-import { Settings, parseSyslogAddress, SyslogAddress } from './settings';
+import { Settings, parseSyslogAddress, SyslogAddress } from './core/settings';
 
 export interface ArbiterLogSpec {
   level: Level;

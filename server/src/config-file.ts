@@ -1,6 +1,6 @@
 // What a config file sets, read statically from its syntax tree: module-level assignments (settings)
 // and function definitions (hooks), with literal values evaluated and anything else left alone.
-import { DIRTY_HOOKS, HOOKS } from '../../runtime/src/settings';
+import { DIRTY_HOOKS, HOOKS } from '../../runtime/src/core/settings';
 import type { Node, Tree } from './python';
 
 /** Names the runtime takes as hooks when they hold a callable, wherever it was defined. */

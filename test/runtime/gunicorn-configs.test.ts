@@ -16,7 +16,7 @@ import { DiagnosticSeverity } from 'vscode-languageserver-protocol/node';
 import { CLI, FIXTURES, SYSTEM_PYTHON, Server, freePort, get, rawRequest, runCli, startServer, waitUntil } from '../helpers';
 import { Pki, makePki } from '../pki';
 import { LspServer } from '../server/lsp-client';
-import { DIRTY_HOOKS, HOOKS, getSetting, ignoredWarning, nameHint } from '../../runtime/src/settings';
+import { DIRTY_HOOKS, HOOKS, getSetting, ignoredWarning, nameHint } from '../../runtime/src/core/settings';
 
 const CONFIGS = path.join(FIXTURES, 'configs');
 const python = SYSTEM_PYTHON;
