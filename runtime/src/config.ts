@@ -7,7 +7,7 @@ import { CliName, ParsedArgs, helpText, parseArgs, shellSplit } from './core/arg
 import { CliError } from './core/errors';
 import { resolvePython, runConfigHelper } from './python';
 import {
-  HOOKS, SETTINGS, SettingError, Settings, VERSION, annotationOnly, coerce, defaults, getSetting, ignoredWarning, isBuilt, nameHint,
+  HOOKS, SETTINGS, SettingError, Settings, VERSION, annotationOnly, coerce, defaults, getSetting, ignoredWarning, isBuilt, nameHint, valueHint,
 } from './core/settings';
 
 /**
@@ -58,6 +58,8 @@ async function loadConfigFile(file: string, python: string, cwd: string): Promis
     }
     const ignored = ignoredWarning(setting, values.get(name));
     if (ignored) warnings.push(`${where(lines[name])}: ${ignored}`);
+    const hint = valueHint(setting, values.get(name));
+    if (hint) warnings.push(`${where(lines[name])}: ${hint.message}`);
   }
   for (const [name, line] of Object.entries((answer.annotated ?? {}) as Record<string, number>)) {
     if (getSetting(name) && !values.has(name)) warnings.push(`${where(line)}: ${annotationOnly(name)}`);

@@ -6,7 +6,7 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/core/errors';
 import { parseAddress } from '../../runtime/src/core/address';
 import {
-  DIRTY_HOOKS, HOOKS, Setting, SettingError, annotationOnly, coerce, getSetting, ignoredWarning, nameHint, unknownAccessLogAtoms,
+  DIRTY_HOOKS, HOOKS, Setting, SettingError, annotationOnly, coerce, getSetting, ignoredWarning, nameHint, valueHint,
 } from '../../runtime/src/core/settings';
 import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
@@ -113,19 +113,10 @@ export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
 
 /** Values that are valid yet probably not what was meant. */
 function valueHints(setting: Setting, raw: unknown, node: Node): Diagnostic[] {
-  if (setting.name === 'access_log_format' && typeof raw === 'string') {
-    const bad = unknownAccessLogAtoms(raw);
-    if (bad.length) {
-      return [problem(node, `access_log_format: ${bad.map((b) => `%(${b})s`).join(', ')} ${bad.length === 1 ? 'is not an atom' : 'are not atoms'} ` +
-        'and print "-" — use h, t, r, s, b, f, a, D, L, {header}i, {header}o, {variable}e …', 'access-log-atom', DiagnosticSeverity.Warning)];
-    }
-  }
-  if ((setting.name === 'accesslog' || setting.name === 'errorlog') && typeof raw === 'string' && /^(stdout|stderr)$/i.test(raw.trim())) {
-    const std = setting.name === 'accesslog' ? 'standard output' : 'standard error';
-    return [problem(node, `${setting.name}: "${raw}" writes a file named ${raw} — "-" means ${std}`, 'std-stream-name',
-      DiagnosticSeverity.Information, { kind: 'replace', title: 'Write "-"', text: '"-"' })];
-  }
-  return [];
+  const hint = valueHint(setting, raw);
+  if (!hint) return [];
+  return [problem(node, hint.message, hint.code, hint.severity === 'info' ? DiagnosticSeverity.Information : DiagnosticSeverity.Warning,
+    hint.replacement ? { kind: 'replace', title: `Write ${hint.replacement}`, text: hint.replacement } : undefined)];
 }
 
 function settingError(setting: Setting, raw: unknown): SettingError | undefined {

@@ -63,6 +63,8 @@ function expectedWarnings(dir: string): Record<string, string[]> {
       at(r, 12, 'acceslogformat: not a setting, so it is ignored — did you mean access_log_format?'),
       at(r, 13, 'pid_file: not a setting, so it is ignored — did you mean pidfile?'),
       at(r, 14, 'limit_request_field: not a setting, so it is ignored — did you mean limit_request_fields?'),
+      at(r, 15, 'access_log_format: %(asctime)s is not an atom and print "-" — use h, t, r, s, b, f, a, D, L, {header}i, {header}o, {variable}e …'),
+      at(r, 16, 'accesslog: "stdout" writes a file named stdout — "-" means standard output'),
       at(r, 5, 'workers: an annotation assigns nothing, so workers keeps its default — write workers = …'),
       at(r, 22, "after_fork: gunicorn 0.x's hook name, which nothing calls — rename it to post_fork(server, worker)"),
     ],

@@ -622,6 +622,32 @@ export function unknownAccessLogAtoms(format: string): string[] {
   return out;
 }
 
+/** A valid value that is probably not what was meant: what the log, --check-config and the editor say. */
+export interface ValueHint {
+  code: 'access-log-atom' | 'std-stream-name';
+  message: string;
+  /** 'info': only a hint (the value does something, just perhaps not what was meant). */
+  severity: 'warning' | 'info';
+  /** The value to write instead, as Python source, when there is one. */
+  replacement?: string;
+}
+
+export function valueHint(setting: Setting, value: unknown): ValueHint | undefined {
+  if (setting.name === 'access_log_format' && typeof value === 'string') {
+    const bad = unknownAccessLogAtoms(value);
+    if (bad.length) {
+      return { code: 'access-log-atom', severity: 'warning',
+        message: `access_log_format: ${bad.map((b) => `%(${b})s`).join(', ')} ${bad.length === 1 ? 'is not an atom' : 'are not atoms'} ` +
+          'and print "-" — use h, t, r, s, b, f, a, D, L, {header}i, {header}o, {variable}e …' };
+    }
+  }
+  if ((setting.name === 'accesslog' || setting.name === 'errorlog') && typeof value === 'string' && /^(stdout|stderr)$/i.test(value.trim())) {
+    return { code: 'std-stream-name', severity: 'info', replacement: '"-"',
+      message: `${setting.name}: "${value}" writes a file named ${value} — "-" means ${setting.name === 'accesslog' ? 'standard output' : 'standard error'}` };
+  }
+  return undefined;
+}
+
 /** gunicorn's server hooks: names a config file may define as functions. */
 export const HOOKS: Record<string, string> = {
   on_starting: 'on_starting(server)',
