@@ -137,54 +137,52 @@ describe('gunicorn configs serve requests', () => {
     return startServer(['-c', file, ...args, 'app:app'], { cwd: dir, python, env: env(extra) });
   }
 
-  test('docker_env: env-driven helpers, a printed dict, -b on the command line over the f-string bind', async () => {
-    const server = await start('docker_env.conf.py');
+  /** Starts the config's server, runs `check` against it, and stops it whatever happens. */
+  async function serving(file: string, extra: Record<string, string>, check: (server: Server) => Promise<void>, args: string[] = []): Promise<void> {
+    const server = await start(file, extra, args);
     try {
+      await check(server);
+    } finally {
+      await server.stop();
+    }
+  }
+
+  test('docker_env: env-driven helpers, a printed dict, -b on the command line over the f-string bind', async () => {
+    await serving('docker_env.conf.py', {}, async (server) => {
       const r = await get(server.port, '/x');
       assert.equal(r.status, 200);
       assert.equal(JSON.parse(r.body.toString()).PATH_INFO, '/x');
       assert.match(server.output(), /"workers_per_core": 1\.0/, 'what the config prints is shown, not taken for a setting');
-    } finally {
-      await server.stop();
-    }
+    });
   });
 
   test('dotenv_if: .env read by python-dotenv, settings inside if, preloaded', async () => {
-    const server = await start('dotenv_if.conf.py');
-    try {
+    await serving('dotenv_if.conf.py', {}, async (server) => {
       assert.equal((await get(server.port, '/')).status, 200);
       await server.waitForOutput(/Booting worker with pid: \d+[\s\S]*Booting worker with pid: \d+/);
-    } finally {
-      await server.stop();
-    }
+    });
   });
 
   test('hooks_elsewhere: hooks imported from another module are called', async () => {
     const marker = path.join(dir, 'hooks.txt');
-    const server = await start('hooks_elsewhere.conf.py', { HOOK_MARKER: marker });
-    try {
+    await serving('hooks_elsewhere.conf.py', { HOOK_MARKER: marker }, async (server) => {
       assert.equal((await get(server.port, '/')).status, 200);
       await server.waitForOutput(/deploy_hooks: ready/);
       await waitUntil(() => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').match(/post_fork \d+/g)?.length === 2 : false),
         10000, 'post_fork in both workers');
       assert.match(fs.readFileSync(marker, 'utf8'), /^on_starting\n/);
-    } finally {
-      await server.stop();
-    }
+    });
   });
 
   test('prometheus: child_exit marks the dead worker with prometheus_client', async () => {
     const marker = path.join(dir, 'child_exit.txt');
     const multiproc = fs.mkdtempSync(path.join(dir, 'prom-'));
-    const server = await start('prometheus.conf.py', { HOOK_MARKER: marker, PROMETHEUS_MULTIPROC_DIR: multiproc });
-    try {
+    await serving('prometheus.conf.py', { HOOK_MARKER: marker, PROMETHEUS_MULTIPROC_DIR: multiproc }, async (server) => {
       assert.equal((await get(server.port, '/')).status, 200);
       await server.waitForOutput(/Booting worker with pid: \d+[\s\S]*Booting worker with pid: \d+/);
       process.kill(server.pid, 'SIGTTOU');
       await waitUntil(() => fs.existsSync(marker) && /^child_exit \d+\n$/.test(fs.readFileSync(marker, 'utf8')), 10000, 'child_exit');
-    } finally {
-      await server.stop();
-    }
+    });
   });
 
   test('logging_dict: dictConfig sends gunicorn.error, gunicorn.access and the app\'s logger to a file in a custom format; the arbiter follows', async () => {
@@ -326,8 +324,7 @@ describe('gunicorn configs serve requests', () => {
 
   test('gunicorn26: root_path mounts the app, forwarder headers from the trusted proxy, the control socket at its path and mode', async () => {
     const ctl = path.join(dir, 'shop.ctl');
-    const server = await start('gunicorn26.conf.py', { CONTROL_SOCKET: ctl });
-    try {
+    await serving('gunicorn26.conf.py', { CONTROL_SOCKET: ctl }, async (server) => {
       const mounted = JSON.parse((await get(server.port, '/shop/items')).body.toString());
       assert.deepEqual([mounted.SCRIPT_NAME, mounted.PATH_INFO], ['/shop', '/items']);
       const raw = await rawRequest(server.port,
@@ -349,21 +346,16 @@ describe('gunicorn configs serve requests', () => {
         c.on('error', reject);
       });
       assert.match(answer, /"workers"/);
-    } finally {
-      await server.stop();
-    }
+    });
   });
 
   test('control_socket_disable (--no-control-socket): no control socket at all', async () => {
     const ctl = path.join(dir, 'none.ctl');
-    const server = await start('gunicorn26.conf.py', { CONTROL_SOCKET: ctl }, ['--no-control-socket']);
-    try {
+    await serving('gunicorn26.conf.py', { CONTROL_SOCKET: ctl }, async (server) => {
       assert.equal((await get(server.port, '/shop/')).status, 200);
       await server.waitForOutput(/Booting worker/);
       assert.equal(fs.existsSync(ctl), false);
-    } finally {
-      await server.stop();
-    }
+    }, ['--no-control-socket']);
   });
 
   test('enable_stdio_inheritance (-R): a daemon keeps writing to the terminal\'s streams; without it, to /dev/null', async () => {
@@ -392,15 +384,12 @@ describe('gunicorn configs serve requests', () => {
   });
 
   test('retired: an old config with retired and misspelt names starts, saying what each one is', async () => {
-    const server = await start('retired.conf.py');
-    try {
+    await serving('retired.conf.py', {}, async (server) => {
       assert.equal((await get(server.port, '/')).status, 200);
       await server.waitForOutput(/\[WARNING\] .*retired\.conf\.py:12: acceslogformat: not a setting, so it is ignored — did you mean access_log_format\?/);
       await waitUntil(() => fs.existsSync(path.join(dir, 'stdout')), 10000, 'accesslog = "stdout" writes a file named stdout');
       assert.equal(getSetting('spew') !== undefined && ignoredWarning(getSetting('spew')!, false), undefined, 'spew = False asks for nothing');
-    } finally {
-      await server.stop();
-    }
+    });
   });
 });
 
