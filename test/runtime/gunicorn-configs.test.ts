@@ -443,6 +443,26 @@ describe('gunicorn configs in the language server', () => {
     assert.match(ds[0].message, /^dirty_workers: not supported: Unicorn has no dirty arbiter .* \(unicorn refuses to start with it\)$/);
   });
 
+  test('a logging dict that replaces handlers gunicorn\'s default root still uses: a warning, in the editor and at start', async () => {
+    const text = 'logconfig_dict = {\n    "version": 1,\n    "handlers": {"file": {"class": "logging.FileHandler", "filename": "x.log"}},\n' +
+      '    "loggers": {"gunicorn.error": {"handlers": ["file"]}},\n}\n';
+    const uri = pathToFileURL(path.join(CONFIGS, 'gap.conf.py')).href;
+    const [d, ...rest] = await server.open(uri, text);
+    assert.deepEqual(rest, []);
+    assert.equal(d.severity, DiagnosticSeverity.Warning);
+    assert.equal(d.code, 'logconfig-gap');
+    assert.match(d.message, /^logconfig_dict: gunicorn's defaults, which this dict is merged over, use the handler console, which it replaces — /);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-gap-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'gunicorn.conf.py'), text);
+      const r = await runCli(['--print-config', 'app:app'], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, `unicorn: warning: ${path.join(dir, 'gunicorn.conf.py')}:1: ${d.message}\n`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('wsgi_app is found from the workspace folder when chdir names a folder there', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-ws-'));
     try {

@@ -624,12 +624,32 @@ export function unknownAccessLogAtoms(format: string): string[] {
 
 /** A valid value that is probably not what was meant: what the log, --check-config and the editor say. */
 export interface ValueHint {
-  code: 'access-log-atom' | 'std-stream-name';
+  code: 'access-log-atom' | 'std-stream-name' | 'logconfig-gap';
   message: string;
   /** 'info': only a hint (the value does something, just perhaps not what was meant). */
   severity: 'warning' | 'info';
   /** The value to write instead, as Python source, when there is one. */
   replacement?: string;
+}
+
+/**
+ * What gunicorn's CONFIG_DEFAULTS still refer to after a logging dict replaced some of its sections
+ * (dict.update is shallow): the root logger uses handler console, gunicorn.error and gunicorn.access use
+ * error_console and console, and those handlers use formatter generic.
+ */
+function dictConfigGaps(dict: Record<string, unknown>): string[] {
+  const keys = (v: unknown) => (v && typeof v === 'object' ? Object.keys(v as object) : undefined);
+  const handlers = keys(dict.handlers);
+  const formatters = keys(dict.formatters);
+  const gaps: string[] = [];
+  if (handlers) {
+    const needed = [...(dict.root === undefined ? ['console'] : []), ...(dict.loggers === undefined ? ['error_console', 'console'] : [])];
+    const lacking = [...new Set(needed)].filter((h) => !handlers.includes(h));
+    if (lacking.length) gaps.push(`the handler${lacking.length > 1 ? 's' : ''} ${lacking.join(', ')}`);
+  } else if (formatters && !formatters.includes('generic')) {
+    gaps.push('the formatter generic');
+  }
+  return gaps;
 }
 
 export function valueHint(setting: Setting, value: unknown): ValueHint | undefined {
@@ -639,6 +659,14 @@ export function valueHint(setting: Setting, value: unknown): ValueHint | undefin
       return { code: 'access-log-atom', severity: 'warning',
         message: `access_log_format: ${bad.map((b) => `%(${b})s`).join(', ')} ${bad.length === 1 ? 'is not an atom' : 'are not atoms'} ` +
           'and print "-" — use h, t, r, s, b, f, a, D, L, {header}i, {header}o, {variable}e …' };
+    }
+  }
+  if (setting.name === 'logconfig_dict' && value && typeof value === 'object') {
+    const missing = dictConfigGaps(value as Record<string, unknown>);
+    if (missing.length) {
+      return { code: 'logconfig-gap', severity: 'warning',
+        message: `logconfig_dict: gunicorn's defaults, which this dict is merged over, use ${missing.join(' and ')}, which it replaces ` +
+          '— define them, or give "root", "loggers" and "handlers" of its own (the workers cannot apply it and fail to boot, in gunicorn too)' };
     }
   }
   if ((setting.name === 'accesslog' || setting.name === 'errorlog') && typeof value === 'string' && /^(stdout|stderr)$/i.test(value.trim())) {
