@@ -514,9 +514,9 @@ export const SETTINGS: readonly Setting[] = [
   }),
   s({
     name: 'syslog', section: 'Logging', flags: ['--log-syslog'], type: 'bool', default: false, side: BOTH,
-    doc: 'Also send the log to syslog (RFC 3164 lines, "gunicorn.PREFIX[PID]: message" with syslog_prefix) at ' +
-      'syslog_addr: the workers\' error log and, unless disable_redirect_access_to_syslog, their access log, and ' +
-      'the arbiter\'s own lines.',
+    doc: 'Also send the log to syslog at syslog_addr, as gunicorn sends it ("<PRI>gunicorn.PREFIX.error: [PID] ' +
+      'message", .access for access lines): the workers\' error log and, unless disable_redirect_access_to_syslog, ' +
+      'their access log, and the arbiter\'s own lines.',
   }),
   s({
     name: 'syslog_addr', section: 'Logging', flags: ['--log-syslog-to'], metavar: 'SYSLOG_ADDR', type: 'string',
