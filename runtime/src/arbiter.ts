@@ -452,6 +452,7 @@ export class Arbiter {
       const inv = await resolveInvocation(this.origin.name, this.origin.argv, this.origin.env, this.origin.cwd);
       if (inv.kind !== 'run') return;
       config = inv.config;
+      for (const warning of config.warnings) this.log.warning(warning);
       const before = JSON.stringify(this.settings.bind);
       if (JSON.stringify(config.settings.bind) !== before) {
         const addresses = (config.settings.bind as string[]).map(parseAddress);

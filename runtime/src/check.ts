@@ -125,6 +125,7 @@ export async function runCheck(
     return EXIT.OK;
   }
   const settings = invocation.config.settings;
+  for (const warning of invocation.config.warnings) process.stderr.write(`${name}: warning: ${warning}\n`);
   (settings.bind as string[]).forEach(parseAddress); // a bind a run would refuse is refused here too
   const report = checkReport(settings, env);
   process.stdout.write(json ? JSON.stringify({ ...report, app: invocation.config.app }, null, 2) + '\n' : formatReport(report, settings));
