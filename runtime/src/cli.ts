@@ -128,7 +128,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
   if (daemonized) process.umask(0o22); // what gunicorn's daemonize sets
   const spec = arbiterLogSpec(settings);
   const log = new Logger(spec.target ?? (settings.errorlog as string), spec.level,
-    { format: spec.format, datefmt: spec.datefmt, syslog: syslogSpec(settings, config.app) });
+    { format: spec.format, datefmt: spec.datefmt, syslog: syslogSpec(settings, config.app, config.python) });
   for (const warning of config.warnings) log.warning(warning);
   countLogLines(log, settings); // statsd's gunicorn.log.* counters, when statsd_host is set
   const addresses = (settings.bind as string[]).map(parseAddress);

@@ -1,4 +1,5 @@
 // The arbiter's error log, in gunicorn's line format: `[2024-05-01 12:00:00 +0000] [PID] [LEVEL] message`.
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -94,10 +95,24 @@ export class Logger {
   }
 }
 
-/**
- * Sends syslog packets: UDP datagrams, or one stream connection (TCP, unix stream) opened on first use.
- * Node has no unix datagram sockets, so with unix://PATH#dgram the arbiter's lines stay in errorlog only.
- */
+// Node has no unix datagram sockets: for unix://PATH#dgram (/dev/log) a small Python process relays the
+// packets, each read from its standard input behind a 4-byte length. It ends when the arbiter does (EOF).
+const DGRAM_RELAY = `
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+r = sys.stdin.buffer
+while True:
+    head = r.read(4)
+    if len(head) < 4:
+        break
+    data = r.read(struct.unpack(">I", head)[0])
+    try:
+        s.sendto(data, sys.argv[1])
+    except OSError:
+        pass
+`;
+
+/** Sends syslog packets: UDP datagrams, one stream connection (TCP, unix stream), or through the relay. */
 function syslogSender(spec: SyslogSpec): ((packet: Buffer) => void) | undefined {
   const address = spec.address;
   if (address.kind === 'udp') {
@@ -106,7 +121,18 @@ function syslogSender(spec: SyslogSpec): ((packet: Buffer) => void) | undefined 
     socket.unref();
     return (packet) => socket.send(packet, address.port, address.host);
   }
-  if (address.kind === 'unix' && address.dgram) return undefined;
+  if (address.kind === 'unix' && address.dgram) {
+    const relay = spawn(spec.python, ['-c', DGRAM_RELAY, address.path], { stdio: ['pipe', 'ignore', 'ignore'] });
+    relay.on('error', () => undefined);
+    relay.stdin!.on('error', () => undefined);
+    relay.unref();
+    (relay.stdin as unknown as net.Socket).unref();
+    return (packet) => {
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(packet.length);
+      relay.stdin!.write(Buffer.concat([head, packet]));
+    };
+  }
   let conn: net.Socket | undefined;
   return (packet) => {
     if (!conn || conn.destroyed) {

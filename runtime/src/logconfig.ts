@@ -122,15 +122,17 @@ export interface SyslogSpec {
   facility: number;
   /** gunicorn.PREFIX.error: what precedes each message, as gunicorn's syslog handler writes it. */
   tag: string;
+  /** The interpreter that relays to a unix datagram socket (Node cannot open one). */
+  python: string;
 }
 
 /** syslog for the arbiter's lines, when `syslog` is on. */
-export function syslogSpec(settings: Settings, app: string | null): SyslogSpec | undefined {
+export function syslogSpec(settings: Settings, app: string | null, python: string): SyslogSpec | undefined {
   if (!settings.syslog) return undefined;
   const address = parseSyslogAddress(String(settings.syslog_addr));
   if (!address) return undefined;
   const prefix = String(settings.syslog_prefix ?? settings.proc_name ?? app ?? 'unicorn').replace(/:/g, '.');
-  return { address, facility: FACILITY[String(settings.syslog_facility).toLowerCase()] ?? 1, tag: `gunicorn.${prefix}.error` };
+  return { address, facility: FACILITY[String(settings.syslog_facility).toLowerCase()] ?? 1, tag: `gunicorn.${prefix}.error`, python };
 }
 
 /** The datagram Python's SysLogHandler sends for the same record: <PRI>TAG: [PID] message, NUL-terminated. */

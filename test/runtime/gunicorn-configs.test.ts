@@ -263,7 +263,7 @@ describe('gunicorn configs serve requests', () => {
     }
   });
 
-  test('syslog to a unix datagram socket (/dev/log style): the workers\' lines; the access log kept out when asked', async () => {
+  test('syslog to a unix datagram socket (/dev/log style): the workers\' and the arbiter\'s lines; the access log kept out when asked', async () => {
     // Node has no unix datagram sockets: the listener is a Python one.
     const sockPath = path.join(dir, 'log.sock');
     const got = path.join(dir, 'unix-syslog.txt');
@@ -281,6 +281,7 @@ describe('gunicorn configs serve requests', () => {
       await waitUntil(() => fs.existsSync(got) && fs.readFileSync(got, 'utf8').includes('Worker exiting'), 10000, 'the worker\'s exit line by syslog');
       const text = fs.readFileSync(got, 'utf8');
       assert.match(text, /^<158>gunicorn\.shop\.error: \[\d+\] Worker exiting \(pid: \d+\)\0$/m);
+      assert.match(text, /^<158>gunicorn\.shop\.error: \[\d+\] Listening at: http:\/\/127\.0\.0\.1:\d+ \(\d+\)\0$/m, 'the arbiter\'s lines, through its relay');
       assert.doesNotMatch(text, /gunicorn\.shop\.access/);
     } finally {
       recv.kill('SIGKILL');
