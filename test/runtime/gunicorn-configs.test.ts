@@ -517,6 +517,14 @@ describe('every setting name gunicorn 26.1 knows', () => {
     for (const n of GUNICORN_26) assert.equal(nameHint(n), undefined, n);
   });
 
+  test('loglevel "warn" and "fatal" (Python\'s other names, which gunicorn takes) mean warning and critical', async () => {
+    for (const [word, level] of [['warn', 'warning'], ['FATAL', 'critical']]) {
+      const r = await runCli(['--print-config', '--log-level', word, 'app:app']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^loglevel +=  ?"${level}"$`, 'm'));
+    }
+  });
+
   test('gunicorn 24\'s proxy_protocol words are read as the switch they amount to', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-pp-'));
     try {

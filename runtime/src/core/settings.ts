@@ -434,7 +434,9 @@ export const SETTINGS: readonly Setting[] = [
   s({
     name: 'loglevel', section: 'Logging', flags: ['--log-level'], metavar: 'LEVEL', type: 'enum',
     choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', side: BOTH,
-    doc: 'The least severe messages written to the error log.',
+    aliases: { warn: 'warning', fatal: 'critical' },
+    doc: 'The least severe messages written to the error log. warn and fatal, Python\'s other names (which ' +
+      'gunicorn accepts in a config file), mean warning and critical.',
   }),
   s({
     name: 'statsd_host', section: 'Logging', flags: ['--statsd-host'], metavar: 'STATSD_ADDR', type: 'string', default: null,
