@@ -517,6 +517,20 @@ describe('every setting name gunicorn 26.1 knows', () => {
     for (const n of GUNICORN_26) assert.equal(nameHint(n), undefined, n);
   });
 
+  test('user and group as numbers, as gunicorn takes a uid and a gid', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-ids-'));
+    try {
+      const me = os.userInfo();
+      fs.writeFileSync(path.join(dir, 'gunicorn.conf.py'), `user = ${me.uid}\ngroup = ${me.gid}\n`);
+      const r = await runCli(['--print-config', 'app:app'], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^user +=  ?"${me.uid}"$`, 'm'));
+      assert.match(r.stdout, new RegExp(`^group +=  ?"${me.gid}"$`, 'm'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('loglevel "warn" and "fatal" (Python\'s other names, which gunicorn takes) mean warning and critical', async () => {
     for (const [word, level] of [['warn', 'warning'], ['FATAL', 'critical']]) {
       const r = await runCli(['--print-config', '--log-level', word, 'app:app']);

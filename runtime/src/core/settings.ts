@@ -47,6 +47,8 @@ export interface Setting {
   ignored?: string;
   /** Flag repeats append (bind, raw_env) instead of replacing. */
   repeatable?: boolean;
+  /** A string setting that also takes a whole number, as its text (user and group: a uid or gid). */
+  numberAsString?: boolean;
   /** Other spellings of gunicorn's default for an ignored or refused setting. */
   sameAsDefault?: unknown[];
   /** Extra check after type coercion; returns a problem and its fix, or undefined. */
@@ -372,7 +374,7 @@ export const SETTINGS: readonly Setting[] = [
       'workers set it again before listen() on sockets they inherit (fd://, systemd).',
   }),
   s({
-    name: 'user', section: 'Server Mechanics', flags: ['-u', '--user'], metavar: 'USER', type: 'string', default: null,
+    name: 'user', section: 'Server Mechanics', flags: ['-u', '--user'], metavar: 'USER', type: 'string', default: null, numberAsString: true,
     defaultText: 'the user running unicorn', side: BOTH,
     doc: 'Run the workers as this user: a name, which must exist, or a numeric id. Each worker switches ' +
       'right after it has opened its listeners, scoreboard slot and log files (which it gives to that ' +
@@ -381,7 +383,7 @@ export const SETTINGS: readonly Setting[] = [
       'Changing users needs the arbiter to run as root.',
   }),
   s({
-    name: 'group', section: 'Server Mechanics', flags: ['-g', '--group'], metavar: 'GROUP', type: 'string', default: null,
+    name: 'group', section: 'Server Mechanics', flags: ['-g', '--group'], metavar: 'GROUP', type: 'string', default: null, numberAsString: true,
     defaultText: "the user's primary group, else the group running unicorn", side: BOTH,
     doc: 'Run the workers with this group: a name, which must exist, or a numeric id. Without it a named ' +
       'user\'s primary group is used (gunicorn would keep the arbiter\'s, root\'s when it runs as root). ' +
@@ -1006,6 +1008,7 @@ function coerceType(setting: Setting, raw: unknown): unknown {
     case 'string': {
       if (raw === null) value = null;
       else if (typeof raw === 'string') value = raw;
+      else if (setting.numberAsString && typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) value = String(raw);
       else throw new SettingError(setting.name, `${describe(raw)} is not a string`, `quote it, e.g. ${setting.name} = "${String(raw)}"`);
       break;
     }
