@@ -323,7 +323,7 @@ describe('gunicorn configs serve requests', () => {
     }
   });
 
-  test('gunicorn26: root_path mounts the app, forwarder headers from the trusted proxy, the control socket at its path and mode', async () => {
+  test('gunicorn26: root_path mounts the app, forwarder headers from the trusted proxy (a network: 127.0.0.0/8), the control socket at its path and mode', async () => {
     const ctl = path.join(dir, 'shop.ctl');
     await serving('gunicorn26.conf.py', { CONTROL_SOCKET: ctl }, async (server) => {
       const mounted = JSON.parse((await get(server.port, '/shop/items')).body.toString());

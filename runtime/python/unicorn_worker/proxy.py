@@ -18,6 +18,43 @@ _V2_FAMILIES = {0x11: ("TCP4", socket.AF_INET, 4), 0x12: ("UDP4", socket.AF_INET
 _PEEK_WAIT = socket.MSG_PEEK | getattr(socket, "MSG_WAITALL", 0)
 
 
+class AddressSet(object):
+    """forwarded_allow_ips / proxy_allow_ips: addresses, and networks (10.0.0.0/8) as gunicorn 22+ takes them."""
+
+    __slots__ = ("exact", "networks")
+
+    def __init__(self, entries):
+        self.exact = frozenset(e for e in entries if "/" not in e)
+        networks = []
+        for entry in entries:
+            if "/" in entry:
+                import ipaddress
+
+                try:
+                    networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError:
+                    pass  # not a network: like an address that is never a peer's, it matches nothing
+        self.networks = tuple(networks)
+
+    def __contains__(self, address):
+        if address in self.exact:
+            return True
+        if not self.networks:
+            return False
+        import ipaddress
+
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+def address_set(entries):
+    """What `peer in ...` is checked against: a plain frozenset unless networks are given (the per-request cost stays a hash lookup)."""
+    return AddressSet(entries) if any("/" in e for e in entries) else frozenset(entries)
+
+
 class ProxyPolicy(object):
     """Who may send a header (proxy_allow_ips); unix socket peers always may, as in gunicorn."""
 
@@ -28,7 +65,7 @@ class ProxyPolicy(object):
         if isinstance(allow, str):
             allow = [a.strip() for a in allow.split(",")]
         self.trust_all = "*" in allow
-        self.allowed = frozenset(allow)
+        self.allowed = address_set(allow)
 
     def check(self, peer):
         if self.trust_all or not isinstance(peer, tuple) or peer[0] in self.allowed:

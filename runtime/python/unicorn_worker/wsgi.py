@@ -12,6 +12,7 @@ import time
 
 from . import SERVER_SOFTWARE, errors
 from .body import Body
+from .proxy import address_set
 
 CHUNKED_PREFETCH = 1 << 20
 # What a keep-alive connection reads and drops of a body the app left unread before it gives up and closes.
@@ -95,7 +96,7 @@ class ListenerContext(object):
         if isinstance(allow, str):
             allow = [a.strip() for a in allow.split(",")]
         self.trust_all = "*" in allow
-        self.trusted = frozenset(allow)
+        self.trusted = address_set(allow)
         self.scheme_headers = [
             ("HTTP_" + name.upper().replace("-", "_"), value.lower())
             for name, value in (settings.get("secure_scheme_headers") or {}).items()

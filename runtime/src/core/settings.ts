@@ -323,8 +323,9 @@ export const SETTINGS: readonly Setting[] = [
     name: 'forwarded_allow_ips', section: 'Server Mechanics', flags: ['--forwarded-allow-ips'], metavar: 'IPS', type: 'list',
     default: (env) => (env.FORWARDED_ALLOW_IPS ?? '127.0.0.1').split(',').map((x) => x.trim()).filter(Boolean),
     defaultText: '$FORWARDED_ALLOW_IPS, else 127.0.0.1', side: WORKER,
-    doc: 'Comma-separated addresses of front-end proxies trusted to set the secure scheme headers; * ' +
-      'trusts every peer. Headers from anyone else are ignored.',
+    doc: 'Comma-separated addresses (or networks, such as 10.0.0.0/8, as in gunicorn 22+) of front-end proxies ' +
+      'trusted to set the secure scheme headers and the forwarder_headers; * trusts every peer. Headers from ' +
+      'anyone else are ignored.',
   }),
   s({
     name: 'secure_scheme_headers', section: 'Server Mechanics', flags: [], type: 'dict',
@@ -348,8 +349,8 @@ export const SETTINGS: readonly Setting[] = [
   s({
     name: 'proxy_allow_ips', section: 'Server Mechanics', flags: ['--proxy-allow-from'], metavar: 'IPS', type: 'list',
     default: ['127.0.0.1', '::1'], defaultText: '127.0.0.1,::1', side: WORKER,
-    doc: 'Comma-separated addresses of the proxies allowed to send a PROXY protocol header; * allows every ' +
-      'peer. Unix socket peers are always allowed.',
+    doc: 'Comma-separated addresses (or networks, such as 10.0.0.0/8) of the proxies allowed to send a PROXY ' +
+      'protocol header; * allows every peer. Unix socket peers are always allowed.',
   }),
   s({
     name: 'control_socket', section: 'Server Mechanics', flags: ['--control-socket'], metavar: 'PATH', type: 'string',
