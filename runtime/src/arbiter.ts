@@ -11,7 +11,7 @@ import { CliError, EXIT } from './errors';
 import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
 import { findings, kernelLimits, logFindings } from './kernel';
 import { Reloader } from './reloader';
-import { Listener, bindForSettings, closeAll, inheritable, parseAddress } from './listeners';
+import { Listener, bindForSettings, closeAll, inheritable, parseAddress, releaseDescriptors } from './listeners';
 import { Level, Logger } from './log';
 import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
@@ -312,6 +312,9 @@ export class Arbiter {
     this.control?.close();
     this.control = undefined;
     for (const w of this.workers.values()) this.stopWorker(w, graceful ? 'SIGTERM' : 'SIGQUIT');
+    // The workers now hold the last descriptors of the listeners, and each closes its own once it has
+    // served what waits in the queue: nothing queued is reset by our exit (README "Stopping").
+    if (graceful) releaseDescriptors(this.listeners, true);
   }
 
   /** Stops the server because it cannot run (the app does not load, workers do not boot). */

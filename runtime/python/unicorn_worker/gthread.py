@@ -135,7 +135,6 @@ class ThreadWorker(BaseLoop):
         self.max_connections = max(1, int(s.get("worker_connections") or 1000))
         # keepalive 0 turns keep-alive off (gunicorn's rule).
         self.keepalive = max(0, int(s.get("keepalive") or 0))
-        self.graceful_timeout = float(s.get("graceful_timeout") or 30)
         self.conns = {}  # fd -> Connection: every open connection, parked or in a pool thread
         self.jobs = queue.SimpleQueue()
         self.lock = threading.Lock()
@@ -146,6 +145,7 @@ class ThreadWorker(BaseLoop):
             ctx.base["wsgi.multithread"] = True
 
     def _on_term(self, signum, frame):
+        self.stop_requested = True
         self._stop_serving()
 
     def _stop_serving(self):
@@ -189,15 +189,21 @@ class ThreadWorker(BaseLoop):
                     self._expire(now)
                 if not self.alive:
                     if stop_at is None:
-                        # Graceful stop: no new connections; each open one ends after its next answer or when idle.
+                        # Graceful stop: each open connection ends after its next answer or when idle. On TERM
+                        # each listener first gives up what already waits in its queue (until it is empty once).
                         stop_at = now + self.graceful_timeout
-                        self._accepting(False)
-                    if not conns:
+                        if self.stop_requested:
+                            for fd in list(listening):
+                                if fd in listening and self.accepting:
+                                    self._accept(*listening[fd])
+                        else:
+                            self._close_listeners(list(listening))
+                    if not conns and not listening:
                         return 0
                     if now >= stop_at:
                         self.log.info("graceful timeout: closing %d connections", len(conns))
                         return 0
-                elif self.accepting != (len(conns) < self.max_connections):
+                if listening and self.accepting != (len(conns) < self.max_connections):
                     self._accepting(not self.accepting)
                 for fd, _ in poller.poll(max(0.0, next_tick - now)):
                     conn = conns.get(fd)
@@ -226,12 +232,21 @@ class ThreadWorker(BaseLoop):
             else:
                 self.poller.remove(fd)
 
+    def _close_listeners(self, fds):
+        taken = [self.listening.pop(fd) for fd in fds]
+        if self.accepting:
+            for fd in fds:
+                self.poller.remove(fd)
+        self.close_listeners(taken)
+
     def _accept(self, ctx, listener):
         conns = self.conns
-        while len(conns) < self.max_connections and self.alive:
+        while len(conns) < self.max_connections and (self.alive or self.stop_requested):
             try:
                 sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
+                if not self.alive:
+                    self._close_listeners([listener.fileno()])  # its queue is empty: the drain is over here
                 return
             except OSError as exc:
                 if accept_failed(exc, self.log):
