@@ -187,24 +187,24 @@ class ThreadWorker(BaseLoop):
                         self.log.info("Parent changed, shutting down: %s", os.getppid())
                         return 0
                     self._expire(now)
+                if listening and self.accepting != (len(conns) < self.max_connections):
+                    self._accepting(not self.accepting)
                 if not self.alive:
                     if stop_at is None:
                         # Graceful stop: each open connection ends after its next answer or when idle. On TERM
                         # each listener first gives up what already waits in its queue (until it is empty once).
                         stop_at = now + self.graceful_timeout
-                        if self.stop_requested:
-                            for fd in list(listening):
-                                if fd in listening and self.accepting:
-                                    self._accept(*listening[fd])
-                        else:
+                        if not self.stop_requested:
                             self._close_listeners(list(listening))
+                    if self.accepting:
+                        for fd in list(listening):
+                            if fd in listening:
+                                self._accept(*listening[fd])
                     if not conns and not listening:
                         return 0
                     if now >= stop_at:
                         self.log.info("graceful timeout: closing %d connections", len(conns))
                         return 0
-                if listening and self.accepting != (len(conns) < self.max_connections):
-                    self._accepting(not self.accepting)
                 for fd, _ in poller.poll(max(0.0, next_tick - now)):
                     conn = conns.get(fd)
                     if conn is not None:
