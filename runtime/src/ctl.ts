@@ -15,6 +15,7 @@ commands:
   stop            graceful stop (as TERM)
   kill PID        kill one worker; the arbiter replaces it
   debug PID       start a debugpy listener in that worker and print its port
+  metrics         the figures of /metrics (Prometheus text; --json for the structured form)
 
 Without --socket or -p, finds the one server running for this user.
 `;
@@ -95,6 +96,8 @@ function render(command: string, result: Record<string, unknown>): string {
       return `killed worker ${result.killed}\n`;
     case 'debug':
       return `worker ${result.pid}: debugpy listening on 127.0.0.1:${result.port}\n`;
+    case 'metrics':
+      return String(result.text);
     default:
       return JSON.stringify(result) + '\n';
   }
@@ -123,7 +126,7 @@ export async function runCtl(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT.OK;
   }
-  if (!command) throw new CliError('ctl: no command — give one of status, add, remove, reload, stop, kill, debug');
+  if (!command) throw new CliError(`ctl: no command — give one of ${COMMANDS.join(', ')}`);
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new CliError(`ctl: unknown command "${command}" — use one of ${COMMANDS.join(', ')}`);
   }

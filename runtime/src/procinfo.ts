@@ -33,7 +33,6 @@ interface TcpRow {
   port: number;
   /** The kernel's state code: 01 ESTABLISHED, 0A LISTEN. */
   state: string;
-  txQueue: number;
   rxQueue: number;
   inode: number;
 }
@@ -52,8 +51,8 @@ function tcpSockets(): TcpRow[] {
       // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode ...
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10) continue;
-      const [tx, rx] = cols[4].split(':');
-      rows.push({ port: parseInt(cols[1].slice(cols[1].lastIndexOf(':') + 1), 16), state: cols[3], txQueue: parseInt(tx, 16), rxQueue: parseInt(rx, 16), inode: Number(cols[9]) });
+      const rx = cols[4].slice(cols[4].indexOf(':') + 1);
+      rows.push({ port: parseInt(cols[1].slice(cols[1].lastIndexOf(':') + 1), 16), state: cols[3], rxQueue: parseInt(rx, 16), inode: Number(cols[9]) });
     }
   }
   return rows;
@@ -71,10 +70,10 @@ export function socketInode(fd: number): number | null {
 
 /**
  * Listening TCP sockets by inode: the connections waiting in the accept queue (for a socket in LISTEN
- * state the kernel reports its accept queue as rx_queue, and the backlog as tx_queue).
+ * state the kernel reports the length of its accept queue as rx_queue).
  */
-export function listenQueues(): Map<number, { queued: number; backlog: number; port: number }> {
-  const out = new Map<number, { queued: number; backlog: number; port: number }>();
-  for (const t of tcpSockets()) if (t.state === '0A') out.set(t.inode, { queued: t.rxQueue, backlog: t.txQueue, port: t.port });
+export function listenQueues(): Map<number, { queued: number; port: number }> {
+  const out = new Map<number, { queued: number; port: number }>();
+  for (const t of tcpSockets()) if (t.state === '0A') out.set(t.inode, { queued: t.rxQueue, port: t.port });
   return out;
 }

@@ -6,12 +6,18 @@ arbiter's read() of the file sees it at once, since both go through the same pag
 The layout mirrors runtime/src/scoreboard.ts (512 bytes a slot, little-endian):
   0 u32 pid  4 u8 state  5 u8 debugger  6 u16 debug port  8 f64 heartbeat  16 f64 booted at
  24 f64 requests served  32 f64 request start  40 16s method  56 200s path
-256 u32 open connections  260..511 reserved for per-worker metrics counters
+256 u32 open connections  260 u32 (reserved)
+264 f64[5] responses by status class 1xx..5xx   304 f64 seconds spent on requests (sum)
+312 f64[12] requests by duration bucket (not cumulative; upper bounds BUCKETS, the last +Inf)
+408 f64 response body bytes sent              416..511 reserved
+The counters only grow during a worker's life; the arbiter adds a dead worker's last values to its totals.
 """
 
+import bisect
 import mmap
 import os
 import struct
+import threading
 import time
 
 SLOT_SIZE = 512
@@ -21,6 +27,10 @@ _HEAD = struct.Struct("<IBBHddd")  # pid .. requests: bytes 0-31
 _REQUEST = struct.Struct("<d16s200s")  # request start, method, path: bytes 32-255
 _HEARTBEAT = struct.Struct("<d")
 _CONNECTIONS = struct.Struct("<I")  # open connections: bytes 256-259
+_COUNTER = struct.Struct("<d")
+_STATUS_AT, _SECONDS_AT, _BUCKETS_AT, _BYTES_AT = 264, 304, 312, 408
+# Upper bounds of the duration buckets (Prometheus' defaults); a 12th counts the rest (+Inf).
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Scoreboard(object):
@@ -41,6 +51,12 @@ class Scoreboard(object):
         self.served = 0
         self.debug_port = 0
         self.state = BOOTING
+        # Per-request counters, kept here and stored into the slot (the gthread pool records from several threads).
+        self.by_status = [0.0] * 5
+        self.by_bucket = [0.0] * (len(BUCKETS) + 1)
+        self.seconds = 0.0
+        self.sent = 0.0
+        self.count_lock = threading.Lock()
         self._write_head(BOOTING)
 
     def _write_head(self, state, now=None):
@@ -69,6 +85,23 @@ class Scoreboard(object):
     def connections(self, count):
         """Loops that hold several connections (gthread, asgi, gevent) report how many are open."""
         _CONNECTIONS.pack_into(self.mem, self.at + 256, count)
+
+    def record(self, code, seconds, sent):
+        """One finished request: its status code (None when no response began), duration and body bytes. Four stores."""
+        mem, at = self.mem, self.at
+        bucket = bisect.bisect_left(BUCKETS, seconds)
+        with self.count_lock:
+            if code and 100 <= code < 600:
+                i = code // 100 - 1
+                self.by_status[i] += 1
+                _COUNTER.pack_into(mem, at + _STATUS_AT + 8 * i, self.by_status[i])
+            self.by_bucket[bucket] += 1
+            _COUNTER.pack_into(mem, at + _BUCKETS_AT + 8 * bucket, self.by_bucket[bucket])
+            self.seconds += seconds
+            _COUNTER.pack_into(mem, at + _SECONDS_AT, self.seconds)
+            if sent:
+                self.sent += sent
+                _COUNTER.pack_into(mem, at + _BYTES_AT, self.sent)
 
     def exiting(self):
         self._write_head(EXITING)
