@@ -270,6 +270,7 @@ class ThreadWorker(BaseLoop):
             elif ctx.proxy is not None:
                 conn.setup = PROXY_PLAIN
             conns[conn.fd] = conn
+            self.status.connections(len(conns))
             if ctx.preset_socket_options or conn.setup:
                 # The request usually arrives with the connection: read it now rather than after a poll.
                 self._read(conn)
@@ -502,6 +503,7 @@ class ThreadWorker(BaseLoop):
     def _close(self, conn):
         """Any thread: forget the connection, then close it (in that order, so its fd number is free only once forgotten)."""
         self.conns.pop(conn.fd, None)
+        self.status.connections(len(self.conns))
         try:
             conn.sock.close()
         except OSError:

@@ -274,6 +274,9 @@ class NullStatus(object):
     def record(self, code, seconds, sent):
         pass
 
+    def connections(self, count):
+        pass
+
     def exiting(self):
         pass
 
