@@ -106,7 +106,7 @@ class ErrorStream(object):
 
 
 class AccessLog(object):
-    """One line per request from `access_log_format`; only the atoms the format names are computed."""
+    """One line per request from `access_log_format` (only the atoms it names are computed), or a JSON object."""
 
     _ATOM_RE = re.compile(r"%\(([^)]*)\)")
 
@@ -127,38 +127,37 @@ class AccessLog(object):
 
     def write(self, environ, status, response_headers, sent, request_time):
         """`request_time` is in seconds (float); `sent` the body bytes written, or None."""
+        values = self._values(environ, status, response_headers, sent, request_time)
         if self.json:
-            return self.write_json(environ, status, response_headers, sent, request_time)
-        values = {}
-        for key, get in self.atoms:
-            try:
-                value = get(environ, status, response_headers, sent, request_time)
-            except Exception:
-                value = None
+            return self._write_json(values)
+        for key, value in values.items():
             if value is None:
-                value = "-"
+                values[key] = "-"
             elif isinstance(value, str):
-                value = value.replace('"', '\\"')
-            values[key] = value
+                values[key] = value.replace('"', '\\"')
         try:
             line = self.fmt % values
         except Exception:
             line = "access_log_format error: %r" % (self.fmt,)
         self.file.write_bytes((line + "\n").encode("utf-8", "backslashreplace"))
 
-    def write_json(self, environ, status, response_headers, sent, request_time):
-        """access_log_json: one JSON object a line; the status and byte counts as numbers, a missing value as null."""
+    def _values(self, environ, status, response_headers, sent, request_time):
+        """Each atom's value; None where it has none or its getter failed."""
         values = {}
         for key, get in self.atoms:
             try:
-                value = get(environ, status, response_headers, sent, request_time)
+                values[key] = get(environ, status, response_headers, sent, request_time)
             except Exception:
-                value = None
+                values[key] = None
+        return values
+
+    def _write_json(self, values):
+        """access_log_json: one JSON object a line; the status and byte counts as numbers, a missing value as null."""
+        for key, value in values.items():
             if value == "-":
-                value = None  # gunicorn's text for "none"
+                values[key] = None  # gunicorn's text for "none"
             elif key in ("s", "b") and value is not None:
-                value = int(value) if str(value).isdigit() else None
-            values[key] = value
+                values[key] = int(value) if str(value).isdigit() else None
         self.file.write_bytes((json.dumps(values, separators=(",", ":"), default=str) + "\n").encode("utf-8"))
 
     # gunicorn's atoms, each a function of (environ, status, response_headers, sent, request_time).
