@@ -1,12 +1,13 @@
-// A stop that loses nothing: connections waiting in the kernel's listen queue when TERM (or a reload's
-// retirement) arrives are answered, for the sync and gthread workers. Real sockets, real signals.
+// A stop that loses nothing: connections waiting in the kernel's listen queue when TERM arrives, or when
+// workers are retired (HUP's reload, TTOU), are answered, for the sync and gthread workers. Real
+// sockets, real signals.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { FIXTURES, SYSTEM_PYTHON, Server, childPids, parseResponse, rawRequest, startServer, waitUntil } from '../helpers';
+import { FIXTURES, SYSTEM_PYTHON, Server, childPids, parseResponse, rawRequest, runCli, startServer, waitUntil } from '../helpers';
 import { listenQueues } from '../../runtime/src/procinfo';
 
 const APPS = path.join(FIXTURES, 'ops');
@@ -38,12 +39,13 @@ const CLASSES: Array<[string, string[]]> = [
 ];
 
 for (const [name, classArgs] of CLASSES) {
-  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+  for (const signal of ['SIGTERM', 'SIGHUP', 'SIGTTOU'] as const) {
     describe(`${name} worker, ${signal}`, () => {
       test('every connection queued in the kernel when the workers are told to stop is answered', async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-drain-'));
         const gateFile = path.join(dir, 'open');
-        const s = await startServer(['--chdir', APPS, '-w', '2', '--graceful-timeout', '60', ...classArgs, 'gate_app:gate'], {
+        const sock = path.join(dir, 'ctl.sock');
+        const s = await startServer(['--chdir', APPS, '-w', '2', '--graceful-timeout', '60', '--control-socket', sock, ...classArgs, 'gate_app:gate'], {
           python: SYSTEM_PYTHON,
           env: { GATE_FILE: gateFile },
           readyPattern: /Booting worker[\s\S]*Booting worker/,
@@ -64,10 +66,20 @@ for (const [name, classArgs] of CLASSES) {
         if (signal === 'SIGTERM') {
           s.proc.kill('SIGTERM');
           await s.waitForOutput(/Handling signal: term/);
-        } else {
+        } else if (signal === 'SIGHUP') {
           const from = s.output().length;
           s.proc.kill('SIGHUP');
           await s.waitForOutput(/Reload complete/, 30000, from);
+        } else {
+          // One worker fewer: the arbiter retires the oldest (its state turns "exiting" as it sends TERM).
+          s.proc.kill('SIGTTOU');
+          let exiting: number[] = [];
+          await waitUntil(async () => {
+            const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
+            exiting = r.code === 0 ? JSON.parse(r.stdout).workers.filter((w: any) => w.state === 'exiting').map((w: any) => w.pid) : [];
+            return exiting.length === 1;
+          }, 15000, 'one worker retired');
+          old = exiting;
         }
         // The old workers have taken their TERM (none pending) while their requests still wait at the gate.
         await waitUntil(() => old.every((pid) => !signalPending(pid)), 15000, 'the workers to take TERM');
@@ -78,10 +90,9 @@ for (const [name, classArgs] of CLASSES) {
         if (signal === 'SIGTERM') {
           assert.equal((await s.exited(30000)).code, 0);
         } else {
-          await waitUntil(() => old.every((pid) => !childPids(s.pid).includes(pid)), 30000, 'the old workers to exit');
+          await waitUntil(() => old.every((pid) => !childPids(s.pid).includes(pid)), 30000, 'the retired workers to exit');
           await s.stop();
         }
-        old = [];
         fs.rmSync(dir, { recursive: true, force: true });
       });
     });
