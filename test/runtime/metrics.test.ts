@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  FIXTURES, SYSTEM_PYTHON, Server, childPids, freePort, get, rawRequest, parseResponse, runCli, startServer, waitUntil,
+  FIXTURES, SYSTEM_PYTHON, Server, childPids, freePort, get, loadLoop, rawRequest, parseResponse, runCli, startServer, waitUntil,
 } from '../helpers';
 
 const APPS = path.join(FIXTURES, 'ops');
@@ -106,6 +106,15 @@ describe('/metrics', () => {
     await waitUntil(async () => value(await scrape(metrics), 'unicorn_worker_connections', 'unicorn_worker_connections', { pid: String(pid) }) === 3, 20000, '3 open connections');
     for (const c of socks) c.destroy();
     await waitUntil(async () => value(await scrape(metrics), 'unicorn_worker_connections', 'unicorn_worker_connections', { pid: String(pid) }) === 0, 20000, 'no open connection');
+  });
+
+  test('gthread counts every request its pool threads finish concurrently', async () => {
+    const { s, metrics } = await start(['-w', '1', '--threads', '4', 'gate_app:app']);
+    const load = await loadLoop(s.port, { requests: 300, concurrency: 16 });
+    assert.equal(load.failed, 0, load.errors.join('\n'));
+    const f = await scrape(metrics);
+    assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '2xx' }), 300);
+    assert.equal(value(f, 'unicorn_request_duration_seconds', 'unicorn_request_duration_seconds_count'), 300);
   });
 
   test('counters survive a worker kill; the restart is counted as a crash, a reload as reload', async () => {

@@ -141,8 +141,15 @@ class ThreadWorker(BaseLoop):
         self.active = 0  # requests in pool threads
         self.accepting = False
         self.poller = None
+        record, record_lock = boot.status.record, threading.Lock()
+
+        def locked_record(code, seconds, sent):
+            with record_lock:  # pool threads finish requests concurrently; a counter update is read-modify-write
+                record(code, seconds, sent)
+
         for ctx, _ in boot.listeners:
             ctx.base["wsgi.multithread"] = True
+            ctx.record = locked_record
 
     def _on_term(self, signum, frame):
         self.stop_requested = True

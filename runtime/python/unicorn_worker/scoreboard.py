@@ -17,7 +17,7 @@ import bisect
 import mmap
 import os
 import struct
-import threading
+import sys
 import time
 
 SLOT_SIZE = 512
@@ -27,8 +27,9 @@ _HEAD = struct.Struct("<IBBHddd")  # pid .. requests: bytes 0-31
 _REQUEST = struct.Struct("<d16s200s")  # request start, method, path: bytes 32-255
 _HEARTBEAT = struct.Struct("<d")
 _CONNECTIONS = struct.Struct("<I")  # open connections: bytes 256-259
-_COUNTER = struct.Struct("<d")
-_STATUS_AT, _SECONDS_AT, _BUCKETS_AT, _BYTES_AT = 264, 304, 312, 408
+# The counters, bytes 264-415, as 19 doubles: [0..4] by status class, [5] seconds, [6..17] buckets, [18] bytes.
+_COUNTERS_AT, _COUNTERS = 264, 19
+_SECONDS, _BUCKET0, _BYTES = 5, 6, 18
 # Upper bounds of the duration buckets (Prometheus' defaults); a 12th counts the rest (+Inf).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -51,12 +52,10 @@ class Scoreboard(object):
         self.served = 0
         self.debug_port = 0
         self.state = BOOTING
-        # Per-request counters, kept here and stored into the slot (the gthread pool records from several threads).
-        self.by_status = [0.0] * 5
-        self.by_bucket = [0.0] * (len(BUCKETS) + 1)
-        self.seconds = 0.0
-        self.sent = 0.0
-        self.count_lock = threading.Lock()
+        # The per-request counters as an array of doubles over the mapping itself: an update is a store.
+        # (The layout is little-endian; a big-endian host goes through a copy packed with struct.)
+        view = memoryview(self.mem)[self.at + _COUNTERS_AT:self.at + _COUNTERS_AT + 8 * _COUNTERS]
+        self.counters = view.cast("d") if sys.byteorder == "little" else _PackedCounters(view)
         self._write_head(BOOTING)
 
     def _write_head(self, state, now=None):
@@ -87,21 +86,17 @@ class Scoreboard(object):
         _CONNECTIONS.pack_into(self.mem, self.at + 256, count)
 
     def record(self, code, seconds, sent):
-        """One finished request: its status code (None when no response began), duration and body bytes. Four stores."""
-        mem, at = self.mem, self.at
-        bucket = bisect.bisect_left(BUCKETS, seconds)
-        with self.count_lock:
-            if code and 100 <= code < 600:
-                i = code // 100 - 1
-                self.by_status[i] += 1
-                _COUNTER.pack_into(mem, at + _STATUS_AT + 8 * i, self.by_status[i])
-            self.by_bucket[bucket] += 1
-            _COUNTER.pack_into(mem, at + _BUCKETS_AT + 8 * bucket, self.by_bucket[bucket])
-            self.seconds += seconds
-            _COUNTER.pack_into(mem, at + _SECONDS_AT, self.seconds)
-            if sent:
-                self.sent += sent
-                _COUNTER.pack_into(mem, at + _BYTES_AT, self.sent)
+        """One finished request: its status code (0 when no response began), duration and body bytes.
+
+        Four stores. Not atomic across threads: a loop that records from several threads holds a lock.
+        """
+        c = self.counters
+        if 100 <= code < 600:
+            c[code // 100 - 1] += 1
+        c[_BUCKET0 + bisect.bisect_left(BUCKETS, seconds)] += 1
+        c[_SECONDS] += seconds
+        if sent:
+            c[_BYTES] += sent
 
     def exiting(self):
         self._write_head(EXITING)
@@ -109,3 +104,18 @@ class Scoreboard(object):
     def set_debug_port(self, port):
         self.debug_port = port
         self._write_head(self.state)
+
+
+class _PackedCounters(object):
+    """The counters on a big-endian host: indexable doubles stored little-endian into the slot."""
+
+    _ONE = struct.Struct("<d")
+
+    def __init__(self, view):
+        self.view = view
+
+    def __getitem__(self, i):
+        return self._ONE.unpack_from(self.view, 8 * i)[0]
+
+    def __setitem__(self, i, value):
+        self._ONE.pack_into(self.view, 8 * i, value)
