@@ -579,6 +579,10 @@ export class Arbiter {
       this.log.warning('USR2 signal ignored. Parent exists.');
       return;
     }
+    if (this.stopping) {
+      this.log.warning('USR2 signal ignored. The server is stopping.');
+      return;
+    }
     await this.runHook('pre_exec', 'log');
     const env: NodeJS.ProcessEnv = {
       ...this.origin.env,

@@ -139,6 +139,24 @@ describe('/metrics', () => {
     assert.equal(value(f, 'unicorn_worker_restarts', 'unicorn_worker_restarts_total', { reason: 'timeout' }), 0);
   });
 
+  test('a worker replaced after max_requests is counted as such', async () => {
+    const { s, metrics } = await start(['-w', '1', '--max-requests', '2', 'gate_app:app']);
+    const [first] = childPids(s.pid);
+    for (let i = 0; i < 2; i++) assert.equal((await get(s.port, '/')).status, 200);
+    await waitUntil(async () => value(await scrape(metrics), 'unicorn_worker_restarts', 'unicorn_worker_restarts_total', { reason: 'max_requests' }) === 1, 20000, 'the max_requests restart counted');
+    assert.ok(!childPids(s.pid).includes(first));
+    const f = await scrape(metrics);
+    assert.equal(value(f, 'unicorn_worker_restarts', 'unicorn_worker_restarts_total', { reason: 'crash' }), 0);
+    assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '2xx' }), 2);
+  });
+
+  test('a worker the watchdog kills is counted as a timeout', async () => {
+    const { s, metrics } = await start(['-w', '1', '--timeout', '2', 'gate_app:app']);
+    await get(s.port, '/?sleep=30').catch(() => undefined); // the worker is killed under this request
+    await waitUntil(async () => value(await scrape(metrics), 'unicorn_worker_restarts', 'unicorn_worker_restarts_total', { reason: 'timeout' }) === 1, 20000, 'the timeout counted');
+    assert.equal(value(await scrape(metrics), 'unicorn_worker_restarts', 'unicorn_worker_restarts_total', { reason: 'crash' }), 0);
+  });
+
   test('unicorn ctl metrics shows the same figures', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-metrics-'));
     const sock = path.join(dir, 'ctl.sock');
