@@ -3,25 +3,10 @@
 // workers' per-request counters), the arbiter's own totals and the kernel (listen queues, memory).
 import fs from 'node:fs';
 import http from 'node:http';
-import { CliError } from './errors';
-import { parseMetricsAddress } from './settings';
-import { Counters, DURATION_BUCKETS, WorkerState } from './scoreboard';
-
-export const RESTART_REASONS = ['timeout', 'crash', 'max_requests', 'reload'] as const;
-export type RestartReason = (typeof RESTART_REASONS)[number];
-
-/** Everything /metrics and `unicorn ctl metrics` show, gathered by the arbiter at the moment of the request. */
-export interface MetricsSnapshot {
-  version: string;
-  workerClass: string;
-  ready: boolean;
-  workers: Array<{ pid: number; state: WorkerState; rss: number | null; connections: number; requests: number }>;
-  /** Every worker's counters, the dead ones' included. */
-  totals: Counters;
-  restarts: Record<RestartReason, number>;
-  /** Per TCP listener: connections waiting in its accept queue. */
-  listenQueues: Array<{ listener: string; queued: number }>;
-}
+import { CliError } from './core/errors';
+import { parseMetricsAddress } from './core/settings';
+import { MetricsSnapshot, RESTART_REASONS, WorkerState } from './core/control-protocol';
+import { DURATION_BUCKETS } from './scoreboard';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 const WORKER_STATES: WorkerState[] = ['booting', 'idle', 'busy', 'exiting'];

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Counters, WORKER_STATES, WorkerState } from './core/control-protocol';
 
 /** Bytes per slot; the layout below is mirrored in runtime/python/unicorn_worker/scoreboard.py. */
 export const SLOT_SIZE = 512;
@@ -25,16 +26,6 @@ export const SLOT_SIZE = 512;
 /** Upper bounds (seconds) of the request duration buckets, Prometheus' defaults; the slot has one more for +Inf. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
-/** What a worker counted over its life (the per-request figures of its slot). */
-export interface Counters {
-  /** Responses by status class: index 0 is 1xx … 4 is 5xx. */
-  byStatus: number[];
-  /** Requests by duration bucket, not cumulative; the last is above the largest bound. */
-  byDuration: number[];
-  seconds: number;
-  bytesSent: number;
-}
-
 export function emptyCounters(): Counters {
   return { byStatus: [0, 0, 0, 0, 0], byDuration: new Array(DURATION_BUCKETS.length + 1).fill(0), seconds: 0, bytesSent: 0 };
 }
@@ -51,8 +42,6 @@ function readCounters(buf: Buffer): Counters {
   return { byStatus: f64s(264, 5), byDuration: f64s(312, DURATION_BUCKETS.length + 1), seconds: buf.readDoubleLE(304), bytesSent: buf.readDoubleLE(408) };
 }
 
-export const STATES = ['free', 'booting', 'idle', 'busy', 'exiting'] as const;
-export type WorkerState = (typeof STATES)[number];
 
 export interface Slot {
   slot: number;
@@ -74,7 +63,7 @@ function text(buf: Buffer, start: number, len: number): string {
 }
 
 export function decodeSlot(buf: Buffer, slot: number): Slot {
-  const state = STATES[buf.readUInt8(4)] ?? 'free';
+  const state = WORKER_STATES[buf.readUInt8(4)] ?? 'free';
   const debugging = buf.readUInt8(5) !== 0;
   const port = buf.readUInt16LE(6);
   const startedAt = buf.readDoubleLE(32);
