@@ -889,8 +889,11 @@ export class Arbiter {
     }
   }
 
+  /** /readyz: a booted worker of the serving generation (during a reload, the old one serves until the new has booted). */
   private ready(): boolean {
-    return !this.stopping && !this.shuttingDown && this.current().some((w) => w.booted);
+    if (this.stopping || this.shuttingDown) return false;
+    const serving = this.reloading ? [this.generation, this.reloading.generation - 1] : [this.generation];
+    return [...this.workers.values()].some((w) => w.booted && !w.stopping && serving.includes(w.generation));
   }
 
   private metricsSnapshot(): MetricsSnapshot {

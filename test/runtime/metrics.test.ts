@@ -180,6 +180,26 @@ describe('/metrics', () => {
   });
 });
 
+describe('/readyz during a reload', () => {
+  test('stays 200 while the new workers boot: the old ones still serve', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-readyz-'));
+    const gate = path.join(dir, 'boot');
+    fs.writeFileSync(gate, '');
+    const { s, metrics } = await start(['-w', '1', 'slow_boot:app'], { BOOT_GATE: gate });
+    fs.rmSync(gate); // the next workers wait in their import
+    const from = s.output().length;
+    s.proc.kill('SIGHUP');
+    await s.waitForOutput(/Booting worker with pid/, 15000, from);
+    await waitUntil(async () => value(await scrape(metrics), 'unicorn_workers', 'unicorn_workers', { state: 'booting' }) === 1, 20000, 'a new worker booting');
+    assert.equal((await get(metrics, '/readyz')).status, 200);
+    assert.equal((await get(s.port, '/')).status, 200);
+    fs.writeFileSync(gate, '');
+    await s.waitForOutput(/Reload complete/, 30000, from);
+    assert.equal((await get(metrics, '/readyz')).status, 200);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('--shutdown-delay', () => {
   test('after TERM the server keeps serving while /readyz says 503; a second TERM ends the delay', async () => {
     const { s, metrics } = await start(['-w', '1', '--shutdown-delay', '600', 'gate_app:app']);
