@@ -424,7 +424,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'HOST:PORT, [IPv6]:PORT or unix:PATH where the arbiter serves /metrics (Prometheus text format: ' +
       'workers by state, requests by status class, a request duration histogram, the listen queue per ' +
       'listener, worker restarts by reason, per-worker memory and connections), /healthz (200 while at ' +
-      'least one worker lives) and /readyz (200 once a worker of the current generation has booted, 503 ' +
+      'least one worker lives) and /readyz (200 once a worker has booted, also through a reload; 503 ' +
       'during shutdown_delay and the stop). Never on the app\'s own listeners. Off when unset.',
   }),
   s({
