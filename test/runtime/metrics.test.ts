@@ -74,6 +74,17 @@ describe('/metrics', () => {
     assert.equal((await get(metrics, '/other')).status, 404);
   });
 
+  for (const [name, classArgs] of [['sync', []], ['gthread', ['--threads', '2']]] as Array<[string, string[]]>) {
+    test(`${name}: requests refused by the parser count under their status class`, async () => {
+      const { s, metrics } = await start(['-w', '1', ...classArgs, 'gate_app:app']);
+      const bad = parseResponse(await rawRequest(s.port, 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'));
+      assert.equal(bad.status, 400);
+      const f = await scrape(metrics);
+      assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '4xx' }), 1);
+      assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '2xx' }), 0);
+    });
+  }
+
   test('busy workers and the listen queue move with the load', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-metrics-'));
     const gate = path.join(dir, 'open');

@@ -427,6 +427,7 @@ class ThreadWorker(BaseLoop):
                 keep, rest = handle_request(ctx, sock, conn.peer, req, buf[end + 4:], keep, conn.proxy)
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(conn.peer), exc)
+                ctx.record(exc.status, 0.0, 0)
                 try:
                     sock.sendall(error_response(exc))
                 except OSError:

@@ -226,6 +226,7 @@ class SyncWorker(BaseLoop):
                 return  # every byte read: a plain close loses nothing
         except errors.RequestError as exc:
             self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
+            ctx.record(exc.status, 0.0, 0)
             try:
                 conn.sendall(error_response(exc))
             except OSError:
