@@ -203,6 +203,18 @@ describe('gunicorn configs serve requests', () => {
     assert.doesNotMatch(server.output(), /Starting unicorn/, 'nothing left on standard error');
   });
 
+  test('logging_dict with access_log_json: the JSON access lines go through gunicorn.access too', async () => {
+    const logFile = path.join(dir, 'json-access.log');
+    await serving('logging_dict.conf.py', { APP_LOG_FILE: logFile }, async (server) => {
+      assert.equal((await get(server.port, '/json')).status, 200);
+      await waitUntil(() => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('gunicorn.access'), 10000, 'the access line');
+    }, ['--access-log-json']);
+    const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith('APP INFO gunicorn.access'))!;
+    const json = JSON.parse(line.replace(/^APP INFO gunicorn\.access \[\d+\] /, ''));
+    assert.equal(json.r, 'GET /json HTTP/1.1');
+    assert.equal(json.s, 200);
+  });
+
   test('logconfig_json and logconfig (fileConfig, with gunicorn\'s %(here)s default): the workers\' loggers; an .ini leaves the arbiter on errorlog', async () => {
     const json = path.join(dir, 'logging.json');
     const jsonLog = path.join(dir, 'json.log');
