@@ -207,9 +207,9 @@ describe('gunicorn configs serve requests', () => {
     const logFile = path.join(dir, 'json-access.log');
     await serving('logging_dict.conf.py', { APP_LOG_FILE: logFile }, async (server) => {
       assert.equal((await get(server.port, '/json')).status, 200);
-      await waitUntil(() => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('gunicorn.access'), 10000, 'the access line');
+      await waitUntil(() => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('GET /json'), 10000, 'the access line');
     }, ['--access-log-json']);
-    const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith('APP INFO gunicorn.access'))!;
+    const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith('APP INFO gunicorn.access') && l.includes('/json'))!;
     const json = JSON.parse(line.replace(/^APP INFO gunicorn\.access \[\d+\] /, ''));
     assert.equal(json.r, 'GET /json HTTP/1.1');
     assert.equal(json.s, 200);
