@@ -155,6 +155,23 @@ describe('Kubernetes and Docker recipes', () => {
     return JSON.parse(r.stdout);
   }
 
+  test('the manifests are valid Kubernetes objects (kubernetes-models\' JSON schemas)', async () => {
+    // kubernetes-models is ESM only; this file is compiled as CommonJS.
+    const { Deployment } = await import('kubernetes-models/apps/v1');
+    const { Service } = await import('kubernetes-models/v1');
+    const models: Record<string, (doc: any) => { validate(): void }> = {
+      Deployment: (doc) => new Deployment(doc),
+      Service: (doc) => new Service(doc),
+    };
+    const docs = manifests();
+    assert.deepEqual(docs.map((d) => d.kind).sort(), Object.keys(models).sort());
+    for (const doc of docs) models[doc.kind](doc).validate();
+    // The schemas do catch a wrong type: a port given as a string is refused.
+    const broken = structuredClone(docs.find((d) => d.kind === 'Deployment'));
+    broken.spec.template.spec.containers[0].ports[0].containerPort = 'http';
+    assert.throws(() => new Deployment(broken).validate(), /containerPort must be integer/);
+  });
+
   test('probes, ports and the stop timings agree with the config', async () => {
     const s = await settings();
     const docs = manifests();
