@@ -104,7 +104,8 @@ export async function resolveInvocation(
   const chosen = await chooseApp(folder, state, options.interactive);
   if (chosen.kind === 'django') {
     const chdir = chosen.dir ? ['--chdir', chosen.dir] : [];
-    return { ...base, cli: 'unicorn-django', args: [...common, ...chdir, ...extra], checkArgs: [...common, ...extra], what: 'Django project' };
+    // check resolves the settings as the run does, so it needs the project's directory (manage.py) too.
+    return { ...base, cli: 'unicorn-django', args: [...common, ...chdir, ...extra], checkArgs: [...common, ...chdir, ...extra], what: 'Django project' };
   }
   const chdir = chosen.chdir ? ['--chdir', chosen.chdir] : [];
   return { ...base, cli: 'unicorn', args: [...common, ...chdir, ...extra, chosen.app], checkArgs: [...common, ...extra], what: chosen.app };

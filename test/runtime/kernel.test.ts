@@ -470,6 +470,22 @@ describe('unicorn check', () => {
     assert.match(r.stdout, /^wsgi_app\s+= "check:app"$/m);
   });
 
+  test('unicorn-django check --json resolves a stock startproject site as a run would', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-check-django-'));
+    try {
+      execFileSync(SYSTEM_PYTHON, ['-m', 'django', 'startproject', 'mysite', dir]);
+      const r = await runCli(['check', '--json', '--python', SYSTEM_PYTHON, '--backlog', '4096'], { bin: 'unicorn-django', env: env({ ...AMPLE, somaxconn: 128 }), cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      const json = JSON.parse(r.stdout) as { app: string; findings: Array<{ id: string }> };
+      assert.equal(json.app, 'django.core.wsgi:get_wsgi_application()');
+      assert.deepEqual(json.findings.map((f) => f.id), ['somaxconn']);
+      const help = await runCli(['check', '--help'], { bin: 'unicorn-django' });
+      assert.match(help.stdout, /^usage: unicorn-django check \[--json\] \[OPTIONS\]\n/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('--help explains the subcommand and lists the run options', async () => {
     const r = await runCli(['check', '--help']);
     assert.equal(r.code, 0, r.stderr);
