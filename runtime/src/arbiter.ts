@@ -42,6 +42,9 @@ interface Worker {
   abortedAt?: number;
   sparedLogged?: boolean;
   debugWaiters: Array<(answer: { port?: number; error?: string }) => void>;
+  /** What the worker last confirmed: it takes new connections (false while another worker has the focus). */
+  accepting?: boolean;
+  acceptWaiters?: Array<() => void>;
 }
 
 interface Exit {
@@ -90,6 +93,8 @@ export class Arbiter {
   private nextId = 1;
   private generation = 1;
   private reloading: Reload | undefined;
+  /** Workers being debugged that get every new connection: the others stop accepting until this is empty. */
+  private readonly focus = new Set<number>();
   private reloadQueued = false;
   /** Generations of reloads that failed: their remaining workers are stopped and their exits ignored. */
   private readonly abandoned = new Set<number>();
@@ -350,6 +355,8 @@ export class Arbiter {
       this.pendingHellos.delete(worker.id);
       await this.runHook('child_exit', 'log', { pid: worker.pid, age: worker.id, booted: worker.booted });
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ error: `worker ${worker.pid} exited` });
+      for (const waiter of worker.acceptWaiters?.splice(0) ?? []) waiter();
+      if (this.focus.delete(worker.pid)) void this.applyFocus();
       // Workers of an abandoned reload are on their way out; how they end changes nothing.
       if (this.abandoned.has(worker.generation)) continue;
       const bootFailure = code === EXIT.APP_LOAD || code === EXIT.WORKER_BOOT;
@@ -810,11 +817,16 @@ export class Arbiter {
     if (msg.event === 'booted') {
       worker.booted = true;
       this.bootCrashes = 0;
+      worker.accepting = true;
+      if (this.focus.size) void this.applyFocus(); // a new worker while one is debugged takes no connections either
       this.wake(); // a reload may be waiting for this
     } else if (msg.event === 'files' && Array.isArray((msg as { files?: unknown }).files)) {
       this.reloader?.watch((msg as { files: string[] }).files);
     } else if (msg.event === 'debug') {
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ port: msg.port, error: msg.error });
+    } else if (msg.event === 'accepting') {
+      worker.accepting = Boolean((msg as { on?: unknown }).on);
+      for (const waiter of worker.acceptWaiters?.splice(0) ?? []) waiter();
     }
   }
 
@@ -865,9 +877,41 @@ export class Arbiter {
       }
       case 'debug':
         return this.startDebugger(this.workerByPid(req.pid));
+      case 'focus': {
+        const w = this.workerByPid(req.pid);
+        if (!w.booted) throw new Error(`worker ${w.pid} is still booting — try again once it is idle`);
+        this.focus.add(w.pid);
+        return this.applyFocus();
+      }
+      case 'unfocus':
+        if (req.pid === undefined) this.focus.clear();
+        else this.focus.delete(req.pid);
+        return this.applyFocus();
       default:
-        throw new Error(`unknown command "${req.command}" — use status, add, remove, reload, stop, kill or debug`);
+        throw new Error(`unknown command "${req.command}" — use status, add, remove, reload, stop, kill, debug, focus or unfocus`);
     }
+  }
+
+  /**
+   * While some workers have the focus (a debugger is on them), every other booted worker stops
+   * accepting, so the kernel hands new connections to the focused ones; with no focus all accept.
+   * Resolves once each worker told confirmed (a worker busy with a request confirms after it, at most 5 s).
+   */
+  private async applyFocus(): Promise<{ focus: number[]; accepting: number[] }> {
+    const waits: Array<Promise<void>> = [];
+    for (const w of this.workers.values()) {
+      if (!w.booted || w.stopping) continue;
+      const want = this.focus.size === 0 || this.focus.has(w.pid);
+      if (w.accepting === want) continue;
+      waits.push(new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        (w.acceptWaiters ??= []).push(() => (clearTimeout(timer), resolve()));
+      }));
+      this.sendToWorker(w, { command: 'accept', on: want });
+    }
+    await Promise.all(waits);
+    const accepting = [...this.workers.values()].filter((w) => w.booted && w.accepting).map((w) => w.pid);
+    return { focus: [...this.focus], accepting };
   }
 
   /** Asks a worker to start a debugpy listener; resolves to the port it opened. */
@@ -901,6 +945,7 @@ export class Arbiter {
         rss: rssBytes(process.pid),
         timeout: this.settings.timeout,
         reloading: Boolean(this.reloading),
+        focus: [...this.focus],
       },
       workers: [...this.workers.values()].sort((a, b) => a.id - b.id).map((w) => this.workerStatus(w, slots.get(w.slot), now)),
     };
@@ -922,6 +967,7 @@ export class Arbiter {
       request: mine?.request ? { method: mine.request.method, path: mine.request.path, age: Math.max(0, now / 1000 - mine.request.startedAt) } : null,
       debug_port: mine?.debugPort ?? null,
       debugger_attached: mine?.debugPort ? portHasClient(mine.debugPort) : false,
+      accepting: w.accepting ?? false,
     };
   }
 

@@ -14,7 +14,7 @@ export interface ControlRequest {
 
 export type ControlAnswer = { ok: true; result?: unknown } | { ok: false; error: string };
 
-export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug'] as const;
+export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug', 'focus', 'unfocus'] as const;
 
 /** The per-user directory for control sockets of servers that have no pid file. */
 export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -15,6 +15,8 @@ commands:
   stop            graceful stop (as TERM)
   kill PID        kill one worker; the arbiter replaces it
   debug PID       start a debugpy listener in that worker and print its port
+  focus PID       only that worker takes new connections (the others stop accepting): for debugging it
+  unfocus [PID]   take the focus off that worker (default: all); with none focused, all accept again
 
 Without --socket or -p, finds the one server running for this user.
 `;
@@ -95,6 +97,9 @@ function render(command: string, result: Record<string, unknown>): string {
       return `killed worker ${result.killed}\n`;
     case 'debug':
       return `worker ${result.pid}: debugpy listening on 127.0.0.1:${result.port}\n`;
+    case 'focus':
+    case 'unfocus':
+      return `focus: ${(result.focus as number[]).join(', ') || 'none'}; accepting: ${(result.accepting as number[]).join(', ')}\n`;
     default:
       return JSON.stringify(result) + '\n';
   }
@@ -123,13 +128,14 @@ export async function runCtl(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT.OK;
   }
-  if (!command) throw new CliError('ctl: no command — give one of status, add, remove, reload, stop, kill, debug');
+  if (!command) throw new CliError(`ctl: no command — give one of ${COMMANDS.join(', ')}`);
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new CliError(`ctl: unknown command "${command}" — use one of ${COMMANDS.join(', ')}`);
   }
   const req: ControlRequest = { command };
   if (command === 'add' || command === 'remove') req.count = positiveInt(arg, 'count');
-  if (command === 'kill' || command === 'debug') {
+  if (command === 'unfocus' && arg !== undefined) req.pid = positiveInt(arg, 'pid');
+  if (command === 'kill' || command === 'debug' || command === 'focus') {
     if (arg === undefined) throw new CliError(`ctl: ${command} needs a worker pid — see unicorn ctl status`);
     req.pid = positiveInt(arg, 'pid');
   }

@@ -197,8 +197,10 @@ class ThreadWorker(BaseLoop):
                     if now >= stop_at:
                         self.log.info("graceful timeout: closing %d connections", len(conns))
                         return 0
-                elif self.accepting != (len(conns) < self.max_connections):
+                elif self.accepting != (boot.want_accepting and len(conns) < self.max_connections):
                     self._accepting(not self.accepting)
+                if boot.accept_changed and self.alive:
+                    boot.accept_applied()
                 for fd, _ in poller.poll(max(0.0, next_tick - now)):
                     conn = conns.get(fd)
                     if conn is not None:

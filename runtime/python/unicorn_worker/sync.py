@@ -81,6 +81,8 @@ class SyncWorker(BaseLoop):
             if self._tick_due() and os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 return 0
+            if boot.accept_changed:
+                self._set_accepting(selector, boot.want_accepting)
             for key, _ in selector.select(1.0):
                 data = key.data
                 if data is _WAKEUP:
@@ -94,6 +96,16 @@ class SyncWorker(BaseLoop):
                 if not self.alive:
                     break
         return 0
+
+    def _set_accepting(self, selector, on):
+        """Watches the listeners or stops watching them (the arbiter's "accept"), then confirms."""
+        for ctx, sock in self.boot.listeners:
+            registered = sock in selector.get_map()
+            if on and not registered:
+                selector.register(sock, selectors.EVENT_READ, (ctx, sock))
+            elif not on and registered:
+                selector.unregister(sock)
+        self.boot.accept_applied()
 
     def _tick_due(self):
         """Heartbeat at most every TICK seconds (a write each request would cost a syscall); True when it beat."""
