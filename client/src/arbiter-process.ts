@@ -20,6 +20,8 @@ export interface ServerStatus {
     rss: number | null;
     timeout: number;
     reloading: boolean;
+    /** Workers being debugged that get every new connection (empty: all accept). */
+    focus?: number[];
   };
   workers: WorkerStatus[];
 }
@@ -35,6 +37,21 @@ export interface WorkerStatus {
   request: { method: string; path: string; age: number } | null;
   debug_port: number | null;
   debugger_attached: boolean;
+  /** False while another worker has the focus. */
+  accepting?: boolean;
+}
+
+/** A server the tree shows and the commands act on: one this window started, or one found by discovery. */
+export interface ServerHandle {
+  readonly controlSocket: string;
+  readonly origin: 'editor' | 'discovered';
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  readonly url: string | undefined;
+  lastStatus: ServerStatus | undefined;
+  control(req: ControlRequest, timeoutMs?: number): Promise<unknown>;
+  refreshStatus(): Promise<ServerStatus | undefined>;
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** Unix socket paths longer than this do not fit sockaddr_un (108 bytes on Linux, 104 on macOS). */
@@ -49,7 +66,8 @@ export function controlSocketFor(storageDir: string): string {
   return Buffer.byteLength(preferred) <= MAX_SOCKET_PATH ? preferred : path.join(runtimeDir(), `vscode-${name}`);
 }
 
-export class ArbiterProcess implements vscode.Disposable {
+export class ArbiterProcess implements ServerHandle, vscode.Disposable {
+  readonly origin = 'editor';
   private readonly child: ChildProcess;
   private exitResult: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly exited: Promise<void>;
@@ -106,8 +124,12 @@ export class ArbiterProcess implements vscode.Disposable {
     return this.lastStatus?.master.listeners.find((l) => l.startsWith('http'));
   }
 
+  /** The last 20 kB of this server's own output (why it failed to start, for messages). */
+  tail = '';
+
   private append(text: string): void {
     this.write(text);
+    this.tail = (this.tail + text).slice(-20000);
   }
 
   /** Sends one control request; throws with the arbiter's error text. */

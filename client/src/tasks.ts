@@ -36,8 +36,11 @@ export class UnicornTaskProvider implements vscode.TaskProvider {
   private async build(folder: vscode.WorkspaceFolder, definition: UnicornTaskDefinition, name = 'serve'): Promise<vscode.Task> {
     const inv = await resolveInvocation(folder, this.state, this.interpreters, { interactive: false, app: definition.app, args: definition.args });
     const bin = path.join(this.extensionPath, 'runtime', 'bin', `${inv.cli}.js`);
+    // The task owns its server through the runner (dist/client/task-runner.js): Terminate Task,
+    // closing the terminal or the window stops it instead of the HUP reloading it.
+    const runner = path.join(this.extensionPath, 'dist', 'client', 'task-runner.js');
     // The extension host's Node (Electron's, in desktop VS Code: ELECTRON_RUN_AS_NODE makes it plain Node).
-    const execution = new vscode.ProcessExecution(process.execPath, [bin, ...inv.args], {
+    const execution = new vscode.ProcessExecution(process.execPath, [runner, bin, ...inv.args], {
       cwd: folder.uri.fsPath,
       env: { ELECTRON_RUN_AS_NODE: '1', ...(inv.env.PYTHONPATH ? { PYTHONPATH: inv.env.PYTHONPATH } : {}) },
     });
