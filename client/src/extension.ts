@@ -7,8 +7,8 @@ import { ArbiterProcess, ServerHandle, WorkerStatus, controlSocketFor } from './
 import { DiscoveredServer, discoverControlSockets } from './discovery';
 import { LAUNCH_DEBUG_TYPE, LaunchAdapter, WORKER_DEBUG_TYPE, WorkerAdapterFactory, WorkerDebugger } from './debug';
 import { InterpreterFinder } from './interpreter';
-import { Invocation, InvocationError, resolveInvocation } from './invocation';
-import { appModuleFile, publish, runCheck } from './problems';
+import { Invocation, InvocationError, lastPick, resolveInvocation } from './invocation';
+import { CheckResult, appModuleFile, publish, runCheck } from './problems';
 import { MasterItem, ProcessNode, ProcessTreeProvider, VIEW_ID, WorkerItem } from './process-tree';
 import { ServerStatusBar } from './status-bar';
 import { TASK_TYPE, UnicornTaskProvider } from './tasks';
@@ -19,6 +19,9 @@ export interface UnicornApi {
   readonly processTree: ProcessTreeProvider;
   /** Every notification the extension showed (text only), oldest first. */
   messages(): readonly string[];
+  /** The last check at Start (`unicorn check --json`), and the labels the last app pick offered. */
+  lastCheck(): CheckResult | undefined;
+  lastPickLabels(): readonly string[];
   readonly treeView: vscode.TreeView<ProcessNode>;
   readonly problems: vscode.DiagnosticCollection;
   readonly debuggers: WorkerDebugger;
@@ -51,6 +54,8 @@ class Controller implements vscode.Disposable {
   /** Workers added (+) or removed (-) through the control socket since the last start or reload, per server. */
   private readonly scaled = new Map<string, number>();
   readonly shown: string[] = [];
+  /** The last check at Start. */
+  lastCheck: CheckResult | undefined;
   private log = '';
   private starting: Promise<ArbiterProcess | undefined> | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -135,11 +140,15 @@ class Controller implements vscode.Disposable {
     try {
       inv = await resolveInvocation(folder, this.context.workspaceState, this.interpreters, { interactive, ...overrides });
     } catch (e) {
-      void vscode.window.showErrorMessage(e instanceof InvocationError ? e.message : `Unicorn: ${(e as Error).message}`);
+      void this.notify('error', e instanceof InvocationError ? e.message : `Unicorn: ${(e as Error).message}`);
       return undefined;
     }
     const storage = (this.context.storageUri ?? this.context.globalStorageUri).fsPath;
-    const check = runCheck(this.bin(inv), inv).then((result) => publish(this.problems, inv, result, appModuleFile(inv)));
+    const check = runCheck(this.bin(inv), inv).then((result) => {
+      this.lastCheck = result;
+      if (result.error) this.appendLog(`unicorn check: ${result.error}\n`);
+      publish(this.problems, inv, result, appModuleFile(inv));
+    });
     // Which Python runs the workers, first: most start failures are that interpreter lacking a module.
     this.appendLog(`unicorn: workers run ${inv.interpreter.path} (${describeSource(inv.interpreter.source)})\n`);
     const server = new ArbiterProcess(inv, this.bin(inv), controlSocketFor(storage), (text) => this.appendLog(text));
@@ -507,6 +516,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Unicor
   return {
     processTree: c.tree,
     messages: () => c.shown,
+    lastCheck: () => c.lastCheck,
+    lastPickLabels: () => lastPick.labels,
     treeView: c.treeView,
     problems: c.problems,
     debuggers: c.debuggers,
