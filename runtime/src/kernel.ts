@@ -571,6 +571,17 @@ export function describeLimits(limits: KernelLimits): Array<[string, string]> {
 }
 
 /** One log line per finding, at its severity, ending with the command in brackets when there is one: the arbiter calls it at boot. */
+/**
+ * One short line per finding at start: what is wrong with the numbers (the message's first clause).
+ * The fix, with its commands, is `unicorn check`'s to print (and the editor's Problems and hover).
+ */
 export function logFindings(log: Logger, found: Finding[]): void {
-  for (const f of found) log.log(f.severity, `${f.message} Fix: ${f.fix}${f.command ? ` [run: ${f.command}]` : ''}`);
+  for (const f of found) log.log(f.severity, `${shortFinding(f.message)} — "unicorn check" shows the fix [${f.id}]`);
+}
+
+/** A finding's message down to what is wrong with its numbers: no parentheses, up to the first clause past a short prefix. */
+export function shortFinding(message: string): string {
+  const plain = message.replace(/\s*\([^()]*\)/g, '');
+  const head = /^(.{20,}?)(?::\s|;\s|\.\s|\.$)/.exec(plain)?.[1] ?? plain;
+  return head.length > 140 ? `${head.slice(0, 139)}…` : head;
 }
