@@ -54,10 +54,10 @@ export class WorkerItem extends vscode.TreeItem {
 
 export type ProcessNode = MasterItem | WorkerItem;
 
-/** Short: the state, requests, memory and uptime (the tooltip has the rest). */
+/** Short, to fit the default sidebar width: the state, requests and memory (the tooltip has uptime and the rest). */
 export function workerDescription(w: WorkerStatus, focus: readonly number[] = []): string {
   const state = w.state === 'busy' && w.request ? `busy: ${w.request.method} ${w.request.path} (${formatDuration(w.request.age)})` : w.state;
-  const parts = [state, `${w.requests} req`, formatBytes(w.rss), `up ${formatDuration(w.uptime)}`];
+  const parts = [state, `${w.requests} req`, formatBytes(w.rss)];
   if (w.debugger_attached) parts.push('debugging');
   else if (focus.length && !focus.includes(w.pid)) parts.push('not accepting');
   return parts.join(' · ');

@@ -162,10 +162,13 @@ suite('Unicorn extension', () => {
     assert.deepEqual(workers.map((w) => w.contextValue), ['worker', 'worker']);
     for (const w of workers) {
       assert.equal(api.processTree.getParent(w), master, 'getParent leads back to the master (for reveal)');
-      assert.match(String(w.description), /idle · \d+ req · [\d.]+ MB · up /);
-      assert.match((w.tooltip as vscode.MarkdownString).value, /requests served/);
+      assert.match(String(w.description), /^idle · \d+ req · [\d.]+ MB$/, 'short: the rest is in the tooltip');
+      assert.match((w.tooltip as vscode.MarkdownString).value, /requests served: \d+\n- RSS: [\d.]+ MB, up /);
     }
     await waitFor(() => /Unicorn: 127\.0\.0\.1:\d+ · 2 workers/.test(api.statusBarText()), 10_000, `the status bar to show the address and 2 workers (has "${api.statusBarText()}")`);
+    assert.match(String(master.label), /^master \d+$/);
+    assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 workers$/);
+    assert.match((master.tooltip as vscode.MarkdownString).value, /- python: `\/usr\/bin\/python3`/, "the workers' interpreter in the tooltip");
 
     // The explorer gives a view added below the folders little height: for the picture, show the
     // tree beside its log in the panel with VS Code's own "move view", then put it back.
@@ -189,6 +192,10 @@ suite('Unicorn extension', () => {
     await waitFor(() => /\[INFO\] Listening at: http:\/\/127\.0\.0\.1:\d+/.test(api.logText()), 10_000, 'the "Listening at" line');
     await waitFor(() => /"GET \/hello HTTP\/1\.1" 200 /.test(api.logText()), 10_000, 'the access line of GET /hello');
     assert.match(api.logText(), /^\$ unicorn .*--control-socket /m, 'the command line the extension ran comes first');
+    // The kernel finding of unicorn.args' backlog: one short line (the fix is in Problems and hover).
+    const line = api.logText().split('\n').find((l) => /\[WARNING\] backlog 4096 is above/.test(l));
+    assert.match(line ?? '', /\[WARNING\] backlog 4096 is above net\.core\.somaxconn \d+ — "unicorn check" shows the fix \[somaxconn\]$/);
+    assert.ok(api.logText().split('\n').every((l) => l.length < 300 || !/somaxconn/.test(l)), 'no long kernel lines');
   });
 
   test('the check at Start puts the backlog that unicorn.args sets on .vscode/settings.json', async () => {
