@@ -13,7 +13,7 @@ import { findings, kernelLimits, logFindings } from './kernel';
 import { Reloader } from './reloader';
 import { Listener, bindForSettings, closeAll, inheritable, parseAddress } from './listeners';
 import { Level, Logger } from './log';
-import { portHasClient, rssBytes } from './procinfo';
+import { listenQueue, portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
 import { reportWorkers } from './statsd';
@@ -946,6 +946,8 @@ export class Arbiter {
         timeout: this.settings.timeout,
         reloading: Boolean(this.reloading),
         focus: [...this.focus],
+        // Each TCP listener's accept queue now (Linux): connections waiting for a free worker.
+        listen_queue: this.listeners.map((l) => ({ url: l.url, queued: listenQueue(l.fd), backlog: this.settings.backlog })),
       },
       workers: [...this.workers.values()].sort((a, b) => a.id - b.id).map((w) => this.workerStatus(w, slots.get(w.slot), now)),
     };

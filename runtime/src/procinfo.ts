@@ -39,3 +39,34 @@ export function portHasClient(port: number): boolean {
   }
   return false;
 }
+
+/**
+ * A listening TCP socket's accept queue now, by its descriptor in this process: the connections the
+ * kernel has completed that wait for a worker's accept(). Linux only (/proc/net/tcp{,6}, where a
+ * listener's rx_queue is its accept queue); null elsewhere, for Unix sockets, or when unknown.
+ */
+export function listenQueue(fd: number): number | null {
+  if (process.platform !== 'linux') return null;
+  let inode: string;
+  try {
+    const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    if (!m) return null;
+    inode = m[1];
+  } catch {
+    return null;
+  }
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let table: string;
+    try {
+      table = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of table.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // cols[3] the state (0A is LISTEN), cols[4] tx_queue:rx_queue, cols[9] the inode.
+      if (cols.length > 9 && cols[9] === inode && cols[3] === '0A') return parseInt(cols[4].split(':')[1], 16);
+    }
+  }
+  return null;
+}
