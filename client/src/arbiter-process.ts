@@ -22,6 +22,8 @@ export interface ServerStatus {
     reloading: boolean;
     /** Workers being debugged that get every new connection (empty: all accept). */
     focus?: number[];
+    /** Each listener's accept queue now (queued: null where the platform does not say). */
+    listen_queue?: Array<{ url: string; queued: number | null; backlog: number }>;
   };
   workers: WorkerStatus[];
 }

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { DocumentSelector, LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
 import { ArbiterProcess, ServerHandle, WorkerStatus, controlSocketFor } from './arbiter-process';
 import { DiscoveredServer, discoverControlSockets } from './discovery';
+import { LiveView } from './live-view';
 import { LAUNCH_DEBUG_TYPE, LaunchAdapter, WORKER_DEBUG_TYPE, WorkerAdapterFactory, WorkerDebugger } from './debug';
 import { InterpreterFinder } from './interpreter';
 import { Invocation, InvocationError, lastPick, resolveInvocation } from './invocation';
@@ -22,6 +23,8 @@ export interface UnicornApi {
   /** The last check at Start (`unicorn check --json`), and the labels the last app pick offered. */
   lastCheck(): CheckResult | undefined;
   lastPickLabels(): readonly string[];
+  /** The open live view, if any: its numbers and what its webview last drew. */
+  liveView(): LiveView | undefined;
   readonly treeView: vscode.TreeView<ProcessNode>;
   readonly problems: vscode.DiagnosticCollection;
   readonly debuggers: WorkerDebugger;
@@ -56,6 +59,7 @@ class Controller implements vscode.Disposable {
   readonly shown: string[] = [];
   /** The last check at Start. */
   lastCheck: CheckResult | undefined;
+  liveView: LiveView | undefined;
   private log = '';
   private starting: Promise<ArbiterProcess | undefined> | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -316,6 +320,23 @@ class Controller implements vscode.Disposable {
     }
   }
 
+  /** Opens (or shows) the live view of a server: the row's, else as running() finds it. */
+  async showLiveView(item?: MasterItem): Promise<LiveView | undefined> {
+    const server = item?.server ?? (await this.running());
+    if (!server) return undefined;
+    if (this.liveView?.server === server) {
+      this.liveView.reveal();
+      return this.liveView;
+    }
+    this.liveView?.dispose();
+    const view = new LiveView(server);
+    this.liveView = view;
+    view.onDidDispose(() => {
+      if (this.liveView === view) this.liveView = undefined;
+    });
+    return view;
+  }
+
   async detach(item?: WorkerItem | number): Promise<void> {
     const pid = typeof item === 'number' ? item : item?.status.pid;
     const session = pid === undefined ? undefined : this.debuggers.sessionFor(pid);
@@ -358,6 +379,7 @@ function registerCommands(context: vscode.ExtensionContext, c: Controller): void
     vscode.commands.registerCommand('unicorn.detachDebugger', (item?: WorkerItem | number) => c.detach(item)),
     vscode.commands.registerCommand('unicorn.openInBrowser', (arg?: unknown) => c.openInBrowser(masterOrNothing(arg))),
     vscode.commands.registerCommand('unicorn.showLog', () => c.output.show()),
+    vscode.commands.registerCommand('unicorn.showLiveView', async (arg?: unknown) => Boolean(await c.showLiveView(masterOrNothing(arg)))),
     vscode.commands.registerCommand('unicorn.refreshProcesses', () => c.tree.refresh()),
   );
 }
@@ -518,6 +540,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Unicor
     messages: () => c.shown,
     lastCheck: () => c.lastCheck,
     lastPickLabels: () => lastPick.labels,
+    liveView: () => c.liveView,
     treeView: c.treeView,
     problems: c.problems,
     debuggers: c.debuggers,

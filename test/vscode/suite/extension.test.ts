@@ -365,6 +365,29 @@ suite('Unicorn extension', () => {
     }, 40_000, 'two new workers after Reload');
   });
 
+  test('the live view draws requests/s, busy state and memory per worker and the listen queue, updating live', async function () {
+    this.timeout(90_000);
+    assert.equal(await vscode.commands.executeCommand('unicorn.showLiveView', api.processTree.masterItems[0]), true);
+    const view = api.liveView();
+    assert.ok(view, 'a live view is open');
+    assert.equal(view.server, server(), "the row's server");
+    // Traffic while it watches: a request every poll, until the webview has drawn a rate above zero.
+    const url = server().url!;
+    const report = await waitFor(async () => {
+      await get(`${url}/live`);
+      const r = view.lastRendered;
+      return r && r.workers === 2 && r.rps > 0 && r.queue !== null ? r : undefined;
+    }, 60_000, `the webview to draw a rate above zero for the 2 workers (last: ${JSON.stringify(view.lastRendered)})`);
+    assert.equal(report.master, server().pid);
+    assert.ok(report.lines >= 5, `2 rate lines, 2 memory lines and the queue, drew ${report.lines}`);
+    const snap = view.snapshot!;
+    assert.ok(snap.times.length >= 2);
+    assert.ok(snap.workers.every((w) => w.rssMb.some((v) => v !== null && v > 0)), 'memory for every worker');
+    await screenshot('live-view');
+    view.dispose();
+    assert.equal(api.liveView(), undefined);
+  });
+
   test('Stop Server ends the master and its workers', async () => {
     const s = server();
     const pids = [s.pid!, ...liveWorkers().map((w) => w.pid)];
