@@ -110,20 +110,24 @@ function label(svg, text) {
   const t = document.createElementNS('http://www.w3.org/2000/svg', 'text');
   t.setAttribute('x', '4'); t.setAttribute('y', '12'); t.setAttribute('fill', 'currentColor'); t.setAttribute('font-size', '10'); t.textContent = text; svg.appendChild(t);
 }
-const top = (arrays) => Math.max(1, ...arrays.flat().filter((v) => typeof v === 'number'));
+const ceiling = (arrays) => Math.max(1, ...arrays.flat().filter((v) => typeof v === 'number')) * 1.2; // headroom above the highest point
 function draw(s) {
   const n = s.times.length;
   el('title').textContent = 'Unicorn — master ' + s.master;
   el('sub').textContent = s.now.workers + ' workers · ' + s.now.busy + ' busy · ' + s.now.rps.toFixed(1) + ' requests/s · listen queue ' + (s.now.queue ?? '?') + (s.backlog ? ' of ' + s.backlog : '') + ' · last ' + Math.round(s.times[n - 1] || 0) + ' s';
   el('legend').innerHTML = '';
-  s.workers.forEach((w, i) => { const sp = document.createElement('span'); sp.innerHTML = '<i style="background:' + COLORS[i % COLORS.length] + '"></i>worker ' + w.pid; el('legend').appendChild(sp); });
+  s.workers.forEach((w, i) => {
+    const sp = document.createElement('span'), sw = document.createElement('i');
+    sw.style.background = COLORS[i % COLORS.length]; // CSSOM: the CSP allows it, unlike a style attribute
+    sp.appendChild(sw); sp.appendChild(document.createTextNode('worker ' + w.pid)); el('legend').appendChild(sp);
+  });
   let lines = 0;
   for (const id of ['rps', 'rss', 'queue']) el(id).innerHTML = '';
-  const rpsMax = top(s.workers.map((w) => w.rps)); label(el('rps'), 'max ' + rpsMax.toFixed(1) + '/s');
+  const rpsMax = ceiling(s.workers.map((w) => w.rps)); label(el('rps'), 'scale ' + rpsMax.toFixed(1) + '/s');
   s.workers.forEach((w, i) => { lines += line(el('rps'), w.rps, COLORS[i % COLORS.length], rpsMax, n); });
-  const rssMax = top(s.workers.map((w) => w.rssMb)); label(el('rss'), 'max ' + rssMax.toFixed(0) + ' MB');
+  const rssMax = ceiling(s.workers.map((w) => w.rssMb)); label(el('rss'), 'scale ' + rssMax.toFixed(0) + ' MB');
   s.workers.forEach((w, i) => { lines += line(el('rss'), w.rssMb, COLORS[i % COLORS.length], rssMax, n); });
-  const qMax = Math.max(top([s.queue]), 1); label(el('queue'), 'max ' + qMax);
+  const qMax = Math.max(ceiling([s.queue]), 1); label(el('queue'), 'scale ' + qMax.toFixed(0));
   lines += line(el('queue'), s.queue, '#f48771', qMax, n);
   const busy = el('busy'); busy.innerHTML = ''; busy.setAttribute('viewBox', '0 0 ' + W + ' ' + (s.workers.length * 12));
   busy.style.height = (s.workers.length * 12) + 'px';

@@ -376,8 +376,12 @@ suite('Unicorn extension', () => {
     const report = await waitFor(async () => {
       await get(`${url}/live`);
       const r = view.lastRendered;
-      return r && r.workers === 2 && r.rps > 0 && r.queue !== null ? r : undefined;
-    }, 60_000, `the webview to draw a rate above zero for the 2 workers (last: ${JSON.stringify(view.lastRendered)})`);
+      // Ten samples at least, so that the picture shows lines over time.
+      return r && r.workers === 2 && r.rps > 0 && r.queue !== null && (view.snapshot?.times.length ?? 0) >= 10 ? r : undefined;
+    }, 60_000, 'the webview to draw a rate above zero for the 2 workers').catch(async (e: Error) => {
+      await screenshot('live-view-failed');
+      throw new Error(`${e.message} (last drawn: ${JSON.stringify(view.lastRendered)}, snapshot: ${JSON.stringify(view.snapshot?.now)})`);
+    });
     assert.equal(report.master, server().pid);
     assert.ok(report.lines >= 5, `2 rate lines, 2 memory lines and the queue, drew ${report.lines}`);
     const snap = view.snapshot!;
