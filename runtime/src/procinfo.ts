@@ -24,6 +24,13 @@ export function rssBytes(pid: number): number | null {
 export function portHasClient(port: number): boolean {
   if (process.platform !== 'linux') return true;
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  // cols[1] is local ADDR:PORT, cols[3] the state; 01 is ESTABLISHED.
+  return tcpSockets().some((cols) => cols.length > 3 && cols[3] === '01' && cols[1].endsWith(`:${hexPort}`));
+}
+
+/** The rows of /proc/net/tcp and /proc/net/tcp6 (Linux), split into columns; none where unreadable. */
+function tcpSockets(): string[][] {
+  const rows: string[][] = [];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let table: string;
     try {
@@ -31,13 +38,9 @@ export function portHasClient(port: number): boolean {
     } catch {
       continue;
     }
-    for (const line of table.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // cols[1] is local ADDR:PORT, cols[3] the state; 01 is ESTABLISHED.
-      if (cols.length > 3 && cols[3] === '01' && cols[1].endsWith(`:${hexPort}`)) return true;
-    }
+    for (const line of table.split('\n').slice(1)) if (line.trim()) rows.push(line.trim().split(/\s+/));
   }
-  return false;
+  return rows;
 }
 
 /**
@@ -55,18 +58,7 @@ export function listenQueue(fd: number): number | null {
   } catch {
     return null;
   }
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let table: string;
-    try {
-      table = fs.readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of table.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // cols[3] the state (0A is LISTEN), cols[4] tx_queue:rx_queue, cols[9] the inode.
-      if (cols.length > 9 && cols[9] === inode && cols[3] === '0A') return parseInt(cols[4].split(':')[1], 16);
-    }
-  }
-  return null;
+  // cols[3] the state (0A is LISTEN), cols[4] tx_queue:rx_queue, cols[9] the inode.
+  const row = tcpSockets().find((cols) => cols.length > 9 && cols[9] === inode && cols[3] === '0A');
+  return row ? parseInt(row[4].split(':')[1], 16) : null;
 }

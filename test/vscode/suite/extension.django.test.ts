@@ -10,7 +10,7 @@ import path from 'node:path';
 import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
 import * as vscode from 'vscode';
 import type { UnicornApi } from '../../../client/src/extension';
-import { waitFor } from './harness';
+import { alive, waitFor } from './harness';
 
 const EXTENSION_ID = 'unicorn-dev.unicorn';
 
@@ -18,15 +18,6 @@ function folder(): vscode.WorkspaceFolder {
   const f = vscode.workspace.workspaceFolders?.[0];
   assert.ok(f, 'the launcher opens a copy of test/fixtures/vscode-django as the folder');
   return f;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function get(url: string): Promise<number> {

@@ -13,7 +13,7 @@ import type { UnicornApi } from '../../../client/src/extension';
 import type { WorkerStatus } from '../../../client/src/arbiter-process';
 // Types only: the suite is bundled apart from the extension, so its classes are not the extension's.
 import type { MasterItem, WorkerItem } from '../../../client/src/process-tree';
-import { ROOT, screenshot, waitFor } from './harness';
+import { ROOT, alive, screenshot, waitFor } from './harness';
 import { ChildProcess, spawn } from 'node:child_process';
 
 const EXTENSION_ID = 'unicorn-dev.unicorn';
@@ -39,15 +39,6 @@ function get(url: string): Promise<{ status: number; body: string }> {
     });
     req.on('error', reject);
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The injected somaxconn the problem tests depend on (the launcher passes UNICORN_KERNEL_LIMITS). */
