@@ -2,46 +2,13 @@
 // the control socket the extension talks to it through.
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { ControlRequest, request, runtimeDir } from '../../runtime/src/control';
+import {
+  ControlCommand, ControlRequest, ControlResults, ServerStatus, exchange, runtimeDir,
+} from '../../runtime/src/core/control-protocol';
 import { Invocation } from './invocation';
-
-/** The control socket's `status` answer (runtime/src/arbiter.ts status()). */
-export interface ServerStatus {
-  master: {
-    pid: number;
-    app: string | null;
-    python: string;
-    worker_class: string;
-    workers: number;
-    listeners: string[];
-    uptime: number;
-    rss: number | null;
-    timeout: number;
-    reloading: boolean;
-    /** Workers being debugged that get every new connection (empty: all accept). */
-    focus?: number[];
-    /** Each listener's accept queue now (queued: null where the platform does not say). */
-    listen_queue?: Array<{ url: string; queued: number | null; backlog: number }>;
-  };
-  workers: WorkerStatus[];
-}
-
-export interface WorkerStatus {
-  pid: number;
-  id: number;
-  state: 'booting' | 'idle' | 'busy' | 'exiting' | string;
-  requests: number;
-  heartbeat_age: number | null;
-  uptime: number;
-  rss: number | null;
-  request: { method: string; path: string; age: number } | null;
-  debug_port: number | null;
-  debugger_attached: boolean;
-  /** False while another worker has the focus. */
-  accepting?: boolean;
-}
 
 /** A server the tree shows and the commands act on: one this window started, or one found by discovery. */
 export interface ServerHandle {
@@ -51,9 +18,16 @@ export interface ServerHandle {
   readonly running: boolean;
   readonly url: string | undefined;
   lastStatus: ServerStatus | undefined;
-  control(req: ControlRequest, timeoutMs?: number): Promise<unknown>;
+  control<C extends ControlCommand>(req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]>;
   refreshStatus(): Promise<ServerStatus | undefined>;
   stop(graceMs?: number): Promise<void>;
+}
+
+/** Sends one control request to the server at `socket`; throws with the arbiter's error text. */
+export async function controlAt<C extends ControlCommand>(socket: string, req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]> {
+  const answer = await exchange(net.connect({ path: socket }), req, socket, timeoutMs);
+  if (!answer.ok) throw new Error(answer.error);
+  return answer.result;
 }
 
 /** Unix socket paths longer than this do not fit sockaddr_un (108 bytes on Linux, 104 on macOS). */
@@ -135,18 +109,16 @@ export class ArbiterProcess implements ServerHandle, vscode.Disposable {
   }
 
   /** Sends one control request; throws with the arbiter's error text. */
-  async control(req: ControlRequest, timeoutMs?: number): Promise<unknown> {
+  async control<C extends ControlCommand>(req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]> {
     if (!this.running) throw new Error('the server is not running');
-    const answer = await request(this.controlSocket, req, timeoutMs);
-    if (!answer.ok) throw new Error(answer.error);
-    return answer.result;
+    return controlAt(this.controlSocket, req, timeoutMs);
   }
 
   /** Asks for `status`; undefined while the control socket is not up yet (booting) or after exit. */
   async refreshStatus(): Promise<ServerStatus | undefined> {
     if (!this.running) return undefined;
     try {
-      this.lastStatus = (await this.control({ command: 'status' }, 5000)) as ServerStatus;
+      this.lastStatus = await this.control({ command: 'status' }, 5000);
     } catch {
       return this.lastStatus; // not listening yet, or gone: the exit event tells the rest
     }

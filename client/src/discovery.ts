@@ -3,8 +3,8 @@
 // directory (where a server without a pid file puts its own), each shown with the same actions.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ControlRequest, request, runtimeDir } from '../../runtime/src/control';
-import { ServerHandle, ServerStatus } from './arbiter-process';
+import { ControlCommand, ControlRequest, ControlResults, ServerStatus, runtimeDir } from '../../runtime/src/core/control-protocol';
+import { ServerHandle, controlAt } from './arbiter-process';
 
 /**
  * Whether a directory or socket is safe to talk to: owned by this user, and (for a directory) not
@@ -78,17 +78,15 @@ export class DiscoveredServer implements ServerHandle {
     return this.lastStatus?.master.listeners.find((l) => l.startsWith('http'));
   }
 
-  async control(req: ControlRequest, timeoutMs?: number): Promise<unknown> {
-    const answer = await request(this.controlSocket, req, timeoutMs);
-    if (!answer.ok) throw new Error(answer.error);
-    return answer.result;
+  control<C extends ControlCommand>(req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]> {
+    return controlAt(this.controlSocket, req, timeoutMs);
   }
 
   /** Status, or undefined (and not running from then on) when the socket no longer answers. */
   async refreshStatus(): Promise<ServerStatus | undefined> {
     if (this.gone) return undefined;
     try {
-      this.lastStatus = (await this.control({ command: 'status' }, 3000)) as ServerStatus;
+      this.lastStatus = await this.control({ command: 'status' }, 3000);
     } catch {
       this.gone = true;
       this.lastStatus = undefined;

@@ -1,7 +1,7 @@
 // The live view's numbers, from successive `status` answers: per-worker requests per second (the
 // difference of the request counters over the time between two answers), busy state and memory,
 // and the listen queue, over the last minutes. Pure: no editor API, so node:test checks it.
-import type { ServerStatus } from './arbiter-process';
+import type { ServerStatus } from '../../runtime/src/core/control-protocol';
 
 export interface WorkerSeries {
   pid: number;

@@ -1,7 +1,8 @@
 // The explorer view "Unicorn": every server the user can reach (the one this window started and
 // those discovery finds), each master with its workers, from the control socket's status.
 import * as vscode from 'vscode';
-import { ServerHandle, ServerStatus, WorkerStatus } from './arbiter-process';
+import type { ServerStatus, WorkerStatus } from '../../runtime/src/core/control-protocol';
+import type { ServerHandle } from './arbiter-process';
 
 export const VIEW_ID = 'unicorn.processes';
 

@@ -2,16 +2,16 @@
 // busy state, memory, the listen queue, and a bounded history.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ServerStatus, WorkerStatus } from '../../client/src/arbiter-process';
+import type { ServerStatus, WorkerStatus } from '../../runtime/src/core/control-protocol';
 import { LiveModel } from '../../client/src/live-model';
 
-function worker(pid: number, requests: number, state = 'idle', rss: number | null = 10 * 1024 * 1024): WorkerStatus {
-  return { pid, id: pid, state, requests, heartbeat_age: 0, uptime: 1, rss, request: null, debug_port: null, debugger_attached: false };
+function worker(pid: number, requests: number, state: WorkerStatus['state'] = 'idle', rss: number | null = 10 * 1024 * 1024): WorkerStatus {
+  return { pid, id: pid, slot: pid, state, requests, connections: 0, heartbeat_age: 0, uptime: 1, rss, request: null, debug_port: null, debugger_attached: false, accepting: true };
 }
 
 function status(workers: WorkerStatus[], queued: number | null = 0): ServerStatus {
   return {
-    master: { pid: 1, app: 'app:app', python: 'python3', worker_class: 'sync', workers: workers.length, listeners: ['http://127.0.0.1:8000'], uptime: 1, rss: 1, timeout: 30, reloading: false,
+    master: { pid: 1, name: 'Master', focus: [], app: 'app:app', python: 'python3', worker_class: 'sync', workers: workers.length, listeners: ['http://127.0.0.1:8000'], uptime: 1, rss: 1, timeout: 30, reloading: false,
       listen_queue: [{ url: 'http://127.0.0.1:8000', queued, backlog: 2048 }] },
     workers,
   };
