@@ -34,6 +34,9 @@ suite('Unicorn extension (untrusted workspace)', () => {
     assert.doesNotMatch(shown[0].contents, /command:unicorn\.start/);
     assert.match(shown[0].contents, /Restricted Mode.*command:workbench\.trust\.manage/s);
     assert.ok(welcome.filter((w) => w.contents.includes('command:unicorn.start')).every((w) => w.when === 'isWorkspaceTrusted'));
+    // Nor a ▶ in the view's title bar.
+    const titleStart = (ext.packageJSON.contributes.menus['view/title'] as Array<{ command: string; when: string }>).find((m) => m.command === 'unicorn.start');
+    assert.match(titleStart?.when ?? '', /&& isWorkspaceTrusted$/);
     await vscode.commands.executeCommand('unicorn.processes.focus');
     await waitFor(() => api.treeView.visible, 10_000, 'the Unicorn view to show');
     await screenshot('untrusted-welcome');
