@@ -2,12 +2,12 @@
 // the control socket the extension talks to it through.
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  ControlCommand, ControlRequest, ControlResults, ServerStatus, exchange, runtimeDir,
+  ControlCommand, ControlRequest, ControlResults, ServerStatus, runtimeDir,
 } from '../../runtime/src/core/control-protocol';
+import { controlAt } from './discovery';
 import { Invocation } from './invocation';
 
 /** A server the tree shows and the commands act on: one this window started, or one found by discovery. */
@@ -21,13 +21,6 @@ export interface ServerHandle {
   control<C extends ControlCommand>(req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]>;
   refreshStatus(): Promise<ServerStatus | undefined>;
   stop(graceMs?: number): Promise<void>;
-}
-
-/** Sends one control request to the server at `socket`; throws with the arbiter's error text. */
-export async function controlAt<C extends ControlCommand>(socket: string, req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]> {
-  const answer = await exchange(net.connect({ path: socket }), req, socket, timeoutMs);
-  if (!answer.ok) throw new Error(answer.error);
-  return answer.result;
 }
 
 /** Unix socket paths longer than this do not fit sockaddr_un (108 bytes on Linux, 104 on macOS). */

@@ -3,8 +3,9 @@
 // directory (where a server without a pid file puts its own), each shown with the same actions.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ControlCommand, ControlRequest, ControlResults, ServerStatus, runtimeDir } from '../../runtime/src/core/control-protocol';
-import { ServerHandle, controlAt } from './arbiter-process';
+import net from 'node:net';
+import { ControlCommand, ControlRequest, ControlResults, ServerStatus, exchange, runtimeDir } from '../../runtime/src/core/control-protocol';
+import type { ServerHandle } from './arbiter-process';
 
 /**
  * Whether a directory or socket is safe to talk to: owned by this user, and (for a directory) not
@@ -17,6 +18,13 @@ export function ownedByUser(file: string, dir = false): boolean {
   const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
   if (st.uid !== uid) return false;
   return !dir || (st.mode & 0o022) === 0;
+}
+
+/** Sends one control request to the server at `socket`; throws with the arbiter's error text. */
+export async function controlAt<C extends ControlCommand>(socket: string, req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]> {
+  const answer = await exchange(net.connect({ path: socket }), req, socket, timeoutMs);
+  if (!answer.ok) throw new Error(answer.error);
+  return answer.result;
 }
 
 function isSocket(file: string): boolean {
