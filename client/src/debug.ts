@@ -43,6 +43,8 @@ export interface Attachment {
   session: vscode.DebugSession;
   /** True when the other workers stopped accepting so that this one gets every new connection. */
   focused: boolean;
+  /** Workers that still accept although asked not to (their worker class cannot pause accepting). */
+  othersAccepting: number[];
 }
 
 export interface AttachOptions {
@@ -109,13 +111,16 @@ export class WorkerDebugger implements vscode.Disposable {
     const session = await started;
     this.sessions.set(pid, session);
     let focused = false;
+    let othersAccepting: number[] = [];
     if (options.focus) {
-      await server.control({ command: 'focus', pid }, 10000);
+      const answer = await server.control({ command: 'focus', pid }, 10000);
       this.focused.set(session.id, { server, pid });
-      focused = true;
+      // A worker class that cannot stop accepting on request keeps taking connections.
+      othersAccepting = answer.accepting.filter((p) => !answer.focus.includes(p));
+      focused = othersAccepting.length === 0;
     }
     this.changed.fire();
-    return { pid, port, session, focused };
+    return { pid, port, session, focused, othersAccepting };
   }
 
   dispose(): void {

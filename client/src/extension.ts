@@ -309,10 +309,15 @@ class Controller implements vscode.Disposable {
     if (pid === undefined) return undefined;
     try {
       const workers = (await server.refreshStatus())?.workers.length ?? 1;
-      const { port, focused } = await this.debuggers.attach(server, pid, this.folder(), { focus: workers > 1 });
+      const { port, focused, othersAccepting } = await this.debuggers.attach(server, pid, this.folder(), { focus: workers > 1 });
       await this.tree.refresh();
       if (focused) {
         void this.notify('info', `Unicorn: worker ${pid} is attached and now takes every new connection — the other ${workers - 1} stop accepting until you detach.`);
+      } else if (othersAccepting.length) {
+        // The other way to make the next request reach it: one worker (Reload returns to the configured count).
+        void this.notify('warning', `Unicorn: worker ${pid} is attached, but ${othersAccepting.length} other worker(s) of this worker class keep accepting, so a request may go to them. Scale to this worker alone?`, 'Scale to 1 Worker').then(async (c) => {
+          if (c) await server.control({ command: 'remove', count: othersAccepting.length }).then(() => this.tree.refresh(), (e: Error) => void this.notify('error', `Unicorn remove: ${e.message}`));
+        });
       }
       return { pid, port, focused };
     } catch (e) {

@@ -439,8 +439,9 @@ export class Arbiter {
     }
     const current = this.current();
     if (current.length > this.workerCount) {
-      // The oldest workers go first, as in gunicorn.
-      for (const w of current.sort((a, b) => a.id - b.id).slice(0, current.length - this.workerCount)) this.stopWorker(w, 'SIGTERM');
+      // The oldest workers go first, as in gunicorn; those being debugged (focused) last.
+      const order = (w: Worker) => (this.focus.has(w.pid) ? 1 : 0);
+      for (const w of current.sort((a, b) => order(a) - order(b) || a.id - b.id).slice(0, current.length - this.workerCount)) this.stopWorker(w, 'SIGTERM');
     }
   }
 

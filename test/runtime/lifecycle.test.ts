@@ -361,9 +361,17 @@ describe('the control socket', () => {
       const human = await runCli(['ctl', '--socket', sock, 'unfocus']);
       assert.equal(human.stdout, `focus: none; accepting: ${[...pids].sort((a, b) => a - b).join(', ')}\n`);
       assert.deepEqual((await ctl(sock, 'status')).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
+      // Remove Worker spares the focused one, though it is not the newest.
+      await ctl(sock, 'focus', String(pids[0]));
+      await ctl(sock, 'remove', '2');
+      await waitUntil(async () => (await workerPids(sock)).length === 1, 15000, 'one worker left');
+      assert.deepEqual(await workerPids(sock), [pids[0]]);
+      await ctl(sock, 'add', '2');
+      await waitUntil(async () => (await ctl(sock, 'status')).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers again');
+      await ctl(sock, 'unfocus');
       // A focused worker that exits takes its focus with it: the others accept again.
-      await ctl(sock, 'focus', String(target));
-      await ctl(sock, 'kill', String(target));
+      await ctl(sock, 'focus', String(pids[0]));
+      await ctl(sock, 'kill', String(pids[0]));
       await waitUntil(async () => {
         const st = await ctl(sock, 'status');
         return st.master.focus.length === 0 && st.workers.length === 3 && st.workers.every((w: any) => w.state === 'idle' && w.accepting);
