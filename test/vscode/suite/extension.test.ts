@@ -423,6 +423,17 @@ suite('Unicorn extension', () => {
     assert.equal(a.server.controlSocket, fixture('cli-server.ctl').fsPath);
     assert.equal(path.dirname(b.server.controlSocket), path.join(process.env.XDG_RUNTIME_DIR!, 'unicorn'));
     assert.match(String(a.description), /not started here/);
+    for (const child of [withPidFile, plain]) {
+      await waitFor(async () => {
+        const m = await masterWithPid(child.pid!)();
+        return m && api.processTree.workersOf(m).filter((w) => w.status.state === 'idle').length === 2;
+      }, 40_000, `two idle workers in the CLI server ${child.pid}`);
+    }
+    await vscode.commands.executeCommand('notifications.clearAll');
+    await vscode.commands.executeCommand('workbench.action.closePanel');
+    for (const pid of [withPidFile.pid!, plain.pid!]) await api.treeView.reveal((await masterWithPid(pid)())!, { expand: true, select: false, focus: false });
+    const shownAt = Date.now();
+    await waitFor(() => Date.now() - shownAt > 1500, 5000, 'the view to be painted'); // no API says when it is
     await screenshot('tree-cli-servers');
     // The same actions as for the extension's own server: Add Worker on that row, then Stop.
     await vscode.commands.executeCommand('unicorn.addWorker', a);
