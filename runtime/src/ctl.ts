@@ -19,6 +19,7 @@ const HELP: { [C in ControlCommand]: [string, string] } = {
   debug: ['PID', 'start a debugpy listener in that worker and print its port'],
   focus: ['PID', 'only that worker takes new connections (the others stop accepting): for debugging it'],
   unfocus: ['[PID]', 'take the focus off that worker (default: all); with none focused, all accept again'],
+  metrics: ['', 'the figures of /metrics, in Prometheus text (--json: structured)'],
 };
 
 const USAGE = `usage: unicorn ctl [--socket PATH | -p PIDFILE] [--json] COMMAND [ARG]
@@ -92,6 +93,7 @@ const RENDER: { [C in ControlCommand]: (result: ControlResults[C]) => string } =
   debug: (r) => `worker ${r.pid}: debugpy listening on 127.0.0.1:${r.port}\n`,
   focus: renderFocus,
   unfocus: renderFocus,
+  metrics: (r) => r.text,
 };
 
 function renderFocus(r: FocusResult): string {
