@@ -42,7 +42,13 @@ export class UnicornTaskProvider implements vscode.TaskProvider {
     // The extension host's Node (Electron's, in desktop VS Code: ELECTRON_RUN_AS_NODE makes it plain Node).
     const execution = new vscode.ProcessExecution(process.execPath, [runner, bin, ...inv.args], {
       cwd: folder.uri.fsPath,
-      env: { ELECTRON_RUN_AS_NODE: '1', ...(inv.env.PYTHONPATH ? { PYTHONPATH: inv.env.PYTHONPATH } : {}) },
+      env: {
+        ELECTRON_RUN_AS_NODE: '1',
+        ...(inv.env.PYTHONPATH ? { PYTHONPATH: inv.env.PYTHONPATH } : {}),
+        // The server's control socket goes where this extension's discovery looks (the terminal's
+        // environment is the window's, which may differ from the extension host's).
+        ...(process.env.XDG_RUNTIME_DIR ? { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR } : {}),
+      },
     });
     const task = new vscode.Task(definition, folder, name, TASK_TYPE, execution, []);
     task.isBackground = true;
