@@ -12,7 +12,7 @@ from .proxy import parse as parse_proxy, read_before_tls
 from .wsgi import error_response, handle_request
 
 RECV_SIZE = 65536
-# The heartbeat and the parent check happen this often (seconds) under load, and at least once a second idle.
+# The heartbeat and the parent check happen this often (seconds) under load; idle, every loop.idle_wait.
 TICK = 0.25
 _CONTROL, _WAKEUP = object(), object()
 
@@ -83,7 +83,7 @@ class SyncWorker(BaseLoop):
                 return 0
             if boot.accept_changed:
                 self._set_accepting(selector, boot.want_accepting)
-            for key, _ in selector.select(1.0):
+            for key, _ in selector.select(self.idle_wait):
                 data = key.data
                 if data is _WAKEUP:
                     drain(self.wakeup_r)
