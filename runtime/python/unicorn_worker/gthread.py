@@ -16,9 +16,9 @@ import threading
 import time
 
 from . import errors, tls
-from .loop import BaseLoop, accept_failed, drain, linger, peer_name
-from .parser import head_end, parse_head, skip_empty_lines
-from .proxy import parse as parse_proxy, try_read_before_tls
+from .loop import PROXY_PENDING, BaseLoop, accept_failed, drain, head_step, linger, peer_name
+from .parser import parse_head
+from .proxy import try_read_before_tls
 from .wsgi import error_response, handle_request
 
 RECV_SIZE = 65536
@@ -324,32 +324,16 @@ class ThreadWorker(BaseLoop):
             self._close_parked(conn)
             return
         buf = conn.buf + data if conn.buf else data
-        if conn.setup == PROXY_PLAIN:
-            try:
-                found = parse_proxy(buf, conn.ctx.proxy, conn.peer)
-            except errors.RequestError as exc:
-                conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
-                self.jobs.put(conn)
-                return
-            if found is None:
-                conn.buf = buf
-                self.poller.rearm(conn)
-                return
-            conn.setup = READY
-            buf = buf[found[0]:]
-            conn.proxy = found[1]
-            if not buf:
-                conn.buf = buf
-                self.poller.rearm(conn)
-                return
-        skip = skip_empty_lines(buf)
-        if skip:
-            buf = buf[skip:]
+        policy = conn.ctx.proxy if conn.setup == PROXY_PLAIN else None
         try:
-            end = head_end(buf, max(0, len(buf) - len(data) - 3), conn.ctx.limits)
+            buf, end, found = head_step(buf, len(data), conn.ctx.limits, policy, conn.peer)
         except errors.RequestError as exc:
-            conn.error = exc
-            end = 0
+            conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
+            self.jobs.put(conn)
+            return
+        if policy is not None and found is not PROXY_PENDING:
+            conn.setup = READY
+            conn.proxy = found
         conn.buf = buf
         if end < 0:
             conn.deadline = time.monotonic() + self.timeout
@@ -397,7 +381,7 @@ class ThreadWorker(BaseLoop):
             try:
                 if conn.error is not None:
                     raise conn.error
-                req = parse_head(buf[:end], limits)
+                req = parse_head(buf[:end], limits, ctx.parser_cfg)
                 keep = req.keep_alive and self.keepalive > 0 and self.alive
                 self._busy(req)
                 busy = True
@@ -440,11 +424,8 @@ class ThreadWorker(BaseLoop):
                     self._close(conn)
                     return
             if rest:
-                skip = skip_empty_lines(rest)
-                if skip:
-                    rest = rest[skip:]
                 try:
-                    end = head_end(rest, 0, limits)
+                    rest, end, _ = head_step(rest, len(rest), limits)
                 except errors.RequestError as exc:
                     conn.error, end = exc, 0
                 conn.buf = rest

@@ -5,6 +5,9 @@ import os
 import signal
 import socket
 
+from .parser import take_head
+from .proxy import parse as parse_proxy
+
 # How long a close waits for the client to stop sending unread request bytes.
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 1 << 20
@@ -102,3 +105,29 @@ def peer_name(peer):
     if isinstance(peer, tuple):
         return "%s:%s" % (peer[0], peer[1])
     return peer or "unix socket"
+
+
+# head_step's proxy result while a PROXY header has begun but is not complete yet.
+PROXY_PENDING = object()
+
+
+def head_step(buf, added, limits, policy=None, peer=None):
+    """The head-reading step of every loop, after `added` bytes arrived at the end of `buf`.
+
+    Returns (buf, end, proxy): `end` is where the head's blank line starts in the returned buf, or -1
+    while more bytes are needed. `policy` (a proxy.ProxyPolicy) is given while a PROXY header may still
+    come first; then `proxy` is PROXY_PENDING while it is incomplete, else the header's environ keys,
+    or None when the connection has none, and the caller stops passing `policy`.
+    Raises RequestError when the bytes can no longer become an acceptable head.
+    """
+    proxy = None
+    if policy is not None:
+        found = parse_proxy(buf, policy, peer)
+        if found is None:
+            return buf, -1, PROXY_PENDING
+        if found[0]:
+            buf = buf[found[0]:]
+            added = min(added, len(buf))
+        proxy = found[1]
+    buf, end = take_head(buf, added, limits)
+    return buf, end, proxy

@@ -6,9 +6,9 @@ import socket
 import time
 
 from . import errors
-from .loop import BaseLoop, accept_failed, drain, linger, peer_name
-from .parser import head_end, parse_head, skip_empty_lines
-from .proxy import parse as parse_proxy, read_before_tls
+from .loop import PROXY_PENDING, BaseLoop, accept_failed, drain, head_step, linger, peer_name
+from .parser import parse_head
+from .proxy import read_before_tls
 from .wsgi import error_response, handle_request
 
 RECV_SIZE = 65536
@@ -185,7 +185,7 @@ class SyncWorker(BaseLoop):
         limits = ctx.limits
         buf = b""
         # A PROXY header in front of the request (over TLS it was read before the handshake).
-        proxy_pending = ctx.proxy is not None and ctx.tls is None
+        policy = ctx.proxy if ctx.tls is None else None
         try:
             # Read until the head is complete; the first recv usually holds the whole request.
             while True:
@@ -193,20 +193,12 @@ class SyncWorker(BaseLoop):
                 if not data:
                     return  # closed before a whole head: nothing to answer
                 buf = buf + data if buf else data
-                if proxy_pending:
-                    found = parse_proxy(buf, ctx.proxy, peer)
-                    if found is None:
-                        continue
-                    proxy_pending = False
-                    buf = buf[found[0]:]
-                    proxy = found[1]
-                skip = skip_empty_lines(buf)
-                if skip:
-                    buf = buf[skip:]
-                end = head_end(buf, max(0, len(buf) - len(data) - 3), limits)
+                buf, end, found = head_step(buf, len(data), limits, policy, peer)
+                if policy is not None and found is not PROXY_PENDING:
+                    policy, proxy = None, found
                 if end >= 0:
                     break
-            req = parse_head(buf[:end], limits)
+            req = parse_head(buf[:end], limits, ctx.parser_cfg)
             self.status.busy(req, self.handled)
             if handle_request(ctx, conn, peer, req, buf[end + 4:], False, proxy)[1] == b"":
                 return  # every byte read: a plain close loses nothing

@@ -15,7 +15,7 @@ import traceback
 from . import applog, privileges, statsd, tls
 from .hooks import WorkerHooks
 from .loader import AppLoadError, load_app
-from .parser import Limits
+from .parser import Limits, ParserConfig
 from .proxy import ProxyPolicy
 from .scoreboard import Scoreboard
 from .wsgi import ListenerContext
@@ -46,6 +46,7 @@ class Boot(object):
         self.client_timeout = timeout if timeout > 0 else 30
         self.max_requests = int(s.get("max_requests") or 0)
         self.limits = Limits.from_settings(s)
+        self.parser_cfg = ParserConfig.from_settings(s)
         self.listeners = []
         self.app = None
         # The config file's worker-side hooks (post_fork ... worker_exit), or None when it defines none.
@@ -153,7 +154,8 @@ class Boot(object):
             sock.listen(backlog)
             sock.setblocking(False)
             ctx = ListenerContext(
-                spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout
+                spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout,
+                self.parser_cfg,
             )
             if self.hooks is not None and self.hooks.per_request:
                 ctx.hooks = self.hooks

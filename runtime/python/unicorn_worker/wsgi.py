@@ -11,7 +11,8 @@ import stat
 import time
 
 from . import SERVER_SOFTWARE, errors
-from .body import Body
+from .body import Body, framer_for
+from .parser import DEFAULT_CONFIG
 
 CHUNKED_PREFETCH = 1 << 20
 # What a keep-alive connection reads and drops of a body the app left unread before it gives up and closes.
@@ -74,9 +75,12 @@ class FileWrapper(object):
 class ListenerContext(object):
     """What every request on one listener shares: the environ base and the trust decision inputs."""
 
-    def __init__(self, listener, settings, limits, app, error_log, access_log, error_stream, client_timeout=30):
+    def __init__(self, listener, settings, limits, app, error_log, access_log, error_stream, client_timeout=30,
+                 parser_cfg=DEFAULT_CONFIG):
         self.app = app
         self.limits = limits
+        # The parser's choices (parser.ParserConfig): method/version leniency, header_map, obs-fold.
+        self.parser_cfg = parser_cfg
         self.client_timeout = client_timeout
         # Set when the listener's SO_RCVTIMEO/SO_SNDTIMEO/TCP_NODELAY pass to accepted sockets (TCP on Linux).
         self.preset_socket_options = False
@@ -150,9 +154,7 @@ def build_environ(req, ctx, body, sock, peer, proxy=None):
     for name, value in req.headers:
         key = keys.get(name)
         if key is None:
-            # "X_Forwarded_For" would collide with "X-Forwarded-For" in the environ: drop it (gunicorn 22 does).
-            if "_" in name:
-                continue
+            # Names with "_" reach here only with header_map = dangerous (the parser drops or refuses them).
             key = keys[name] = "HTTP_" + name.replace("-", "_")
         if key in environ:
             sep = "; " if key == "HTTP_COOKIE" else ", "
@@ -441,7 +443,7 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
         def on_first_read():
             if not resp.headers_sent:
                 sock.sendall(_CONTINUE)
-    body = Body(sock, leftover, req.content_length, req.chunked, ctx.limits, on_first_read)
+    body = Body(sock, leftover, framer_for(req, ctx.limits), on_first_read)
     if on_first_read is not None:
         resp.body = body
     environ = build_environ(req, ctx, body, sock, peer, proxy)
