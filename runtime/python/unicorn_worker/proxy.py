@@ -24,7 +24,7 @@ class ProxyPolicy(object):
     __slots__ = ("trust_all", "allowed")
 
     def __init__(self, settings):
-        allow = settings.get("proxy_allow_ips") or []
+        allow = settings["proxy_allow_ips"]
         if isinstance(allow, str):
             allow = [a.strip() for a in allow.split(",")]
         self.trust_all = "*" in allow
