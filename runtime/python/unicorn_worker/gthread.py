@@ -131,11 +131,12 @@ class ThreadWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
         s = boot.settings
-        self.threads = max(1, int(s.get("threads") or 1))
-        self.max_connections = max(1, int(s.get("worker_connections") or 1000))
+        # Typed and defaulted by the arbiter (the registry's min values hold): read as they come.
+        self.threads = s["threads"]
+        self.max_connections = s["worker_connections"]
         # keepalive 0 turns keep-alive off (gunicorn's rule).
-        self.keepalive = max(0, int(s.get("keepalive") or 0))
-        self.graceful_timeout = float(s.get("graceful_timeout") or 30)
+        self.keepalive = s["keepalive"]
+        self.graceful_timeout = s["graceful_timeout"]
         self.conns = {}  # fd -> Connection: every open connection, parked or in a pool thread
         self.jobs = queue.SimpleQueue()
         self.lock = threading.Lock()
@@ -163,9 +164,6 @@ class ThreadWorker(BaseLoop):
         listening = dict((sock.fileno(), (ctx, sock)) for ctx, sock in boot.listeners)
         self.listening = listening
         self._accepting(True)
-        boot.control.setblocking(False)
-        control_fd = boot.control.fileno()
-        poller.add(control_fd)
         wakeup_r = self.wakeup_r
         poller.add(wakeup_r)
         for i in range(self.threads):
@@ -210,8 +208,7 @@ class ThreadWorker(BaseLoop):
                             self._accept(*listening[fd])
                     elif fd == wakeup_r:
                         drain(wakeup_r)
-                    elif fd == control_fd:
-                        if not boot.read_control():
+                        if not self.act_on_flags():
                             self.log.debug("control channel closed: the arbiter is gone, exiting")
                             return 0
         finally:
@@ -244,7 +241,7 @@ class ThreadWorker(BaseLoop):
                         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     except OSError:
                         pass
-            conn = Connection(ctx, sock, peer, time.monotonic() + self.timeout)
+            conn = Connection(ctx, sock, peer, time.monotonic() + self.head_timeout)
             if ctx.tls is not None:
                 # The selector thread never blocks on a TLS connection; pool threads give it a timeout.
                 sock.setblocking(False)
@@ -326,7 +323,7 @@ class ThreadWorker(BaseLoop):
         buf = conn.buf + data if conn.buf else data
         policy = conn.ctx.proxy if conn.setup == PROXY_PLAIN else None
         try:
-            buf, end, found = head_step(buf, len(data), conn.ctx.limits, policy, conn.peer)
+            buf, end, found = head_step(buf, len(data), conn.ctx.limits, conn.ctx.parser_cfg, policy, conn.peer)
         except errors.RequestError as exc:
             conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
             self.jobs.put(conn)
@@ -336,7 +333,7 @@ class ThreadWorker(BaseLoop):
             conn.proxy = found
         conn.buf = buf
         if end < 0:
-            conn.deadline = time.monotonic() + self.timeout
+            conn.deadline = time.monotonic() + self.head_timeout
             self.poller.rearm(conn)
             return
         conn.end = end
@@ -425,14 +422,14 @@ class ThreadWorker(BaseLoop):
                     return
             if rest:
                 try:
-                    rest, end, _ = head_step(rest, len(rest), limits)
+                    rest, end, _ = head_step(rest, len(rest), limits, ctx.parser_cfg)
                 except errors.RequestError as exc:
                     conn.error, end = exc, 0
                 conn.buf = rest
                 if end >= 0:
                     conn.end = end
                     continue  # pipelined: answered by this thread, so in order
-                conn.deadline = time.monotonic() + self.timeout
+                conn.deadline = time.monotonic() + self.head_timeout
             else:
                 conn.buf = b""
                 conn.deadline = time.monotonic() + self.keepalive

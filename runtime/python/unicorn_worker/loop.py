@@ -1,4 +1,4 @@
-"""What both worker loops share: signal handling through a self-pipe, the wake-up pipe, lingering closes."""
+"""What every worker loop shares: signal flags and the wake-up pipe, the head-reading step, lingering closes."""
 
 import errno
 import os
@@ -13,16 +13,31 @@ LINGER_SECONDS = 1.0
 LINGER_BYTES = 1 << 20
 
 
+class QuickExit(SystemExit):
+    """INT/QUIT: unwinds whatever the main thread is doing, a busy app included (gunicorn's sys.exit in
+    handle_quit); worker_int then runs in the unwinding code (run_loop), never in the handler."""
+
+
 class BaseLoop(object):
-    """Signal handlers only flip state; the loop, woken through the self-pipe, acts."""
+    """Signal handlers only set flags; the loop, woken through the self-pipe, acts on them (act_on_flags).
+
+    TERM clears `alive` (graceful stop), USR1 sets `reopen_due`, USR2 is the arbiter's nudge (the control
+    reader thread already reads its commands, debug included, even while the loop is busy in the app).
+    INT/QUIT must stop a busy worker at once, so their handler raises QuickExit after setting the flag.
+    """
 
     def __init__(self, boot):
         self.boot = boot
         self.log = boot.log
         self.alive = True
+        # The client socket timeout; None when timeout is 0 (no watchdog, and no client timeout: gunicorn's rule).
         self.timeout = boot.client_timeout
+        # How long a parked connection may take with its head (no limit when timeout is 0).
+        self.head_timeout = boot.client_timeout if boot.client_timeout is not None else float("inf")
         self.max_requests = boot.max_requests
         self.handled = 0
+        self.reopen_due = False
+        self.quitting = False
         # Where the loop reports heartbeat/idle/busy (the scoreboard when the arbiter gives one).
         self.status = boot.status
         self.wakeup_r = self.wakeup_w = -1
@@ -32,16 +47,31 @@ class BaseLoop(object):
 
     def _on_quit(self, signum, frame):
         self.alive = False
-        if self.boot.hooks is not None:
-            self.boot.hooks.worker_int()
-        raise SystemExit(0)
+        self.quitting = True
+        raise QuickExit(0)
 
     def _on_usr1(self, signum, frame):
-        self.boot.reopen_logs()
+        self.reopen_due = True
 
     def _on_usr2(self, signum, frame):
-        # The arbiter wrote a command (e.g. "debug") and nudges us so that a busy worker acts now.
-        self.boot.read_control()
+        pass  # the nudge that came with a control command; the control reader thread acts on it
+
+    def act_on_flags(self):
+        """Called by the loop after every wake-up: does what the signals asked; False when the arbiter is gone."""
+        if self.reopen_due:
+            self.reopen_due = False
+            self.boot.reopen_logs()
+        return not self.boot.arbiter_gone
+
+    def run_loop(self):
+        """Runs the worker class's loop; INT/QUIT's worker_int hook runs here, after the unwind."""
+        self.boot.start_control_reader(self.wake)
+        try:
+            return self.run()
+        except QuickExit:
+            if self.boot.hooks is not None:
+                self.boot.hooks.worker_int()
+            return 0
 
     def install_signals(self):
         r, w = os.pipe()
@@ -111,7 +141,7 @@ def peer_name(peer):
 PROXY_PENDING = object()
 
 
-def head_step(buf, added, limits, policy=None, peer=None):
+def head_step(buf, added, limits, cfg, policy=None, peer=None):
     """The head-reading step of every loop, after `added` bytes arrived at the end of `buf`.
 
     Returns (buf, end, proxy): `end` is where the head's blank line starts in the returned buf, or -1
@@ -129,5 +159,5 @@ def head_step(buf, added, limits, policy=None, peer=None):
             buf = buf[found[0]:]
             added = min(added, len(buf))
         proxy = found[1]
-    buf, end = take_head(buf, added, limits)
+    buf, end = take_head(buf, added, limits, cfg)
     return buf, end, proxy

@@ -54,6 +54,7 @@ _DIGITS_RE = re.compile(r"[0-9]{1,18}\Z")
 _AUTHORITY_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+):[0-9]{1,5}\Z")
 _SCHEME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
 
+_BARE_CR_LF_RE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 # Bytes allowed anywhere in a head: visible ASCII, obs-text, SP, HTAB and the CRLF line ends.
 _HEAD_BYTES = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\r\n"
 
@@ -161,17 +162,35 @@ def skip_empty_lines(buf):
     return n
 
 
-def take_head(buf, added, limits):
+def take_head(buf, added, limits, cfg=DEFAULT_CONFIG):
     """The head-reading step every loop shares: (buf, end) after `added` new bytes arrived at the end of buf.
 
     Leading empty lines are dropped from the returned buf; `end` is where the head's blank line starts
-    (-1: more bytes needed). Raises RequestError when the bytes can no longer become an acceptable head.
+    (-1: more bytes needed). Raises RequestError when the bytes can no longer become an acceptable head:
+    a partial head is checked as far as it goes (request line, bare CR/LF, control bytes), so a bad
+    one is answered 400 at once rather than when the client gives up.
     """
     if buf[:2] == b"\r\n":
         skip = skip_empty_lines(buf)
         buf = buf[skip:]
         added = min(added, len(buf))
-    return buf, head_end(buf, max(0, len(buf) - added - 3), limits)
+    end = head_end(buf, max(0, len(buf) - added - 3), limits)
+    if end < 0 and buf:
+        _check_partial_head(buf, len(buf) - added, limits, cfg)
+    return buf, end
+
+
+def _check_partial_head(buf, start, limits, cfg):
+    """Checks what arrived at `start` and after (so a head trickled byte by byte costs linear time)."""
+    start = max(0, start)
+    if buf[start:].translate(None, _HEAD_BYTES):
+        raise errors.InvalidHeader("control character in request head")
+    bare = _BARE_CR_LF_RE.search(buf, max(0, start - 1))
+    if bare is not None and bare.start() != len(buf) - 1:  # (a final CR may be half of a CRLF)
+        raise errors.InvalidHeader("bare CR or LF in request head")
+    first = buf.find(b"\r\n")
+    if first >= 0 and first + 1 >= start:  # the request line just became complete
+        _parse_request_line(Request(), buf[:first], limits, cfg)
 
 
 def parse_head(head, limits, cfg=DEFAULT_CONFIG):
@@ -309,6 +328,8 @@ def _parse_request_line(req, line, limits, cfg):
         req.version = (1, 0) if (major, minor) < (1, 1) else (1, 1)
     req.protocol = version.decode("latin-1")
     req.method = method.decode("latin-1")
+    if b"\t" in target:
+        raise errors.InvalidRequestTarget("whitespace in the request target")
     req.target = target.decode("latin-1")
 
     if target[:1] == b"/":

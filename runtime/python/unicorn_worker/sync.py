@@ -14,7 +14,7 @@ from .wsgi import error_response, handle_request
 RECV_SIZE = 65536
 # The heartbeat and the parent check happen this often (seconds) under load, and at least once a second idle.
 TICK = 0.25
-_CONTROL, _WAKEUP = object(), object()
+_WAKEUP = object()
 
 
 class RawConnection(object):
@@ -68,8 +68,6 @@ class SyncWorker(BaseLoop):
         selector = selectors.DefaultSelector()
         for ctx, sock in boot.listeners:
             selector.register(sock, selectors.EVENT_READ, (ctx, sock))
-        boot.control.setblocking(False)
-        selector.register(boot.control, selectors.EVENT_READ, _CONTROL)
         selector.register(self.wakeup_r, selectors.EVENT_READ, _WAKEUP)
         ppid = boot.ppid
         boot.send_event({"event": "booted", "pid": os.getpid()})
@@ -85,8 +83,7 @@ class SyncWorker(BaseLoop):
                 data = key.data
                 if data is _WAKEUP:
                     drain(self.wakeup_r)
-                elif data is _CONTROL:
-                    if not boot.read_control():
+                    if not self.act_on_flags():
                         self.log.debug("control channel closed: the arbiter is gone, exiting")
                         return 0
                 else:
@@ -193,7 +190,7 @@ class SyncWorker(BaseLoop):
                 if not data:
                     return  # closed before a whole head: nothing to answer
                 buf = buf + data if buf else data
-                buf, end, found = head_step(buf, len(data), limits, policy, peer)
+                buf, end, found = head_step(buf, len(data), limits, ctx.parser_cfg, policy, peer)
                 if policy is not None and found is not PROXY_PENDING:
                     policy, proxy = None, found
                 if end >= 0:

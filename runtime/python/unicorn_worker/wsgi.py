@@ -29,6 +29,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SERVER_HEADER = "Server: %s\r\n" % SERVER_SOFTWARE
 # HTTP_ names per header name, built once per distinct header seen.
 _ENVIRON_KEYS = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH": "CONTENT_LENGTH"}
+_ENVIRON_KEYS_MAX = 4096
 
 _date_cache = [0, ""]
 
@@ -95,14 +96,14 @@ class ListenerContext(object):
         self.access_log = access_log
         self.is_unix = listener["kind"] == "unix"
         self.tcp = not self.is_unix
-        allow = settings.get("forwarded_allow_ips") or []
+        allow = settings["forwarded_allow_ips"]
         if isinstance(allow, str):
             allow = [a.strip() for a in allow.split(",")]
         self.trust_all = "*" in allow
         self.trusted = frozenset(allow)
         self.scheme_headers = [
             ("HTTP_" + name.upper().replace("-", "_"), value.lower())
-            for name, value in (settings.get("secure_scheme_headers") or {}).items()
+            for name, value in settings["secure_scheme_headers"].items()
         ]
         self.script_name = os.environ.get("SCRIPT_NAME", "").rstrip("/")
         if self.is_unix:
@@ -155,7 +156,9 @@ def build_environ(req, ctx, body, sock, peer, proxy=None):
         key = keys.get(name)
         if key is None:
             # Names with "_" reach here only with header_map = dangerous (the parser drops or refuses them).
-            key = keys[name] = "HTTP_" + name.replace("-", "_")
+            key = "HTTP_" + name.replace("-", "_")
+            if len(keys) < _ENVIRON_KEYS_MAX:  # bounded: clients choose the names
+                keys[name] = key
         if key in environ:
             sep = "; " if key == "HTTP_COOKIE" else ", "
             environ[key] = environ[key] + sep + value
