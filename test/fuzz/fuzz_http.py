@@ -146,6 +146,9 @@ def unicorn(port, raw, timeout=10.0):
     if status >= 400:
         detail = body.decode("utf-8", "replace").split("\n")[1:2]
         return Verdict("reject", why="%d %s" % (status, detail[0] if detail else ""))
+    length = re.search(rb"\r\ncontent-length: *([0-9]+)", head, re.I)
+    if length is not None:  # (a keep-alive worker may have answered a pipelined request after it)
+        body = body[:int(length.group(1))]
     seen = json.loads(body.decode("ascii"))
     return Verdict("accept", seen["REQUEST_METHOD"].encode("latin-1"), seen["RAW_URI"].encode("latin-1"),
                    seen["body"].encode("latin-1"))
