@@ -5,8 +5,9 @@ import os
 import signal
 import socket
 
+from . import tls
 from .parser import take_head
-from .proxy import parse as parse_proxy
+from .proxy import parse as parse_proxy, try_read_before_tls
 
 # How long a close waits for the client to stop sending unread request bytes.
 LINGER_SECONDS = 1.0
@@ -135,6 +136,62 @@ def peer_name(peer):
     if isinstance(peer, tuple):
         return "%s:%s" % (peer[0], peer[1])
     return peer or "unix socket"
+
+
+# What comes before a connection's first request head; the state of ConnState.setup.
+READY, PROXY_PLAIN, PROXY_BEFORE_TLS, HANDSHAKE = 0, 1, 2, 3
+# advance_setup's answers besides READY: wait until the socket is readable, or writable.
+WANT_READ, WANT_WRITE = 4, 5
+
+
+class ConnState(object):
+    """A connection before its first request: the one TLS/PROXY setup every loop drives (advance_setup).
+
+    PROXY_PLAIN: a PROXY header may come in clear text first (read with the head, by head_step).
+    PROXY_BEFORE_TLS: it may come before the TLS handshake (taken off the socket, nothing more).
+    HANDSHAKE: the TLS handshake is due. READY: request bytes may be read.
+    """
+
+    __slots__ = ("sock", "ctx", "peer", "setup", "tls", "proxy")
+
+    def __init__(self, ctx, sock, peer):
+        self.sock = sock
+        self.ctx = ctx
+        self.peer = peer
+        self.tls = False  # sock is an SSLSocket
+        self.proxy = None  # the environ keys from a PROXY protocol header
+        if ctx.tls is not None:
+            self.setup = PROXY_BEFORE_TLS if ctx.proxy is not None else HANDSHAKE
+        else:
+            self.setup = PROXY_PLAIN if ctx.proxy is not None else READY
+
+
+def advance_setup(conn):
+    """Takes the TLS/PROXY steps as far as the socket allows: READY, WANT_READ or WANT_WRITE.
+
+    Blocking sockets (sync) go through in one call or raise a timeout; non-blocking ones (the gthread
+    selector) come back with what to wait for. Raises RequestError for a PROXY header to refuse (answer it
+    in clear, as sent), OSError/ValueError when the handshake fails (plain HTTP on the TLS port, a refused
+    client certificate): close the connection.
+    """
+    try:
+        while conn.setup == PROXY_BEFORE_TLS:
+            done, conn.proxy = try_read_before_tls(conn.sock, conn.ctx.proxy, conn.peer)
+            if done:
+                conn.setup = HANDSHAKE
+            elif not conn.sock.getblocking():
+                return WANT_READ
+        if conn.setup == HANDSHAKE:
+            if not conn.tls:
+                conn.sock = conn.ctx.tls.wrap(conn.sock, False)  # same fd; the handshake is driven here
+                conn.tls = True
+            conn.sock.do_handshake()
+            conn.setup = READY
+    except tls.WANT_READ:
+        return WANT_READ
+    except tls.WANT_WRITE:
+        return WANT_WRITE
+    return READY
 
 
 # head_step's proxy result while a PROXY header has begun but is not complete yet.

@@ -6,10 +6,11 @@ import socket
 import time
 
 from . import errors
-from .loop import PROXY_PENDING, BaseLoop, accept_failed, drain, head_step, linger, peer_name
+from .loop import (
+    PROXY_PENDING, READY, BaseLoop, ConnState, accept_failed, advance_setup, drain, head_step, linger, peer_name,
+)
 from .parser import parse_head
-from .proxy import read_before_tls
-from .wsgi import error_response, handle_request
+from .wsgi import error_response, handle_request, send_quietly
 
 RECV_SIZE = 65536
 # The heartbeat and the parent check happen this often (seconds) under load, and at least once a second idle.
@@ -147,27 +148,23 @@ class SyncWorker(BaseLoop):
                 self.status.idle(self.handled)
 
     def start_tls(self, ctx, conn, peer):
-        """(the TLS socket, the PROXY header's environ keys), or (None, None) with `conn` closed when that fails.
+        """(the TLS socket, the PROXY header's environ keys), or (None, None) with the connection closed.
 
-        A PROXY header comes before the handshake; a failed handshake (plain HTTP on the TLS port, an
-        unknown client certificate) costs this connection and a debug line.
+        The same TLS/PROXY steps as gthread's (advance_setup), on a blocking socket: a PROXY header comes
+        before the handshake; a failed handshake costs this connection and a debug line.
         """
         # Python's own timeout: the SSL layer turns a kernel SO_RCVTIMEO into errors it does not expect.
         conn.settimeout(self.timeout)
-        proxy = None
+        state = ConnState(ctx, conn, peer)
         try:
-            if ctx.proxy is not None:
-                proxy = read_before_tls(conn, ctx.proxy, peer)
-            return ctx.tls.wrap(conn), proxy
+            if advance_setup(state) == READY:
+                return state.sock, state.proxy
         except errors.RequestError as exc:
             self.log.debug("Invalid PROXY header from %s: %s", peer_name(peer), exc)
-            try:
-                conn.sendall(error_response(exc))
-            except OSError:
-                pass
+            send_quietly(state.sock, error_response(exc))
         except (OSError, ValueError) + errors.TIMEOUTS as exc:
             self.log.debug("TLS handshake with %s failed: %s", peer_name(peer), exc)
-        conn.close()
+        state.sock.close()
         return None, None
 
     def serve(self, ctx, conn, peer, proxy=None):
@@ -201,9 +198,7 @@ class SyncWorker(BaseLoop):
                 return  # every byte read: a plain close loses nothing
         except errors.RequestError as exc:
             self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
-            try:
-                conn.sendall(error_response(exc))
-            except OSError:
+            if not send_quietly(conn, error_response(exc)):
                 return
         except errors.TIMEOUTS:
             self.log.debug("client %s timed out", peer_name(peer))

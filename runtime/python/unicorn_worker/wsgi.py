@@ -487,13 +487,13 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
         resp.keep_alive = False
         if not resp.headers_sent:
             resp.status, resp.code = "%d %s" % (exc.status, exc.reason), exc.status
-            _send_quietly(sock, error_response(exc))
+            send_quietly(sock, error_response(exc))
     except Exception:
         log.exception("Error handling request %s", req.target)
         resp.keep_alive = False
         if not resp.headers_sent:
             resp.status, resp.code, resp.headers, resp.sent = "500 Internal Server Error", 500, [], len(INTERNAL_ERROR)
-            _send_quietly(sock, internal_error_response())
+            send_quietly(sock, internal_error_response())
     finally:
         close = getattr(result, "close", None)
         if close is not None:
@@ -523,8 +523,10 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
     return resp.keep_alive, body.rest()
 
 
-def _send_quietly(sock, data):
+def send_quietly(sock, data):
+    """Sends to a client that may have gone away (every loop's error answers); True when it all went out."""
     try:
         sock.sendall(data)
     except OSError:
-        pass
+        return False
+    return True
