@@ -6,7 +6,7 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/core/errors';
 import { parseAddress } from '../../runtime/src/core/address';
 import {
-  DIRTY_HOOKS, HOOKS, Setting, SettingError, annotationOnly, coerce, getSetting, ignoredWarning, nameHint, valueHint,
+  DIRTY_HOOKS, HOOKS, Setting, SettingError, annotationOnly, coerce, getSetting, ignoredWarning, nameHint, suggest, valueHint,
 } from '../../runtime/src/core/settings';
 import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
@@ -80,8 +80,10 @@ export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
     if (err) {
       // gunicorn accepts its own settings; Unicorn refusing one is a warning that says the start will stop.
       const refused = err.problem.startsWith('not supported');
+      const near = setting.type === 'enum' && typeof raw === 'string' ? suggest(raw.trim(), setting.choices!) : undefined;
+      const fix: FixData | undefined = near ? { kind: 'replace', title: `Change to "${near}"`, text: JSON.stringify(near) } : undefined;
       out.push(problem(culprit(setting, a.valueNode), refused ? `${err.message} (unicorn refuses to start with it)` : err.message,
-        refused ? 'not-supported' : 'invalid-value', refused ? DiagnosticSeverity.Warning : DiagnosticSeverity.Error));
+        refused ? 'not-supported' : 'invalid-value', refused ? DiagnosticSeverity.Warning : DiagnosticSeverity.Error, fix));
       continue;
     }
     computed.delete(a.name);

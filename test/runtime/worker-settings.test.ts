@@ -43,7 +43,8 @@ for path in sorted(pathlib.Path(sys.argv[1]).rglob("*.py")):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
             target, key = node.func.value, node.args[0]
         elif isinstance(node, ast.Subscript):
-            target, key = node.value, getattr(node.slice, "value", node.slice)
+            # (Python 3.9+: the slice is the Constant itself; 3.8 wraps it in an ast.Index.)
+            target, key = node.value, node.slice if isinstance(node.slice, ast.Constant) else getattr(node.slice, "value", node.slice)
         if target is None or not isinstance(key, ast.Constant) or key.value not in names:
             continue
         text = ast.get_source_segment(path.read_text(), target) or ""
@@ -84,6 +85,11 @@ describe('the settings a worker receives', () => {
       limit_request_line: 2048,
       limit_request_fields: 50,
       limit_request_field_size: 4096,
+      permit_unconventional_http_method: true,
+      casefold_http_method: true,
+      header_map: 'refuse',
+      permit_obsolete_folding: true,
+      permit_unconventional_http_version: true,
       keyfile: pki.serverKey,
       certfile: pki.serverCert,
       ca_certs: pki.caCert,
