@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { COMMANDS, ControlRequest, controlSocketPath, request, runtimeDir } from './control';
+import { COMMANDS, ControlRequest, UntrustedPeer, checkRuntimeDir, controlSocketPath, request, runtimeDir } from './control';
 import { CliError, EXIT } from './errors';
 
 const USAGE = `usage: unicorn ctl [--socket PATH | -p PIDFILE] [--json] COMMAND [ARG]
@@ -27,6 +27,13 @@ function discover(): string {
     names = fs.readdirSync(dir).filter((n) => /^\d+\.ctl$/.test(n));
   } catch {
     /* no directory: no server */
+  }
+  if (names.length) {
+    try {
+      checkRuntimeDir(dir);
+    } catch (e) {
+      throw new CliError(`ctl: ${(e as Error).message}`);
+    }
   }
   const live = names.filter((n) => {
     try {
@@ -136,8 +143,9 @@ export async function runCtl(argv: string[]): Promise<number> {
   const socketPath = opts.socket ? path.resolve(opts.socket) : opts.pid ? controlSocketPath(null, opts.pid) : discover();
   let answer;
   try {
-    answer = await request(socketPath, req);
+    answer = await request(socketPath, req, 20000, {});
   } catch (e) {
+    if (e instanceof UntrustedPeer) throw new CliError(`ctl: ${e.message}`, EXIT.FAILURE);
     throw new CliError(`ctl: cannot reach ${socketPath}: ${(e as Error).message} — is the server running?`, EXIT.FAILURE);
   }
   if (!answer.ok) {

@@ -39,3 +39,13 @@ export function portHasClient(port: number): boolean {
   }
   return false;
 }
+
+/** Whether a process with this pid exists (signal 0: nothing is sent). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, but another user's
+  }
+}
