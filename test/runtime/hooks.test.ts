@@ -16,6 +16,7 @@ after(async () => {
 /** The workers (the hook process is a child of the arbiter too, so /proc's children would count it). */
 async function workers(sock: string): Promise<number[]> {
   const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
+  assert.equal(r.code, 0, `unicorn ctl status: ${r.stderr}`);
   return JSON.parse(r.stdout).workers.filter((w: { state: string }) => w.state !== 'exiting').map((w: { pid: number }) => w.pid);
 }
 
@@ -25,7 +26,8 @@ function ctlSocket(): string {
 
 function records(file: string): Array<Record<string, unknown>> {
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  // Complete lines only: the last one may still be being appended by a hook.
+  return fs.readFileSync(file, 'utf8').split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l));
 }
 
 describe('master-side hooks', () => {

@@ -17,8 +17,9 @@ function recordFile(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-preload-')), 'imports.txt');
 }
 
+/** The pids in the record, one complete line each (a line still being appended is not one yet). */
 function imports(file: string): number[] {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(Number) : [];
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(0, -1).filter(Boolean).map(Number) : [];
 }
 
 function ppid(pid: number): number {
@@ -29,6 +30,7 @@ function ppid(pid: number): number {
 /** Workers that have booted and not begun to exit. */
 async function workers(sock: string): Promise<number[]> {
   const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
+  assert.equal(r.code, 0, `unicorn ctl status: ${r.stderr}`); // (a server that stopped says why here, not as bad JSON)
   return JSON.parse(r.stdout).workers.filter((w: { state: string }) => w.state === 'idle' || w.state === 'busy').map((w: { pid: number }) => w.pid);
 }
 
