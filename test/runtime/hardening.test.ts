@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { FIXTURES, Server, get, isAlive, killGroup, runCli, startServer, waitUntil } from '../helpers';
+import { FIXTURES, Server, get, isAlive, killGroup, parseResponse, rawRequest, runCli, startServer, waitUntil } from '../helpers';
 
 const APPS = path.join(FIXTURES, 'harden');
 const started: Server[] = [];
@@ -224,8 +224,11 @@ describe('gthread and a client that does not read', () => {
     const trickle = setInterval(() => slow.resume(), 200);
     slow.setNoDelay(true);
     try {
-      // One pool thread: this answer comes only once the slow client's thread is free again.
-      const other = await get(s.port, '/');
+      // Once the slow client's answer has begun, the only pool thread is its; another client's answer
+      // comes only once that thread is free again.
+      await waitUntil(() => received > 0, 15000, 'the first bytes of the big response');
+      // (It waits out the 2 s deadline and the 1 s linger of the slow client's close: no tight client timeout.)
+      const other = parseResponse(await rawRequest(s.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 60000 }));
       assert.equal(other.status, 200);
       clearInterval(trickle);
       trickling = false;
