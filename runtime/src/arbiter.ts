@@ -733,9 +733,10 @@ export class Arbiter {
       this.zygotes.add(zygote);
       zygote.proc.on('exit', () => {
         this.zygotes.delete(zygote);
-        this.zygoteExited(zygote);
         this.wake();
       });
+      // 'close': after the last of its reports (a worker's real exit code) has been read.
+      zygote.proc.on('close', () => this.zygoteExited(zygote));
       this.log.info(`Preloading the app in pid: ${zygote.pid}`);
     }
     const zygote = this.zygote;
@@ -877,7 +878,7 @@ export class Arbiter {
       this.control = server;
       this.log.debug(`Control socket: ${socketPath}`);
     } catch (e) {
-      this.log.warning(`No control socket: ${(e as Error).message}`);
+      this.log.error(`No control socket: ${(e as Error).message}`);
     }
   }
 
