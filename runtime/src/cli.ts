@@ -6,12 +6,14 @@ import tls from 'node:tls';
 import { Arbiter, Origin } from './arbiter';
 import { runCtl } from './ctl';
 import { HookError, HookHost, startHooks } from './hooks';
-import { limitsFromEnv } from './kernel';
+import { limitsFromEnv } from './core/kernel';
 import { isCheckCommand, runCheck } from './check';
-import { CliName, Resolved, printConfig, resolveInvocation } from './config';
-import { CliError, EXIT } from './errors';
+import { CliName } from './core/args';
+import { Resolved, printConfig, resolveInvocation } from './config';
+import { parseAddress } from './core/address';
+import { CliError, EXIT } from './core/errors';
 import {
-  InheritedListener, Listener, adoptListeners, bindForSettings, closeAll, describeInherited, parseAddress,
+  InheritedListener, Listener, adoptListeners, bindForSettings, closeAll, describeInherited,
   systemdListeners, tlsEnabled, useTlsUrls,
 } from './listeners';
 import { Level, Logger } from './log';

@@ -1,27 +1,14 @@
-// The control socket: a Unix socket (mode 0600) speaking JSON lines. The arbiter serves it; the
-// extension and `unicorn ctl` are its clients. One request line in, one answer line out.
+// The control socket's server (a Unix socket, mode 0600) and the client's connect; the protocol
+// itself (commands, answers, socket paths) is core/control-protocol.ts. What a request does is
+// arbiter-control.ts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
+import {
+  ControlAnswer, ControlCommand, ControlRequest, ControlResult, exchange, parseControlRequest, runtimeDir,
+} from './core/control-protocol';
 import { unixSocketIsLive } from './listeners';
-
-export interface ControlRequest {
-  command: string;
-  count?: number;
-  pid?: number;
-}
-
-export type ControlAnswer = { ok: true; result?: unknown } | { ok: false; error: string };
-
-export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug'] as const;
-
-/** The per-user directory for control sockets of servers that have no pid file. */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return env.XDG_RUNTIME_DIR ? path.join(env.XDG_RUNTIME_DIR, 'unicorn') : path.join(os.tmpdir(), `unicorn-${uid}`);
-}
 
 function myUid(): number {
   return typeof process.getuid === 'function' ? process.getuid() : -1;
@@ -57,19 +44,12 @@ export function checkRuntimeDir(dir: string): void {
   }
 }
 
-/** Where a server's control socket goes: the setting, else beside the pid file, else the runtime dir. */
-export function controlSocketPath(setting: string | null, pidfile: string | null, pid = process.pid): string {
-  if (setting) return path.resolve(setting);
-  if (pidfile) return path.resolve(pidfile.replace(/\.pid$/, '') + '.ctl');
-  return path.join(runtimeDir(), `${pid}.ctl`);
-}
-
 export class ControlServer {
   private server: net.Server | undefined;
 
   constructor(
     readonly socketPath: string,
-    private readonly handle: (req: ControlRequest) => Promise<unknown>,
+    private readonly handle: (req: ControlRequest) => Promise<ControlResult>,
   ) {}
 
   async listen(): Promise<void> {
@@ -112,13 +92,9 @@ export class ControlServer {
   private async answer(conn: net.Socket, line: string): Promise<void> {
     let reply: ControlAnswer;
     try {
-      const req = JSON.parse(line) as ControlRequest;
-      if (typeof req !== 'object' || req === null || typeof req.command !== 'string') {
-        throw new Error('a request is a JSON object with a "command", e.g. {"command": "status"}');
-      }
-      reply = { ok: true, result: await this.handle(req) };
+      reply = { ok: true, result: await this.handle(parseControlRequest(line)) };
     } catch (e) {
-      reply = { ok: false, error: e instanceof SyntaxError ? `not JSON: ${line.slice(0, 100)}` : (e as Error).message };
+      reply = { ok: false, error: (e as Error).message };
     }
     if (!conn.destroyed) conn.write(JSON.stringify(reply) + '\n');
   }
@@ -146,8 +122,8 @@ export interface PeerCredentials {
 }
 
 /**
- * Python's standard library reads SO_PEERCRED (Linux) or LOCAL_PEERCRED/getpeereid (macOS, BSD) on
- * the connected socket it gets as fd 3 and prints "pid uid gid" (pid 0 where the platform has none).
+ * Python's standard library reads SO_PEERCRED (Linux) or getpeereid (macOS, BSD) on the connected
+ * socket it gets as fd 3 and prints "pid uid gid" (pid 0 where the platform has none).
  */
 const PEERCRED_PY = `
 import os, socket, struct, sys
@@ -168,7 +144,7 @@ print(pid, uid, gid)
  * Who is at the other end of a connected Unix socket, as the kernel recorded it when the server
  * called listen() — not who owns the socket file, which says nothing about who serves it. Node has
  * no SO_PEERCRED, so the connected descriptor is handed to `python` (the standard library reads it;
- * the Python this server needs anyway), which is also what the extension's discovery uses.
+ * the Python this server needs anyway). The one check for `unicorn ctl` and, later, the extension.
  */
 export function peerCredentials(conn: net.Socket, python = 'python3'): Promise<PeerCredentials> {
   return new Promise((resolve, reject) => {
@@ -198,52 +174,33 @@ export function trustedPeer(peer: PeerCredentials, uid = myUid()): boolean {
 export class UntrustedPeer extends Error {}
 
 /**
- * Sends one request and resolves to the answer (the client side, for `unicorn ctl` and the extension).
- * With `checkPeer` the request is written only once the peer's credentials show the same user or root
- * (`unicorn ctl` always checks; the extension talks to the socket it created in its own storage).
+ * Sends one request and resolves to the answer (the client side, for `unicorn ctl`). With `checkPeer`
+ * the request is written only once the peer's credentials show the same user or root, and nothing
+ * the peer sent before that is read (`unicorn ctl` always checks).
  */
-export function request(socketPath: string, req: ControlRequest, timeoutMs = 20000, checkPeer?: { python?: string }): Promise<ControlAnswer> {
+export function request<C extends ControlCommand>(
+  socketPath: string,
+  req: ControlRequest & { command: C },
+  timeoutMs = 20000,
+  checkPeer?: { python?: string },
+): Promise<ControlAnswer<C>> {
+  const conn = net.connect({ path: socketPath });
+  if (!checkPeer) return exchange(conn, req, socketPath, timeoutMs);
   return new Promise((resolve, reject) => {
-    const conn = net.connect({ path: socketPath });
-    let buf = '';
-    let trusted = false;
-    const answer = () => {
-      const nl = buf.indexOf('\n');
-      if (!trusted || nl < 0) return; // nothing a peer says counts before it is known to be ours
-      clearTimeout(timer);
-      conn.destroy();
-      try {
-        resolve(JSON.parse(buf.slice(0, nl)));
-      } catch {
-        reject(new Error(`unreadable answer from ${socketPath}`));
-      }
-    };
     const fail = (e: Error) => {
-      clearTimeout(timer);
       conn.destroy();
       reject(e);
     };
-    const timer = setTimeout(() => fail(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`)), timeoutMs);
-    conn.setEncoding('utf8');
-    conn.on('connect', () => {
-      if (!checkPeer) {
-        trusted = true;
-        conn.write(JSON.stringify(req) + '\n');
-        return;
-      }
+    conn.once('error', fail);
+    conn.once('connect', () => {
       peerCredentials(conn, checkPeer.python).then((peer) => {
         if (!trustedPeer(peer)) {
           fail(new UntrustedPeer(`${socketPath} is served by uid ${peer.uid}${peer.pid ? ` (pid ${peer.pid})` : ''}, not by you (uid ${myUid()}) or root — refusing to trust it; remove it, or give the socket of your own server`));
           return;
         }
-        trusted = true;
-        conn.write(JSON.stringify(req) + '\n');
+        conn.off('error', fail);
+        resolve(exchange(conn, req, socketPath, timeoutMs));
       }, fail);
     });
-    conn.on('data', (d: string) => {
-      buf += d;
-      answer();
-    });
-    conn.on('error', fail);
   });
 }
