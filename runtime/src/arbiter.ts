@@ -708,6 +708,7 @@ export class Arbiter {
       consume();
     });
     control.on('error', () => undefined); // a worker that dies mid-write is reaped, not fatal
+    control.resume(); // a preloaded worker's connection was paused while its hello was held
     consume();
     for (const line of worker.outbox.splice(0)) control.write(line);
   }

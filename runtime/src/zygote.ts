@@ -127,6 +127,7 @@ export class WorkerSocket {
         const nl = buf.indexOf('\n');
         if (nl < 0) return;
         conn.off('data', onData);
+        conn.pause(); // a held hello's later lines (its "booted") wait in the stream, not dropped, until attached
         try {
           const hello = JSON.parse(buf.slice(0, nl)) as { worker_id: number; pid: number };
           onHello(hello.worker_id, hello.pid, conn, buf.slice(nl + 1));
