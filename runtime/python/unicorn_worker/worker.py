@@ -40,7 +40,7 @@ class Boot(object):
         self.access_log = None
         if accesslog is not None:
             fmt = s.get("access_log_format") or '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-            self.access_log = applog.AccessLog(accesslog, fmt)
+            self.access_log = applog.AccessLog(accesslog, fmt, bool(s.get("access_log_json")))
         timeout = int(s.get("timeout") or 0)
         # The client read timeout; timeout 0 disables the arbiter's watchdog but must not let a client pin us.
         self.client_timeout = timeout if timeout > 0 else 30
@@ -155,6 +155,7 @@ class Boot(object):
             ctx = ListenerContext(
                 spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout
             )
+            ctx.record = self.status.record
             if self.hooks is not None and self.hooks.per_request:
                 ctx.hooks = self.hooks
             if server_tls is not None:
@@ -268,6 +269,12 @@ class NullStatus(object):
         pass
 
     def busy(self, req, served=None):
+        pass
+
+    def record(self, code, seconds, sent):
+        pass
+
+    def connections(self, count):
         pass
 
     def exiting(self):
