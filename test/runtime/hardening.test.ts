@@ -106,6 +106,7 @@ describe('the runtime directory and the control socket', { skip: !root && 'needs
 
   test('ctl refuses a control socket served by another user, before it sends anything', async () => {
     const other = withOtherUser();
+    let spoofer: ChildProcess | undefined;
     try {
       const dir = tmp('spoof');
       fs.chmodSync(dir, 0o777);
@@ -118,17 +119,24 @@ describe('the runtime directory and the control socket', { skip: !root && 'needs
           c.write(JSON.stringify({ ok: true, result: { master: { pid: 1, app: 'SPOOFED', workers: 0, listeners: [], uptime: 0, rss: 0, python: '', worker_class: '' }, workers: [] } }) + '\\n');
           c.on('data', (d) => fs.appendFileSync(${JSON.stringify(got)}, d));
         }).listen(${JSON.stringify(sock)}, () => console.log('ready'));`;
-      const spoofer = spawn(process.execPath, ['-e', script], { uid: other.uid, gid: other.gid, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-      helpers.push(spoofer);
-      await new Promise<void>((resolve) => spoofer.stdout!.once('data', () => resolve()));
+      const proc = spawn(process.execPath, ['-e', script], { uid: other.uid, gid: other.gid, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+      spoofer = proc;
+      helpers.push(proc);
+      await new Promise<void>((resolve) => proc.stdout!.once('data', () => resolve()));
       assert.equal(fs.statSync(sock).uid, other.uid);
       const r = await runCli(['ctl', '--socket', sock, 'status']);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.doesNotMatch(r.stdout, /SPOOFED/);
       assert.match(r.stderr, new RegExp(`^unicorn: error: ctl: ${sock} is served by uid ${other.uid} \\(pid ${spoofer.pid}\\), not by you \\(uid 0\\) or root — refusing to trust it`));
       assert.ok(!fs.existsSync(got), 'the request never reached the spoofer');
-      killGroup(spoofer.pid!, 'SIGKILL');
     } finally {
+      // The user can be removed only once no process of theirs is left.
+      const p = spoofer;
+      if (p?.pid) {
+        const gone = new Promise((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve(null) : p.once('exit', resolve)));
+        killGroup(p.pid, 'SIGKILL');
+        await gone;
+      }
       other.remove();
     }
   });
