@@ -307,10 +307,22 @@ describe('the watchdog', () => {
     await s.stop();
   });
 
+  // --preload in the -t 1 tests: a worker forked from the preloaded app boots in milliseconds, where a
+  // fresh interpreter may need over a second on a busy machine (boot counts against timeout, as in gunicorn).
+  test('a timeout shorter than the arbiter\'s one-second tick still kills a hung worker', async () => {
+    const s = await start(['-w', '1', '-t', '1', '--preload', 'app:app']);
+    // The master's children are the preloading process and the worker forked from it: take the worker.
+    const victim = Number((await s.waitForOutput(/Booting worker with pid: (\d+)/, 10000))[1]);
+    const res = rawRequest(s.port, 'GET /sleep?60 HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 20000 }).catch((e) => e);
+    await s.waitForOutput(new RegExp(`\\[CRITICAL\\] WORKER TIMEOUT \\(pid:${victim}\\)`), 10000);
+    await waitUntil(() => !isAlive(victim), 5000, 'the hung worker to die');
+    await res;
+    await s.stop();
+  });
+
   test('an idle worker is never killed, however long it waits', async () => {
-    const s = await start(['-w', '1', '-t', '1', 'app:app']);
-    await waitUntil(() => childPids(s.pid).length === 1, 10000, 'a worker');
-    const [w] = childPids(s.pid);
+    const s = await start(['-w', '1', '-t', '1', '--preload', 'app:app']);
+    const w = Number((await s.waitForOutput(/Booting worker with pid: (\d+)/, 10000))[1]);
     await sleep(3500);
     assert.ok(isAlive(w));
     assert.doesNotMatch(s.output(), /WORKER TIMEOUT/);
@@ -357,6 +369,57 @@ describe('the watchdog', () => {
 });
 
 describe('the control socket', () => {
+  for (const workerClass of ['sync', 'gthread']) {
+    test(`focus (${workerClass}): only the focused worker accepts, so it serves every new connection; unfocus resumes all`, async () => {
+      const dir = tmpdir();
+      const sock = path.join(dir, 'f.sock');
+      const s = await start(['-w', '3', '-k', workerClass, '--control-socket', sock, 'app:app']);
+      await waitUntil(async () => (await ctl(sock, 'status')).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers');
+      const pids = await workerPids(sock);
+      const target = pids[1];
+      assert.deepEqual(await ctl(sock, 'focus', String(target)), { focus: [target], accepting: [target] });
+      const status = await ctl(sock, 'status');
+      assert.deepEqual(status.master.focus, [target]);
+      assert.deepEqual(status.workers.filter((w: any) => w.accepting).map((w: any) => w.pid), [target]);
+      // Separate connections, each a fresh accept(): every one lands on the focused worker.
+      for (let i = 0; i < 12; i++) assert.equal((await get(s.port, '/pid')).body.toString(), String(target), `request ${i}`);
+      const human = await runCli(['ctl', '--socket', sock, 'unfocus']);
+      assert.equal(human.stdout, `focus: none; accepting: ${[...pids].sort((a, b) => a - b).join(', ')}\n`);
+      assert.deepEqual((await ctl(sock, 'status')).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
+      // Remove Worker spares the focused one, though it is not the newest.
+      await ctl(sock, 'focus', String(pids[0]));
+      await ctl(sock, 'remove', '2');
+      await waitUntil(async () => (await workerPids(sock)).length === 1, 15000, 'one worker left');
+      assert.deepEqual(await workerPids(sock), [pids[0]]);
+      await ctl(sock, 'add', '2');
+      await waitUntil(async () => (await ctl(sock, 'status')).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers again');
+      await ctl(sock, 'unfocus');
+      // A focused worker that exits takes its focus with it: the others accept again.
+      await ctl(sock, 'focus', String(pids[0]));
+      await ctl(sock, 'kill', String(pids[0]));
+      await waitUntil(async () => {
+        const st = await ctl(sock, 'status');
+        return st.master.focus.length === 0 && st.workers.length === 3 && st.workers.every((w: any) => w.state === 'idle' && w.accepting);
+      }, 15000, 'the focus to go with the killed worker and all three to accept');
+      assert.match((await runCli(['ctl', '--socket', sock, 'focus'])).stderr, /ctl: focus needs a worker pid/);
+    });
+  }
+
+  test('status: each listener\'s accept queue, counting connections no worker has taken yet', async () => {
+    const dir = tmpdir();
+    const sock = path.join(dir, 'q.sock');
+    const s = await start(['-w', '1', '--backlog', '64', '--control-socket', sock, 'app:app']);
+    await waitUntil(async () => (await ctl(sock, 'status')).workers.some((w: any) => w.state === 'idle'), 10000, 'an idle worker');
+    assert.deepEqual((await ctl(sock, 'status')).master.listen_queue, [{ url: s.url, queued: 0, backlog: 64 }]);
+    // The only worker sleeps on one request; three more connections wait in the queue.
+    const slow = get(s.port, '/sleep?3');
+    await waitUntil(async () => (await ctl(sock, 'status')).workers[0].state === 'busy', 10000, 'the worker busy');
+    const waiting = [1, 2, 3].map(() => get(s.port, '/'));
+    await waitUntil(async () => (await ctl(sock, 'status')).master.listen_queue[0].queued === 3, 10000, 'three connections queued');
+    await Promise.all([slow, ...waiting]);
+    assert.equal((await ctl(sock, 'status')).master.listen_queue[0].queued, 0);
+  });
+
   test('mode 0600; status, add, remove, kill, debug, reload and stop; errors are clear', async () => {
     const dir = tmpdir();
     const sock = path.join(dir, 'c.sock');
