@@ -17,6 +17,7 @@ import selectors
 import signal
 import socket
 import sys
+import traceback
 
 from . import applog
 from .worker import EXIT_BOOT_FAILED, Boot, from_control, load, serve
@@ -120,7 +121,8 @@ class Zygote(object):
         except SystemExit as exc:  # INT/QUIT end a worker with sys.exit: an exit, not a boot failure
             code = exc.code if isinstance(exc.code, int) else 0
         except BaseException:  # noqa: B902 - a worker must never return into the zygote's loop
-            applog.boot_failure("Worker failed to boot from the preloaded app")
+            # With the reason, as a worker started on its own shows it (its traceback reaches stderr).
+            applog.boot_failure("Worker failed to boot from the preloaded app\n%s" % traceback.format_exc().rstrip())
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
