@@ -384,7 +384,9 @@ export class Arbiter {
     for (let exit = this.exits.shift(); exit; exit = this.exits.shift()) {
       const { worker, code, signal } = exit;
       this.countExit(worker, code, signal);
-      this.workers.delete(worker.pid);
+      // Only this worker's own entry: under --preload the zygote may already have forked a new worker
+      // with the same (reused) pid, and its spawn report is read before this queued exit is reaped.
+      if (this.workers.get(worker.pid) === worker) this.workers.delete(worker.pid);
       this.scoreboard.release(worker.slot);
       worker.control?.destroy();
       this.forgetHello(worker.id);
