@@ -2,6 +2,7 @@
 
 import ast
 import importlib
+import inspect
 import re
 
 _CALLABLE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*(\((.*)\))?\s*\Z", re.S)
@@ -60,3 +61,12 @@ def load_app(uri):
     if not callable(obj):
         raise AppLoadError("Application object %s:%s must be callable." % (module_name, name))
     return obj
+
+
+def app_kind(app):
+    """'asgi' for an ASGI 3 app (a coroutine function, or an object whose __call__ is one), else 'wsgi'."""
+    if inspect.iscoroutinefunction(app):
+        return "asgi"
+    if not inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+        return "asgi"
+    return "wsgi"

@@ -14,7 +14,7 @@ import traceback
 
 from . import applog, privileges, statsd, tls
 from .hooks import WorkerHooks
-from .loader import AppLoadError, load_app
+from .loader import AppLoadError, app_kind, load_app
 from .parser import Limits
 from .proxy import ProxyPolicy
 from .scoreboard import Scoreboard
@@ -276,6 +276,9 @@ class NullStatus(object):
     def set_debug_port(self, port):
         pass
 
+    def connections(self, count):
+        pass
+
 
 def worker_class(settings):
     """The loop to run: gunicorn's rule turns sync with more than one thread into gthread."""
@@ -291,11 +294,32 @@ def make_worker(boot):
         from .gthread import ThreadWorker
 
         return ThreadWorker(boot)
+    if name == "asgi":
+        from .asgi import AsgiWorker
+
+        return AsgiWorker(boot)
+    if name == "gevent":
+        from .ggevent import GeventWorker
+
+        return GeventWorker(boot)
     if name != "sync":
         boot.log.warning("worker class %r is not available; running the sync worker", name)
     from .sync import SyncWorker
 
     return SyncWorker(boot)
+
+
+def wrong_app_kind(boot):
+    """The one-line reason when the app is not the kind its worker class serves (WSGI vs ASGI), else None."""
+    name = worker_class(boot.settings)
+    kind = app_kind(boot.app)
+    uri = boot.config.get("app")
+    if name == "asgi" and kind == "wsgi":
+        return ("%s is a WSGI app but worker_class asgi serves ASGI apps — run it with -k gthread (or sync, "
+                "gevent), or point at the project's ASGI app" % uri)
+    if name != "asgi" and kind == "asgi":
+        return ("%s is an ASGI app but worker_class %s serves WSGI apps — run it with -k asgi" % (uri, name))
+    return None
 
 
 def set_proc_name(name):
@@ -426,6 +450,10 @@ def boot_and_run(boot, app):
         failed = import_app(boot)
         if failed is not None:
             return failed
+    mismatch = wrong_app_kind(boot)
+    if mismatch is not None:
+        log.error("%s", mismatch)
+        return EXIT_APP_LOAD_FAILED
     try:
         worker = make_worker(boot)
         worker.install_signals()
