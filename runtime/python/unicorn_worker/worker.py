@@ -402,6 +402,14 @@ def serve(boot, app=None):
     """
     log = boot.log
     install_abort_handler(boot)
+    if worker_class(boot.settings) == "gevent":
+        from .ggevent import patch
+
+        try:
+            patch()  # before the app (and anything it imports) is imported
+        except RuntimeError as exc:
+            log.error("Worker failed to boot: %s", exc)
+            return EXIT_BOOT_FAILED
     set_proc_name("%s: worker" % (boot.settings.get("proc_name") or "unicorn"))
     if app is None:
         failed = set_paths(boot)
