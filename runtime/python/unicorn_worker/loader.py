@@ -70,3 +70,14 @@ def app_kind(app):
     if not inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):
         return "asgi"
     return "wsgi"
+
+
+def kind_mismatch(worker_class, app, uri):
+    """The one-line reason when `app` is not the kind `worker_class` serves (WSGI or ASGI), else None."""
+    kind = app_kind(app)
+    if worker_class == "asgi" and kind == "wsgi":
+        return ("%s is a WSGI app but worker_class asgi serves ASGI apps — run it with -k gthread (or sync, "
+                "gevent), or name the project's ASGI app" % uri)
+    if worker_class != "asgi" and kind == "asgi":
+        return "%s is an ASGI app but worker_class %s serves WSGI apps — run it with -k asgi" % (uri, worker_class)
+    return None

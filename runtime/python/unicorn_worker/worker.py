@@ -14,7 +14,7 @@ import traceback
 
 from . import applog, privileges, statsd, tls
 from .hooks import WorkerHooks
-from .loader import AppLoadError, app_kind, load_app
+from .loader import AppLoadError, kind_mismatch, load_app
 from .parser import Limits
 from .proxy import ProxyPolicy
 from .scoreboard import Scoreboard
@@ -309,19 +309,6 @@ def make_worker(boot):
     return SyncWorker(boot)
 
 
-def wrong_app_kind(boot):
-    """The one-line reason when the app is not the kind its worker class serves (WSGI vs ASGI), else None."""
-    name = worker_class(boot.settings)
-    kind = app_kind(boot.app)
-    uri = boot.config.get("app")
-    if name == "asgi" and kind == "wsgi":
-        return ("%s is a WSGI app but worker_class asgi serves ASGI apps — run it with -k gthread (or sync, "
-                "gevent), or point at the project's ASGI app" % uri)
-    if name != "asgi" and kind == "asgi":
-        return ("%s is an ASGI app but worker_class %s serves WSGI apps — run it with -k asgi" % (uri, name))
-    return None
-
-
 def set_proc_name(name):
     """Best effort: the kernel's 15-byte comm name (what ps -o comm and top show)."""
     if not sys.platform.startswith("linux"):
@@ -458,7 +445,7 @@ def boot_and_run(boot, app):
         failed = import_app(boot)
         if failed is not None:
             return failed
-    mismatch = wrong_app_kind(boot)
+    mismatch = kind_mismatch(worker_class(boot.settings), boot.app, boot.config.get("app"))
     if mismatch is not None:
         log.error("%s", mismatch)
         return EXIT_APP_LOAD_FAILED
