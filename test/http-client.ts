@@ -92,6 +92,11 @@ export class Client {
     return parseResponse(raw);
   }
 
+  /** Resolves once `text` has arrived (it stays in the buffer); rejects after `ms` or on close. */
+  async received(text: string, ms = 5000): Promise<void> {
+    await this.until(() => this.buf.includes(text), ms, `waiting for ${JSON.stringify(text)}`);
+  }
+
   /** Resolves when the server closes the connection; rejects after `ms`. */
   async closedWithin(ms: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {

@@ -189,7 +189,7 @@ class RequestCycle(object):
     __slots__ = (
         "proto", "req", "scope", "keep_alive", "remaining", "decoder", "body_done", "continue_due",
         "started", "head_only", "chunked", "length", "sent", "complete", "status", "headers", "task",
-        "disconnected", "t0", "waiter", "head_out",
+        "disconnected", "t0", "waiter", "head_out", "body_given",
     )
 
     def __init__(self, proto, req, scope, keep_alive):
@@ -214,6 +214,7 @@ class RequestCycle(object):
         self.t0 = 0.0
         self.waiter = None
         self.head_out = False
+        self.body_given = False  # the last http.request message (more_body False) went to the app
 
     # -- receive() --
 
@@ -241,7 +242,7 @@ class RequestCycle(object):
 
     async def receive(self):
         proto = self.proto
-        if self.body_done or self.disconnected:
+        if self.body_given or self.disconnected:
             if not self.disconnected and not self.complete:
                 # The body is all read: the next message is the disconnect, whenever it happens.
                 self.waiter = proto.loop.create_future()
@@ -260,6 +261,7 @@ class RequestCycle(object):
             if proto.reading_paused and len(proto.buf) < HIGH_WATER:
                 proto.resume()
             if data or self.body_done:
+                self.body_given = self.body_done
                 return {"type": "http.request", "body": data, "more_body": not self.body_done}
             if self.disconnected:
                 return {"type": "http.disconnect"}
@@ -499,13 +501,6 @@ class HttpProtocol(asyncio.Protocol):
         if self.reading_paused and not self.closed:
             self.reading_paused = False
             self.transport.resume_reading()
-
-    def eof_received(self):
-        cycle = self.cycle
-        if cycle is not None and not cycle.complete and cycle.body_done:
-            # A client that half-closes after its request still reads the answer.
-            return True
-        return False
 
     def data_received(self, data):
         if self.ws is not None:
@@ -809,6 +804,7 @@ class AsgiWorker(BaseLoop):
         signal.signal(signal.SIGUSR1, self._on_usr1)
         signal.signal(signal.SIGUSR2, self._on_usr2)
         signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+        signal.signal(signal.SIGABRT, self.on_abort)
 
     def _on_term(self, signum, frame):
         self.alive = False
