@@ -25,6 +25,7 @@ import traceback
 
 from . import errors
 from .loop import BaseLoop, accept_failed, peer_name
+from .worker import install_abort_handler
 from .parser import check_field_line, has_bad_bytes, head_end, parse_head, skip_empty_lines
 from .proxy import parse as parse_proxy, try_read_before_tls
 from .wsgi import SERVER_SOFTWARE, _forwarded_scheme, error_response, http_date, internal_error_response
@@ -804,7 +805,7 @@ class AsgiWorker(BaseLoop):
         signal.signal(signal.SIGUSR1, self._on_usr1)
         signal.signal(signal.SIGUSR2, self._on_usr2)
         signal.signal(signal.SIGWINCH, signal.SIG_IGN)
-        signal.signal(signal.SIGABRT, self.on_abort)
+        install_abort_handler(self.boot)  # again: boot.on_abort is now ours
 
     def _on_term(self, signum, frame):
         self.alive = False
@@ -814,12 +815,13 @@ class AsgiWorker(BaseLoop):
     def on_abort(self, signum, frame):
         """Timed out: faulthandler has written every thread's stack; add every pending task's, then go."""
         try:
-            self.dump_tasks()
+            self.dump_tasks(frame)
         except Exception:
             pass
         type(self.boot).on_abort(self.boot, signum, frame)
 
-    def dump_tasks(self):
+    def dump_tasks(self, frame):
+        """Every pending task's stack (the running one's down to the frame the signal interrupted)."""
         import io
 
         loop = self.loop
@@ -827,10 +829,14 @@ class AsgiWorker(BaseLoop):
             return
         out = io.StringIO()
         tasks = asyncio.all_tasks(loop)
+        running = asyncio.current_task(loop)
         out.write("Pending asyncio tasks (%d):\n" % len(tasks))
         for task in tasks:
-            out.write("%r\n" % (task,))
-            task.print_stack(file=out)
+            if task is running and frame is not None:
+                out.write("%r (running: it holds the loop) (most recent call last):\n" % (task,))
+                out.write("".join(traceback.format_stack(frame)))
+            else:
+                task.print_stack(file=out)
         self.log.file.write_bytes(out.getvalue().encode("utf-8", "backslashreplace"))
 
     # -- the loop --
