@@ -6,13 +6,15 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import https from 'node:https';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  startServer, rawRequest, parseResponse, runCli, waitUntil, get, childPids, FIXTURES, EXAMPLES, SYSTEM_PYTHON, Server,
+  startServer, rawRequest, parseResponse, runCli, waitUntil, get, childPids, freePort, FIXTURES, EXAMPLES, SYSTEM_PYTHON, Server,
 } from '../helpers';
 import { Client, destroyClients } from '../http-client';
+import { makePki } from '../pki';
 
 const DIR = path.join(FIXTURES, 'asgi');
 const WS_CLIENT = path.join(DIR, 'ws_client.py');
@@ -188,6 +190,43 @@ describe('asgi: HTTP/1.1', () => {
 
   test('stop', async () => {
     assert.equal((await s.stop()).code, 0);
+  });
+});
+
+describe('asgi: TLS, PROXY protocol and trusted scheme headers (the WSGI workers\' setup)', () => {
+  test('https, with the scope saying so', async () => {
+    const pki = makePki();
+    const port = await freePort();
+    const s = await startServer(['--chdir', DIR, '-k', 'asgi', '-b', `127.0.0.1:${port}`, '--certfile', pki.serverCert,
+      '--keyfile', pki.serverKey, 'raw_app:app'], { python: SYSTEM_PYTHON, noBind: true, port, readyPattern: /Booting worker/ });
+    servers.push(s);
+    const fetchScope = () => new Promise<Record<string, unknown>>((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port, path: '/scope', ca: fs.readFileSync(pki.caCert), agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(JSON.parse(body)));
+      });
+      req.on('error', reject);
+    });
+    let scope: Record<string, unknown> = {};
+    await waitUntil(async () => {
+      scope = await fetchScope().catch(() => ({}));
+      return scope.type === 'http';
+    }, 20000, 'an HTTPS answer');
+    assert.equal(scope.scheme, 'https');
+    await s.stop();
+    fs.rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  test('PROXY v1 in clear text: the scope\'s client is the proxied one; forwarded headers set the scheme when trusted', async () => {
+    const s = await serve(['-k', 'asgi', '--proxy-protocol', '--proxy-allow-from', '127.0.0.1', 'raw_app:app']);
+    const res = parseResponse(await rawRequest(s.port,
+      'PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\nGET /scope HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n'));
+    const scope = JSON.parse(res.body.toString());
+    assert.deepEqual({ client: scope.client, scheme: scope.scheme }, { client: ['203.0.113.7', 40000], scheme: 'https' });
+    const refused = parseResponse(await rawRequest(s.port, 'PROXY TCP4 nonsense\r\nGET / HTTP/1.1\r\n\r\n'));
+    assert.equal(refused.status, 400);
+    await s.stop();
   });
 });
 

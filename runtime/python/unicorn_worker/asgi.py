@@ -544,7 +544,8 @@ class HttpProtocol(asyncio.Protocol):
             self.proxy_pending = False
             del buf[:found[0]]
             self.proxy = found[1]
-            self._apply_proxy(found[1])
+            if found[1]:
+                self._apply_proxy(found[1])
         if not buf:
             return
         skip = skip_empty_lines(buf)

@@ -255,6 +255,8 @@ def install_abort_handler(boot):
     Called again after the logs are reopened, to point faulthandler at the new file.
     """
     signal.signal(signal.SIGABRT, boot.on_abort)
+    # enable() keeps its old handlers when already enabled: disable first, or the signal.signal above wins.
+    faulthandler.disable()
     faulthandler.enable(file=boot.log.file.fd, all_threads=True)
 
 
