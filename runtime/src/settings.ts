@@ -234,8 +234,49 @@ export const SETTINGS: readonly Setting[] = [
   s({
     name: 'limit_request_field_size', section: 'Security', flags: ['--limit-request-field_size', '--limit-request-field-size'],
     metavar: 'INT', type: 'int', default: 8190, min: 0, side: 'worker',
-    doc: 'The largest header field (name, colon and value) accepted, in bytes; larger ones get 431. ' +
-      '0 means no limit.',
+    doc: 'The largest header field line accepted, in bytes, counting its name, colon, value and CRLF ' +
+      '(gunicorn\'s count); larger ones get 431. Folded continuation lines count too. 0 means no limit.',
+  }),
+  s({
+    name: 'permit_unconventional_http_method', section: 'Security', flags: ['--permit-unconventional-http-method'],
+    type: 'bool', default: false, side: 'worker',
+    doc: 'Accept any RFC 9110 token as the method. By default, as in gunicorn, a method must look ' +
+      'conventional: 3 to 20 characters, no lower case, no "#" ("get", "-bl" or "M#" get 400). ' +
+      'Lower-case methods are then passed on as sent (see casefold_http_method).',
+  }),
+  s({
+    name: 'casefold_http_method', section: 'Security', flags: ['--casefold-http-method'], type: 'bool', default: false,
+    side: 'worker',
+    doc: 'Upper-case the method before the app sees it (with permit_unconventional_http_method, "get" ' +
+      'becomes GET). Methods are case-sensitive (RFC 9110 §9.1): off by default, as in gunicorn.',
+  }),
+  s({
+    name: 'header_map', section: 'Security', flags: ['--header-map'], metavar: 'MAP', type: 'enum', choices: ['drop', 'refuse', 'dangerous'],
+    default: 'drop', side: 'worker',
+    doc: 'What to do with a header whose name holds an underscore, which would share its environ key ' +
+      'with the dash spelling (X_Forwarded_For and X-Forwarded-For are both HTTP_X_FORWARDED_FOR): ' +
+      'drop it (it still counts against the limits), refuse the request with 400, or dangerous: map it ' +
+      'anyway, merged with the other. gunicorn\'s setting and default.',
+  }),
+  s({
+    name: 'permit_obsolete_folding', section: 'Security', flags: ['--permit-obsolete-folding'], type: 'bool',
+    default: false, side: 'worker',
+    doc: 'Accept header values continued on lines that start with a space or tab (obs-fold, RFC 9112 ' +
+      '§5.2), joining them with one space. By default such requests get 400, as in gunicorn.',
+  }),
+  s({
+    name: 'permit_unconventional_http_version', section: 'Security', flags: ['--permit-unconventional-http-version'],
+    type: 'bool', default: false, side: 'worker',
+    doc: 'Accept request lines with HTTP versions other than 1.x (HTTP/0.9, HTTP/2.0 …), served with ' +
+      'HTTP/1.1 framing. By default they get 400, as in gunicorn; HTTP/1.2 and later 1.x versions are ' +
+      'always served as HTTP/1.1 (RFC 9112 §2.3).',
+  }),
+  s({
+    name: 'http_parser', section: 'Security', flags: ['--http-parser'], metavar: 'PARSER', type: 'enum', choices: ['auto', 'python', 'fast'],
+    default: 'auto', side: 'worker',
+    doc: 'gunicorn 26\'s choice between its Python parser and the C one of gunicorn_h1c. Unicorn has one ' +
+      'parser, in the worker\'s standard-library Python, with the same rules for every worker class: ' +
+      'every value is accepted (so gunicorn configs run) and means that parser.',
   }),
   // --- SSL ---------------------------------------------------------------------------------
   s({

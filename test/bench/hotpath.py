@@ -38,7 +38,10 @@ def run(app, request, keep_alive, n, scoreboard):
     limits = parser.Limits()
     log = applog.ErrorLog("-", "info")
     spec = {"kind": "tcp", "host": "127.0.0.1", "port": 8000}
-    ctx = wsgi.ListenerContext(spec, {}, limits, app, log, None, applog.ErrorStream(log))
+    # The settings the arbiter sends typed (the ones ListenerContext reads), at their defaults.
+    settings = {"forwarded_allow_ips": ["127.0.0.1", "::1"], "secure_scheme_headers": {
+        "X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"}}
+    ctx = wsgi.ListenerContext(spec, settings, limits, app, log, None, applog.ErrorStream(log))
     sock = FakeSocket()
     peer = ("127.0.0.1", 40000)
     handle_request, head_end, parse_head = wsgi.handle_request, parser.head_end, parser.parse_head

@@ -90,14 +90,12 @@ for (const python of ['python3', SYSTEM_PYTHON]) {
       assert.equal(env.RAW_URI, '/caf%C3%A9/%2Fslash');
     });
 
-    test('absolute-form target and OPTIONS *', async () => {
+    test('absolute-form target', async () => {
+      // (OPTIONS * gives PATH_INFO "*" as in gunicorn, which wsgiref.validate refuses: http-conformance tests it.)
       const a = await echo('GET http://example.test:8080/p/q?z=9 HTTP/1.1\r\nHost: example.test:8080\r\n\r\n');
       assert.equal(a.env.PATH_INFO, '/p/q');
       assert.equal(a.env.QUERY_STRING, 'z=9');
       assert.equal(a.env.RAW_URI, 'http://example.test:8080/p/q?z=9');
-      const b = await echo('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n');
-      assert.equal(b.env.PATH_INFO, '');
-      assert.equal(b.env.RAW_URI, '*');
     });
 
     test('HTTP/1.0 request', async () => {

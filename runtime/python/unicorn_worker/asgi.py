@@ -1,7 +1,7 @@
 """The asgi worker: an asyncio loop (uvloop when installed) serving ASGI 3.0 apps over HTTP/1.1 and websockets.
 
 One protocol object per connection. Request heads go through the same parser as the WSGI workers
-(parser.head_end / parse_head, the typed errors of errors.py): a malformed or smuggling-shaped head
+(parser.take_head / parse_head, body.framer_for, the typed errors of errors.py): a malformed or smuggling-shaped head
 is answered 400/414/431/501/505 before the app runs. Each request runs in its own task, and the
 connection's next (pipelined) request is parsed only once the previous response is complete, so
 answers go out in order. The request body is pulled by the app's receive() from the connection's
@@ -26,7 +26,8 @@ import traceback
 from . import errors
 from .loop import BaseLoop, accept_failed, peer_name
 from .worker import install_abort_handler
-from .parser import check_field_line, has_bad_bytes, head_end, parse_head, skip_empty_lines
+from .body import framer_for
+from .parser import parse_head, take_head
 from .proxy import parse as parse_proxy, try_read_before_tls
 from .wsgi import SERVER_SOFTWARE, _forwarded_scheme, error_response, http_date, internal_error_response
 
@@ -104,82 +105,6 @@ def raw_path(req):
     return target.encode("latin-1")
 
 
-# -- chunked request bodies ---------------------------------------------------------------------------
-# Kept in one place so that the parser's sans-IO chunked decoder can replace it.
-_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
-MAX_CHUNK_LINE = 4096
-
-
-class ChunkedDecoder(object):
-    """Decodes chunked framing from a bytearray; feed() takes what it can and returns the decoded bytes."""
-
-    __slots__ = ("limits", "left", "state", "trailers", "done")
-
-    SIZE, DATA, DATA_END, TRAILER = 0, 1, 2, 3
-
-    def __init__(self, limits):
-        self.limits = limits
-        self.left = 0
-        self.state = self.SIZE
-        self.trailers = 0
-        self.done = False
-
-    def feed(self, buf):
-        """Consumes framing and data from `buf` (a bytearray, edited in place); returns the decoded bytes."""
-        out = []
-        while not self.done:
-            if self.state == self.DATA:
-                if not buf:
-                    break
-                take = min(self.left, len(buf))
-                out.append(bytes(buf[:take]))
-                del buf[:take]
-                self.left -= take
-                if self.left == 0:
-                    self.state = self.DATA_END
-                continue
-            if self.state == self.DATA_END:
-                if len(buf) < 2:
-                    break
-                if buf[:2] != b"\r\n":
-                    raise errors.ChunkMissingTerminator("chunk data not followed by CRLF")
-                del buf[:2]
-                self.state = self.SIZE
-                continue
-            limit = MAX_CHUNK_LINE if self.state == self.SIZE else self.limits.field_size
-            i = buf.find(b"\r\n", 0, limit + 2)
-            if i < 0:
-                if len(buf) > limit:
-                    if self.state == self.SIZE:
-                        raise errors.InvalidChunkSize("chunk size line longer than %d bytes" % limit)
-                    raise errors.HeaderTooLarge("trailer field longer than %d bytes" % limit)
-                break
-            line = bytes(buf[:i])
-            del buf[:i + 2]
-            if b"\r" in line or b"\n" in line:
-                raise errors.InvalidChunkSize("bare CR or LF in chunked framing")
-            if self.state == self.TRAILER:
-                if not line:
-                    self.done = True
-                    break
-                self.trailers += 1
-                if self.trailers > self.limits.fields:
-                    raise errors.TooManyHeaders("too many trailer fields")
-                check_field_line(line, self.limits)
-                continue
-            size_text = line.split(b";", 1)[0].rstrip(b" \t")
-            if not _CHUNK_SIZE_RE.match(size_text) or has_bad_bytes(line):
-                raise errors.InvalidChunkSize("invalid chunk size line %r" % line[:40])
-            size = int(size_text, 16)
-            if size == 0:
-                self.state = self.TRAILER
-            else:
-                self.left = size
-                self.state = self.DATA
-        return b"".join(out)
-# -----------------------------------------------------------------------------------------------------
-
-
 class Disconnected(OSError):
     """send() on a connection the client has closed (ASGI spec 2.4: a server-specific OSError)."""
 
@@ -188,7 +113,7 @@ class RequestCycle(object):
     """One HTTP request on a connection: the app's receive() and send(), and the response's framing."""
 
     __slots__ = (
-        "proto", "req", "scope", "keep_alive", "remaining", "decoder", "body_done", "continue_due",
+        "proto", "req", "scope", "keep_alive", "framer", "body_done", "continue_due",
         "started", "head_only", "chunked", "length", "sent", "complete", "status", "headers", "task",
         "disconnected", "t0", "waiter", "head_out", "body_given",
     )
@@ -198,9 +123,8 @@ class RequestCycle(object):
         self.req = req
         self.scope = scope
         self.keep_alive = keep_alive
-        self.remaining = req.content_length or 0
-        self.decoder = ChunkedDecoder(proto.ctx.limits) if req.chunked else None
-        self.body_done = not req.chunked and not self.remaining
+        self.framer = framer_for(req, proto.ctx.limits)
+        self.body_done = self.framer.done
         self.continue_due = req.expect_continue and not self.body_done
         self.started = False
         self.head_only = req.method == "HEAD"
@@ -221,24 +145,17 @@ class RequestCycle(object):
 
     def take_body(self):
         """Body bytes available in the connection's buffer now (b"" when none)."""
-        buf = self.proto.buf
-        if self.decoder is not None:
-            data = self.decoder.feed(buf)
-            if self.decoder.done:
-                self.body_done = True
-            return data
+        proto = self.proto
+        buf = proto.buf
         if not buf:
             return b""
-        take = min(self.remaining, len(buf))
-        if take == len(buf):
-            data = bytes(buf)
-            buf.clear()
-        else:
-            data = bytes(buf[:take])
-            del buf[:take]
-        self.remaining -= take
-        if self.remaining == 0:
+        framer = self.framer
+        data = framer.feed(bytes(buf))
+        if framer.done:
             self.body_done = True
+            proto.buf = bytearray(framer.extra)  # the start of a pipelined request
+        else:
+            buf.clear()
         return data
 
     async def receive(self):
@@ -430,7 +347,7 @@ class HttpProtocol(asyncio.Protocol):
         self.closed = False
         self.deadline = 0.0
         self.lingering = False
-        self.discard_left = 0
+        self.discarding = None  # the framer of a body the app left unread, being dropped
         self.scheme = "https" if ctx.tls is not None else "http"
 
     # -- asyncio callbacks --
@@ -445,7 +362,7 @@ class HttpProtocol(asyncio.Protocol):
             self.peer = peer or ""
         if self.proxy is not None:
             self._apply_proxy(self.proxy)
-        self.deadline = self.loop.time() + self.worker.timeout
+        self.deadline = self.loop.time() + self.worker.head_timeout
         self.worker.opened(self)
 
     def _apply_proxy(self, extras):
@@ -513,11 +430,9 @@ class HttpProtocol(asyncio.Protocol):
         buf += data
         cycle = self.cycle
         if cycle is None:
-            if self.discard_left:
-                self._discard()
-                if self.discard_left:
-                    return
-            self.next_request()
+            if self.discarding is not None and not self._discard():
+                return
+            self.next_request(len(data))
         elif cycle.complete:
             # Still draining the body the app left unread.
             pass
@@ -529,8 +444,8 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- requests --
 
-    def next_request(self):
-        """Starts the next complete request in the buffer, if there is one."""
+    def next_request(self, added):
+        """Starts the next complete request in the buffer, if there is one (`added`: bytes new since the last look)."""
         buf = self.buf
         worker = self.worker
         if self.proxy_pending:
@@ -543,22 +458,21 @@ class HttpProtocol(asyncio.Protocol):
                 return
             self.proxy_pending = False
             del buf[:found[0]]
+            added = len(buf)
             self.proxy = found[1]
             if found[1]:
                 self._apply_proxy(found[1])
         if not buf:
             return
-        skip = skip_empty_lines(buf)
-        if skip:
-            del buf[:skip]
         limits = self.ctx.limits
         try:
-            end = head_end(buf, 0, limits)
+            buf, end = take_head(buf, added, limits, self.ctx.parser_cfg)
+            self.buf = buf
             if end < 0:
                 if len(buf) >= HIGH_WATER:
                     self.pause()
                 return
-            req = parse_head(bytes(buf[:end]), limits)
+            req = parse_head(bytes(buf[:end]), limits, self.ctx.parser_cfg)
         except errors.RequestError as exc:
             self.refuse(exc)
             return
@@ -661,38 +575,33 @@ class HttpProtocol(asyncio.Protocol):
             if not self.can_discard(cycle):
                 self.close_after_answer(cycle)
                 return
-            if cycle.decoder is not None:
-                try:
-                    cycle.take_body()
-                    while not cycle.body_done:
-                        self.close_after_answer(cycle)
-                        return
-                except errors.RequestError:
-                    self.close_after_answer(cycle)
-                    return
-            else:
-                self.discard_left = cycle.remaining
-                self._discard()
-                if self.discard_left:
-                    self.resume()
-                    return
+            self.discarding = cycle.framer
+            if not self._discard():
+                self.resume()
+                return
         self.resume()
         if not worker.alive:
             self.transport.close()
             return
-        self.deadline = self.loop.time() + (worker.timeout if self.buf else worker.keepalive)
+        self.deadline = self.loop.time() + (worker.head_timeout if self.buf else worker.keepalive)
         if self.buf:
-            self.next_request()
+            self.next_request(len(self.buf))
 
     def can_discard(self, cycle):
-        if cycle.decoder is not None:
-            return False  # a chunked body of unknown length: close rather than read it
-        return cycle.remaining <= DISCARD_LIMIT
+        remaining = getattr(cycle.framer, "remaining", None)
+        # A chunked body of unknown length: close rather than read it.
+        return remaining is not None and remaining <= DISCARD_LIMIT
 
     def _discard(self):
-        take = min(self.discard_left, len(self.buf))
-        del self.buf[:take]
-        self.discard_left -= take
+        """Drops the unread body's bytes as they come; True once it is over (the buffer then holds what follows)."""
+        framer = self.discarding
+        if self.buf:
+            framer.feed(bytes(self.buf))
+            self.buf = bytearray(framer.extra) if framer.done else bytearray()
+        if framer.done:
+            self.discarding = None
+            return True
+        return False
 
     def close_after_answer(self, cycle):
         """The answer is written; any request bytes still coming are drained briefly so it is not lost to a reset."""
@@ -795,9 +704,24 @@ class AsgiWorker(BaseLoop):
         self.stopping_at = None
         self.lifespan = None
         self.stop_event = None
+        self.orphaned = False
         boot.on_abort = self.on_abort  # the watchdog's SIGABRT: dump the pending tasks too
 
     # -- signals: handlers only set flags; the tick acts --
+
+    def wake(self):
+        """The control reader thread saw the arbiter go (or a flag needs acting on): wake the loop."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._woken)
+            except RuntimeError:
+                pass
+
+    def _woken(self):
+        if not self.act_on_flags():
+            self.alive = False
+            self.stop_event.set()
 
     def install_signals(self):
         signal.signal(signal.SIGTERM, self._on_term)
@@ -886,10 +810,6 @@ class AsgiWorker(BaseLoop):
         for ctx, sock in boot.listeners:
             self.servers[sock.fileno()] = (ctx, sock)
         self.set_accepting(True)
-        control = boot.control
-        control.setblocking(False)
-        loop.add_reader(control.fileno(), self.on_control)
-        self.control_gone = False
         boot.send_event({"event": "booted", "pid": os.getpid()})
         self.status.idle(0)
         ticker = loop.create_task(self.tick())
@@ -897,20 +817,12 @@ class AsgiWorker(BaseLoop):
             await self.stop_event.wait()
         finally:
             ticker.cancel()
-        loop.remove_reader(control.fileno())
-        if self.control_gone:
+        if boot.arbiter_gone or self.orphaned:
             return 0
         await self.drain()
         if self.lifespan is not None:
             await self.lifespan.shutdown()
         return 0
-
-    def on_control(self):
-        if not self.boot.read_control():
-            self.log.debug("control channel closed: the arbiter is gone, exiting")
-            self.control_gone = True
-            self.alive = False
-            self.stop_event.set()
 
     async def tick(self):
         loop = self.loop
@@ -920,10 +832,13 @@ class AsgiWorker(BaseLoop):
             status.heartbeat()
             if os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
-                self.control_gone = True
+                self.orphaned = True
                 self.alive = False
                 self.stop_event.set()
                 return
+            if not self.act_on_flags():
+                self.log.debug("control channel closed: the arbiter is gone, exiting")
+                self.alive = False
             if not self.alive:
                 self.stop_event.set()
                 return
@@ -1008,7 +923,7 @@ class AsgiWorker(BaseLoop):
         try:
             if ctx.tls is not None:
                 if ctx.proxy is not None:
-                    deadline = loop.time() + self.timeout
+                    deadline = loop.time() + self.head_timeout
                     while True:
                         done, proxy = try_read_before_tls(sock, ctx.proxy, peer)
                         if done:
@@ -1018,14 +933,14 @@ class AsgiWorker(BaseLoop):
                         waiter = loop.create_future()
                         loop.add_reader(sock.fileno(), _set_done, waiter)
                         try:
-                            await asyncio.wait_for(waiter, max(0.01, deadline - loop.time()))
+                            await asyncio.wait_for(waiter, min(60.0, max(0.01, deadline - loop.time())))
                         except asyncio.TimeoutError:
                             pass
                         finally:
                             loop.remove_reader(sock.fileno())
                 await loop.connect_accepted_socket(
                     lambda: HttpProtocol(self, ctx, proxy), sock, ssl=ctx.tls.context,
-                    ssl_handshake_timeout=float(self.timeout))
+                    ssl_handshake_timeout=float(self.timeout) if self.timeout else None)
             else:
                 await loop.connect_accepted_socket(lambda: HttpProtocol(self, ctx, None), sock)
         except errors.RequestError as exc:

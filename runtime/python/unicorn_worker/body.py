@@ -1,63 +1,180 @@
-"""wsgi.input: the request body, bounded by Content-Length or decoded from chunked framing as the app reads."""
+"""Request body framing, sans-IO (LengthFramer, ChunkedDecoder), and wsgi.input (Body) on top of it.
+
+A framer takes the bytes that follow a head, as they arrive, and gives back the body's decoded bytes:
+
+    framer = framer_for(req, limits)
+    data = framer.feed(received)   # decoded body bytes, maybe b""; raises errors.RequestError on bad framing
+    framer.done                    # the body is complete
+    framer.extra                   # bytes after the body (the next pipelined request), once done
+    framer.trailers                # chunked only: [(UPPER-NAME, value)] of the trailer section
+
+EOF before `done` means the body is incomplete: the caller closes, it never passes it on as complete.
+"""
 
 import re
 
 from . import errors
-from .parser import check_field_line, has_bad_bytes
+from .parser import has_bad_bytes, parse_trailer_line
 
 RECV_SIZE = 65536
 # A chunk-size line with extensions longer than this is not a real client.
 MAX_CHUNK_LINE = 4096
-_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
+# chunk-size [ BWS ";" chunk-ext ]: 16 hex digits at most (more would overflow 64 bits), no whitespace
+# after the size unless an extension follows ("0 \r\n" is refused, "5 ;x\r\n" is not; RFC 9112 §7.1.1).
+_CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;.*)?\Z", re.S)
+_SIZE, _DATA, _DATA_END, _TRAILER = 0, 1, 2, 3
+
+
+class LengthFramer(object):
+    """A body of Content-Length bytes (0 when the request has neither Content-Length nor chunked)."""
+
+    __slots__ = ("remaining", "done", "extra", "trailers")
+
+    def __init__(self, length):
+        self.remaining = length
+        self.done = length == 0
+        self.extra = b""
+        self.trailers = ()
+
+    def feed(self, data):
+        remaining = self.remaining
+        if len(data) < remaining:
+            self.remaining = remaining - len(data)
+            return data
+        if self.done:
+            self.extra += data
+            return b""
+        self.remaining = 0
+        self.done = True
+        self.extra = data[remaining:]
+        return data[:remaining]
+
+
+class ChunkedDecoder(object):
+    """RFC 9112 §7.1 chunked framing, strict: every framing error raises before its bytes are passed on."""
+
+    __slots__ = ("limits", "buf", "state", "left", "done", "extra", "trailers")
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.buf = bytearray()
+        self.state = _SIZE
+        self.left = 0
+        self.done = False
+        self.extra = b""
+        self.trailers = []
+
+    def feed(self, data):
+        if self.done:
+            self.extra += data
+            return b""
+        buf = self.buf
+        buf += data
+        out = []
+        pos = 0
+        try:
+            while True:
+                state = self.state
+                if state == _DATA:
+                    take = min(self.left, len(buf) - pos)
+                    if take <= 0:
+                        break
+                    out.append(bytes(buf[pos:pos + take]))
+                    pos += take
+                    self.left -= take
+                    if self.left:
+                        break
+                    self.state = _DATA_END
+                elif state == _DATA_END:
+                    if len(buf) - pos < 2:
+                        break
+                    if buf[pos:pos + 2] != b"\r\n":
+                        raise errors.ChunkMissingTerminator("chunk data not followed by CRLF")
+                    pos += 2
+                    self.state = _SIZE
+                else:
+                    line = self._line(buf, pos, MAX_CHUNK_LINE if state == _SIZE else self.limits.field_size)
+                    if line is None:
+                        break
+                    pos += len(line) + 2
+                    if state == _SIZE:
+                        m = _CHUNK_SIZE_RE.match(line)
+                        if m is None or has_bad_bytes(line):
+                            raise errors.InvalidChunkSize("invalid chunk size line %r" % line[:40])
+                        self.left = int(m.group(1), 16)
+                        self.state = _DATA if self.left else _TRAILER
+                    elif line:
+                        if len(self.trailers) >= self.limits.fields:
+                            raise errors.TooManyHeaders("more than %d trailer fields" % self.limits.fields)
+                        self.trailers.append(parse_trailer_line(line, self.limits))
+                    else:
+                        self.done = True
+                        self.extra = bytes(buf[pos:])
+                        pos = len(buf)
+                        break
+        finally:
+            del buf[:pos]
+        if len(out) == 1:
+            return out[0]
+        return b"".join(out)
+
+    @staticmethod
+    def _line(buf, pos, limit):
+        """The CRLF-terminated line at pos (without CRLF), or None while incomplete; bare CR/LF refused."""
+        nl = buf.find(b"\r\n", pos)
+        end = len(buf) if nl < 0 else nl
+        if buf.find(b"\n", pos, end) >= 0 or buf.find(b"\r", pos, end if nl >= 0 else max(pos, end - 1)) >= 0:
+            raise errors.InvalidChunkSize("bare CR or LF in chunked framing")
+        if end - pos > limit:
+            raise errors.InvalidChunkSize("line in chunked body longer than %d bytes" % limit)
+        if nl < 0:
+            return None
+        return bytes(buf[pos:nl])
+
+
+def framer_for(req, limits):
+    """The body framer a parsed Request calls for."""
+    if req.chunked:
+        return ChunkedDecoder(limits)
+    return LengthFramer(req.content_length or 0)
 
 
 class Body(object):
-    """The file-like wsgi.input over the connection's leftover bytes and socket.
+    """The file-like wsgi.input over a framer and the connection's socket.
 
-    `data` holds decoded bytes not yet handed to the app; `raw` holds received bytes not yet
-    decoded (chunked only). `on_first_read` sends `100 Continue` the first time the app reads.
+    `data` holds decoded bytes not yet handed to the app. `on_first_read` sends `100 Continue` the
+    first time the app reads.
     """
 
-    __slots__ = (
-        "sock", "raw", "data", "remaining", "chunked", "done", "limits",
-        "on_first_read", "chunk_left", "trailer_fields",
-    )
+    __slots__ = ("sock", "framer", "data", "on_first_read")
 
-    def __init__(self, sock, leftover, content_length, chunked, limits, on_first_read=None):
+    def __init__(self, sock, leftover, framer, on_first_read=None):
         self.sock = sock
-        self.limits = limits
+        self.framer = framer
         self.on_first_read = on_first_read
-        self.chunked = chunked
-        self.chunk_left = 0
-        self.trailer_fields = 0
-        if chunked:
-            self.raw = bytearray(leftover)
-            self.data = bytearray()
-            self.remaining = 0
-            self.done = False
-        else:
-            length = content_length or 0
-            # The common case: the whole body came with the head.
-            self.data = bytearray(leftover[:length])
-            self.raw = bytearray(leftover[length:])
-            self.remaining = length - len(self.data)
-            self.done = self.remaining == 0
+        # The common case: the whole body came with the head.
+        self.data = bytearray(framer.feed(leftover))
+
+    @property
+    def done(self):
+        return self.framer.done
 
     # -- the app's side (PEP 3333) --
 
     def read(self, size=-1):
         if self.on_first_read is not None:
             self._first_read()
+        data = self.data
         if size is None or size < 0:
-            while not self.done:
+            while not self.framer.done:
                 self._fill()
-            out = bytes(self.data)
-            del self.data[:]
+            out = bytes(data)
+            del data[:]
             return out
-        while len(self.data) < size and not self.done:
+        while len(data) < size and not self.framer.done:
             self._fill()
-        out = bytes(self.data[:size])
-        del self.data[:size]
+        out = bytes(data[:size])
+        del data[:size]
         return out
 
     def readline(self, size=-1):
@@ -71,7 +188,7 @@ class Body(object):
             if nl >= 0:
                 end = nl + 1
                 break
-            if 0 <= size <= len(self.data) or self.done:
+            if 0 <= size <= len(self.data) or self.framer.done:
                 end = len(self.data)
                 break
             start = len(self.data)
@@ -114,113 +231,34 @@ class Body(object):
 
     def prefetch(self, limit):
         """Decodes up to `limit` bytes ahead so framing errors surface before the app runs."""
-        while not self.done and len(self.data) < limit:
+        while not self.framer.done and len(self.data) < limit:
             self._fill()
 
     def unconsumed(self):
         """True when request bytes remain that nobody read (the close must then linger)."""
-        return bool(self.raw) or not self.done
+        return not self.framer.done or bool(self.framer.extra)
 
     def discard(self, limit):
         """Reads and drops what the app left of the body, up to `limit` bytes; True when the body is done."""
-        while not self.done and limit >= 0:
+        while not self.framer.done and limit >= 0:
             limit -= len(self.data)
             del self.data[:]
             self._fill()
         del self.data[:]
-        return self.done
+        return self.framer.done
 
     def rest(self):
         """The bytes received beyond this request's body (the start of a pipelined request); body done only."""
-        return bytes(self.raw)
+        return self.framer.extra
 
     def _first_read(self):
         callback = self.on_first_read
         self.on_first_read = None
-        if not self.done:
+        if not self.framer.done:
             callback()
 
-    def _recv(self):
+    def _fill(self):
         data = self.sock.recv(RECV_SIZE)
         if not data:
             raise errors.ClientDisconnected("client closed the connection before the body was complete")
-        return data
-
-    def _fill(self):
-        if not self.chunked:
-            if self.raw:
-                data = bytes(self.raw[:self.remaining])
-                del self.raw[:len(data)]
-            else:
-                data = self._recv()
-                if len(data) > self.remaining:
-                    self.raw += data[self.remaining:]
-                    data = data[:self.remaining]
-            self.data += data
-            self.remaining -= len(data)
-            self.done = self.remaining == 0
-            return
-        self._fill_chunked()
-
-    def _fill_chunked(self):
-        """Decodes at least one step of chunked framing: a size line, some data, or the trailers."""
-        raw = self.raw
-        if self.chunk_left > 0:
-            if not raw:
-                raw += self._recv()
-            take = min(self.chunk_left, len(raw))
-            self.data += raw[:take]
-            del raw[:take]
-            self.chunk_left -= take
-            if self.chunk_left == 0:
-                self._chunk_terminator()
-            return
-        line = self._raw_line(MAX_CHUNK_LINE, errors.InvalidChunkSize)
-        size_text = line.split(b";", 1)[0].rstrip(b" \t")
-        if not _CHUNK_SIZE_RE.match(size_text) or has_bad_bytes(line):
-            raise errors.InvalidChunkSize("invalid chunk size line %r" % bytes(line[:40]))
-        size = int(size_text, 16)
-        if size == 0:
-            self._trailers()
-            self.done = True
-            return
-        self.chunk_left = size
-
-    def _chunk_terminator(self):
-        raw = self.raw
-        while len(raw) < 2:
-            raw += self._recv()
-        if raw[:2] != b"\r\n":
-            raise errors.ChunkMissingTerminator("chunk data not followed by CRLF")
-        del raw[:2]
-
-    def _trailers(self):
-        # Trailer fields are validated like header fields, then dropped: WSGI has no place for them.
-        limits = self.limits
-        while True:
-            line = self._raw_line(limits.field_size, errors.HeaderTooLarge)
-            if not line:
-                return
-            self.trailer_fields += 1
-            if self.trailer_fields > limits.fields:
-                raise errors.TooManyHeaders("too many trailer fields")
-            check_field_line(line, limits)
-
-    def _raw_line(self, limit, too_long):
-        raw = self.raw
-        start = 0
-        while True:
-            i = raw.find(b"\r\n", start)
-            if i >= 0:
-                break
-            if len(raw) > limit:
-                raise too_long("line in chunked body longer than %d bytes" % limit)
-            start = max(0, len(raw) - 1)
-            raw += self._recv()
-        if i > limit:
-            raise too_long("line in chunked body longer than %d bytes" % limit)
-        line = bytes(raw[:i])
-        del raw[:i + 2]
-        if b"\r" in line or b"\n" in line:
-            raise errors.InvalidChunkSize("bare CR or LF in chunked framing")
-        return line
+        self.data += self.framer.feed(data)

@@ -34,11 +34,6 @@ class InvalidHTTPVersion(RequestError):
     pass
 
 
-class UnsupportedHTTPVersion(RequestError):
-    status = 505
-    reason = "HTTP Version Not Supported"
-
-
 class RequestLineTooLong(RequestError):
     status = 414
     reason = "URI Too Long"
@@ -104,6 +99,10 @@ class InvalidChunkSize(RequestError):
 
 
 class ChunkMissingTerminator(RequestError):
+    pass
+
+
+class ForbiddenTrailer(RequestError):
     pass
 
 

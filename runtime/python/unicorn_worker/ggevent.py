@@ -3,7 +3,7 @@
 gevent is a third-party package: it is used only when the workers' interpreter can import it, and
 `patch()` monkey-patches the standard library before the app is imported (worker.serve calls it
 first thing), so the app's own sockets, sleeps and locks yield to other greenlets. The HTTP side is
-the WSGI workers' own: parser.head_end / parse_head and wsgi.handle_request, one greenlet a connection.
+the WSGI workers' own: parser.take_head / parse_head and wsgi.handle_request, one greenlet a connection.
 """
 
 import os
@@ -12,9 +12,9 @@ import sys
 
 from . import errors
 from .loop import BaseLoop, accept_failed, linger, peer_name
-from .parser import head_end, parse_head, skip_empty_lines
-from .proxy import parse as parse_proxy, read_before_tls
-from .wsgi import error_response, handle_request
+from .parser import parse_head, take_head
+from .proxy import parse as parse_proxy, try_read_before_tls
+from .wsgi import error_response, handle_request, send_quietly
 
 RECV_SIZE = 65536
 TICK = 0.25
@@ -42,19 +42,6 @@ class GeventWorker(BaseLoop):
         self.idle_conns = set()
         self.conns = 0
 
-    def install_signals(self):
-        import signal
-
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGINT, self._on_quit)
-        signal.signal(signal.SIGQUIT, self._on_quit)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
-        signal.signal(signal.SIGUSR2, self._on_usr2)
-        signal.signal(signal.SIGWINCH, signal.SIG_IGN)
-
-    def _on_term(self, signum, frame):
-        self.alive = False
-
     def run(self):
         import gevent
         from gevent.pool import Pool
@@ -66,7 +53,6 @@ class GeventWorker(BaseLoop):
             sock.settimeout(None)  # a cooperative blocking accept
             for_ctx = ctx
             acceptors.append(gevent.spawn(self.accept_loop, for_ctx, sock))
-        boot.control.setblocking(False)
         ppid = boot.ppid
         boot.send_event({"event": "booted", "pid": os.getpid()})
         status = self.status
@@ -78,7 +64,7 @@ class GeventWorker(BaseLoop):
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 code = -1
                 break
-            if not boot.read_control():
+            if not self.act_on_flags():
                 self.log.debug("control channel closed: the arbiter is gone, exiting")
                 code = -1
                 break
@@ -141,12 +127,14 @@ class GeventWorker(BaseLoop):
         proxy = None
         try:
             if ctx.tls is not None:
-                if ctx.proxy is not None:
-                    proxy = read_before_tls(conn, ctx.proxy, peer)
+                while ctx.proxy is not None:
+                    done, proxy = try_read_before_tls(conn, ctx.proxy, peer)  # a cooperative blocking peek
+                    if done:
+                        break
                 conn = ctx.tls.wrap(conn)
         except errors.RequestError as exc:
             self.log.debug("Invalid PROXY header from %s: %s", peer_name(peer), exc)
-            _send_quietly(conn, error_response(exc))
+            send_quietly(conn, error_response(exc))
             return
         except (OSError, ValueError) + errors.TIMEOUTS as exc:
             self.log.debug("TLS handshake with %s failed: %s", peer_name(peer), exc)
@@ -161,10 +149,7 @@ class GeventWorker(BaseLoop):
                 while True:
                     end = -1
                     if buf and not proxy_pending:
-                        skip = skip_empty_lines(buf)
-                        if skip:
-                            buf = buf[skip:]
-                        end = head_end(buf, 0, limits)
+                        buf, end = take_head(buf, len(buf), limits, ctx.parser_cfg)
                         if end >= 0:
                             break
                     idle = not buf and not first
@@ -190,7 +175,7 @@ class GeventWorker(BaseLoop):
                         buf = buf[found[0]:]
                         proxy = found[1]
                 first = False
-                req = parse_head(buf[:end], limits)
+                req = parse_head(buf[:end], limits, ctx.parser_cfg)
                 keep = req.keep_alive and self.keepalive > 0 and self.alive
                 self.active += 1
                 self.status.busy(req, self.handled)
@@ -206,7 +191,7 @@ class GeventWorker(BaseLoop):
                         self.alive = False
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
-                if _send_quietly(conn, error_response(exc)):
+                if send_quietly(conn, error_response(exc)):
                     linger(conn)
                 return
             except errors.TIMEOUTS + (socket.timeout,):
@@ -223,10 +208,3 @@ class GeventWorker(BaseLoop):
                 return
             buf = rest or b""
 
-
-def _send_quietly(conn, data):
-    try:
-        conn.sendall(data)
-        return True
-    except OSError:
-        return False

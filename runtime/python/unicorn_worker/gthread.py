@@ -16,42 +16,31 @@ import threading
 import time
 
 from . import errors, tls
-from .loop import BaseLoop, accept_failed, drain, linger, peer_name
-from .parser import head_end, parse_head, skip_empty_lines
-from .proxy import parse as parse_proxy, try_read_before_tls
-from .wsgi import error_response, handle_request
+from .loop import (
+    PROXY_PENDING, PROXY_PLAIN, READY, WANT_WRITE, BaseLoop, ConnState, accept_failed, advance_setup, drain,
+    head_step, linger, peer_name,
+)
+from .parser import parse_head
+from .wsgi import error_response, handle_request, send_quietly
 
 RECV_SIZE = 65536
 # Heartbeat, parent check and idle-connection sweep happen this often (seconds).
 TICK = 0.25
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-# Connection.setup: the steps before the first request head is read.
-READY, PROXY_PLAIN, PROXY_BEFORE_TLS, HANDSHAKE = 0, 1, 2, 3
-
-
-class Connection(object):
+class Connection(ConnState):
     """One client connection; owned by the selector thread while `parked`, else by one pool thread."""
 
-    __slots__ = (
-        "sock", "fd", "ctx", "peer", "buf", "end", "error", "deadline", "parked", "registered",
-        "setup", "tls", "proxy",
-    )
+    __slots__ = ("fd", "buf", "end", "error", "deadline", "parked", "registered")
 
     def __init__(self, ctx, sock, peer, deadline):
-        self.sock = sock
+        ConnState.__init__(self, ctx, sock, peer)
         self.fd = sock.fileno()
-        self.ctx = ctx
-        self.peer = peer
         self.buf = b""  # received bytes of the next request
         self.end = -1  # where its head ends in buf, once complete
         self.error = None  # a RequestError found while reading the head, answered by the pool
         self.deadline = deadline
         self.parked = True
         self.registered = False
-        # What comes before the first head: PROXY_PLAIN / PROXY_BEFORE_TLS, HANDSHAKE, or READY.
-        self.setup = READY
-        self.tls = False  # sock is an SSLSocket (non-blocking while parked, with a timeout in a pool thread)
-        self.proxy = None  # the environ keys from a PROXY protocol header
 
 
 class EpollPoller(object):
@@ -131,11 +120,12 @@ class ThreadWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
         s = boot.settings
-        self.threads = max(1, int(s.get("threads") or 1))
-        self.max_connections = max(1, int(s.get("worker_connections") or 1000))
+        # Typed and defaulted by the arbiter (the registry's min values hold): read as they come.
+        self.threads = s["threads"]
+        self.max_connections = s["worker_connections"]
         # keepalive 0 turns keep-alive off (gunicorn's rule).
-        self.keepalive = max(0, int(s.get("keepalive") or 0))
-        self.graceful_timeout = float(s.get("graceful_timeout") or 30)
+        self.keepalive = s["keepalive"]
+        self.graceful_timeout = s["graceful_timeout"]
         self.conns = {}  # fd -> Connection: every open connection, parked or in a pool thread
         self.jobs = queue.SimpleQueue()
         self.lock = threading.Lock()
@@ -163,9 +153,6 @@ class ThreadWorker(BaseLoop):
         listening = dict((sock.fileno(), (ctx, sock)) for ctx, sock in boot.listeners)
         self.listening = listening
         self._accepting(True)
-        boot.control.setblocking(False)
-        control_fd = boot.control.fileno()
-        poller.add(control_fd)
         wakeup_r = self.wakeup_r
         poller.add(wakeup_r)
         for i in range(self.threads):
@@ -210,8 +197,7 @@ class ThreadWorker(BaseLoop):
                             self._accept(*listening[fd])
                     elif fd == wakeup_r:
                         drain(wakeup_r)
-                    elif fd == control_fd:
-                        if not boot.read_control():
+                        if not self.act_on_flags():
                             self.log.debug("control channel closed: the arbiter is gone, exiting")
                             return 0
         finally:
@@ -244,16 +230,10 @@ class ThreadWorker(BaseLoop):
                         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     except OSError:
                         pass
-            conn = Connection(ctx, sock, peer, time.monotonic() + self.timeout)
             if ctx.tls is not None:
                 # The selector thread never blocks on a TLS connection; pool threads give it a timeout.
                 sock.setblocking(False)
-                if ctx.proxy is not None:
-                    conn.setup = PROXY_BEFORE_TLS
-                else:
-                    self._start_tls(conn)
-            elif ctx.proxy is not None:
-                conn.setup = PROXY_PLAIN
+            conn = Connection(ctx, sock, peer, time.monotonic() + self.head_timeout)
             conns[conn.fd] = conn
             if ctx.preset_socket_options or conn.setup:
                 # The request usually arrives with the connection: read it now rather than after a poll.
@@ -261,33 +241,14 @@ class ThreadWorker(BaseLoop):
             else:
                 self.poller.rearm(conn)
 
-    def _start_tls(self, conn):
-        conn.sock = conn.ctx.tls.wrap(conn.sock, False)  # same fd; the handshake is driven by _read
-        conn.tls = True
-        conn.setup = HANDSHAKE
-
     def _prepare(self, conn):
-        """The steps before a head on a TLS or PROXY connection; True once bytes of the request may be read.
+        """The TLS/PROXY steps before a head (advance_setup); True once bytes of the request may be read.
 
-        A failed handshake (plain HTTP on the TLS port, a refused client certificate) costs this connection
-        and a debug line. A PROXY header in clear text waits in conn.buf like the head (PROXY_PLAIN).
+        A failed handshake costs this connection and a debug line. A PROXY header in clear text waits in
+        conn.buf like the head (PROXY_PLAIN).
         """
         try:
-            if conn.setup == PROXY_BEFORE_TLS:
-                done, conn.proxy = try_read_before_tls(conn.sock, conn.ctx.proxy, conn.peer)
-                if not done:
-                    self.poller.rearm(conn)
-                    return False
-                self._start_tls(conn)
-            if conn.setup == HANDSHAKE:
-                conn.sock.do_handshake()
-                conn.setup = READY
-        except tls.WANT_READ:
-            self.poller.rearm(conn)
-            return False
-        except tls.WANT_WRITE:
-            self.poller.rearm(conn, True)
-            return False
+            step = advance_setup(conn)
         except errors.RequestError as exc:
             # A malformed or unwelcome PROXY header in front of TLS: answered in clear, as the client sent it.
             conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
@@ -296,6 +257,9 @@ class ThreadWorker(BaseLoop):
         except (OSError, ValueError) as exc:
             self.log.debug("TLS handshake with %s failed: %s", peer_name(conn.peer), exc)
             self._close_parked(conn)
+            return False
+        if step != READY:
+            self.poller.rearm(conn, step == WANT_WRITE)
             return False
         return True
 
@@ -324,35 +288,19 @@ class ThreadWorker(BaseLoop):
             self._close_parked(conn)
             return
         buf = conn.buf + data if conn.buf else data
-        if conn.setup == PROXY_PLAIN:
-            try:
-                found = parse_proxy(buf, conn.ctx.proxy, conn.peer)
-            except errors.RequestError as exc:
-                conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
-                self.jobs.put(conn)
-                return
-            if found is None:
-                conn.buf = buf
-                self.poller.rearm(conn)
-                return
-            conn.setup = READY
-            buf = buf[found[0]:]
-            conn.proxy = found[1]
-            if not buf:
-                conn.buf = buf
-                self.poller.rearm(conn)
-                return
-        skip = skip_empty_lines(buf)
-        if skip:
-            buf = buf[skip:]
+        policy = conn.ctx.proxy if conn.setup == PROXY_PLAIN else None
         try:
-            end = head_end(buf, max(0, len(buf) - len(data) - 3), conn.ctx.limits)
+            buf, end, found = head_step(buf, len(data), conn.ctx.limits, conn.ctx.parser_cfg, policy, conn.peer)
         except errors.RequestError as exc:
-            conn.error = exc
-            end = 0
+            conn.error, conn.buf, conn.end, conn.parked = exc, b"", 0, False
+            self.jobs.put(conn)
+            return
+        if policy is not None and found is not PROXY_PENDING:
+            conn.setup = READY
+            conn.proxy = found
         conn.buf = buf
         if end < 0:
-            conn.deadline = time.monotonic() + self.timeout
+            conn.deadline = time.monotonic() + self.head_timeout
             self.poller.rearm(conn)
             return
         conn.end = end
@@ -397,18 +345,14 @@ class ThreadWorker(BaseLoop):
             try:
                 if conn.error is not None:
                     raise conn.error
-                req = parse_head(buf[:end], limits)
+                req = parse_head(buf[:end], limits, ctx.parser_cfg)
                 keep = req.keep_alive and self.keepalive > 0 and self.alive
                 self._busy(req)
                 busy = True
                 keep, rest = handle_request(ctx, sock, conn.peer, req, buf[end + 4:], keep, conn.proxy)
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(conn.peer), exc)
-                try:
-                    sock.sendall(error_response(exc))
-                except OSError:
-                    pass
-                else:
+                if send_quietly(sock, error_response(exc)):
                     linger(sock)
                 self._close(conn)
                 return
@@ -440,18 +384,15 @@ class ThreadWorker(BaseLoop):
                     self._close(conn)
                     return
             if rest:
-                skip = skip_empty_lines(rest)
-                if skip:
-                    rest = rest[skip:]
                 try:
-                    end = head_end(rest, 0, limits)
+                    rest, end, _ = head_step(rest, len(rest), limits, ctx.parser_cfg)
                 except errors.RequestError as exc:
                     conn.error, end = exc, 0
                 conn.buf = rest
                 if end >= 0:
                     conn.end = end
                     continue  # pipelined: answered by this thread, so in order
-                conn.deadline = time.monotonic() + self.timeout
+                conn.deadline = time.monotonic() + self.head_timeout
             else:
                 conn.buf = b""
                 conn.deadline = time.monotonic() + self.keepalive

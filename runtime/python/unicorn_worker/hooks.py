@@ -121,7 +121,7 @@ class WorkerView(object):
         self.log = log
         self.cfg = cfg
         self.app = _App(cfg)
-        self.timeout = boot.settings.get("timeout")
+        self.timeout = boot.settings["timeout"]
         self.max_requests = boot.max_requests
         self.tmp = _Tmp(boot.status)
 
@@ -207,7 +207,7 @@ class WorkerHooks(object):
         log = HookLog(boot.log)
         cfg = Config(config.get("cfg") or boot.settings)
         arbiter_pid = int(config.get("arbiter_pid") or config.get("ppid") or os.getppid())
-        self.server = ServerStandIn(arbiter_pid, cfg, log, cfg.settings.get("proc_name"))
+        self.server = ServerStandIn(arbiter_pid, cfg, log, cfg.settings["proc_name"])
         self.worker = WorkerView(boot, arbiter_pid, cfg, log)
         self.pre = functions.get("pre_request")
         self.post = functions.get("post_request")

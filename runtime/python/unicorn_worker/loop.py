@@ -1,25 +1,44 @@
-"""What both worker loops share: signal handling through a self-pipe, the wake-up pipe, lingering closes."""
+"""What every worker loop shares: signal flags and the wake-up pipe, the head-reading step, lingering closes."""
 
 import errno
 import os
 import signal
 import socket
 
+from . import tls
+from .parser import take_head
+from .proxy import parse as parse_proxy, try_read_before_tls
+
 # How long a close waits for the client to stop sending unread request bytes.
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 1 << 20
 
 
+class QuickExit(SystemExit):
+    """INT/QUIT: unwinds whatever the main thread is doing, a busy app included (gunicorn's sys.exit in
+    handle_quit); worker_int then runs in the unwinding code (run_loop), never in the handler."""
+
+
 class BaseLoop(object):
-    """Signal handlers only flip state; the loop, woken through the self-pipe, acts."""
+    """Signal handlers only set flags; the loop, woken through the self-pipe, acts on them (act_on_flags).
+
+    TERM clears `alive` (graceful stop), USR1 sets `reopen_due`, USR2 is the arbiter's nudge (the control
+    reader thread already reads its commands, debug included, even while the loop is busy in the app).
+    INT/QUIT must stop a busy worker at once, so their handler raises QuickExit after setting the flag.
+    """
 
     def __init__(self, boot):
         self.boot = boot
         self.log = boot.log
         self.alive = True
+        # The client socket timeout; None when timeout is 0 (no watchdog, and no client timeout: gunicorn's rule).
         self.timeout = boot.client_timeout
+        # How long a parked connection may take with its head (no limit when timeout is 0).
+        self.head_timeout = boot.client_timeout if boot.client_timeout is not None else float("inf")
         self.max_requests = boot.max_requests
         self.handled = 0
+        self.reopen_due = False
+        self.quitting = False
         # Where the loop reports heartbeat/idle/busy (the scoreboard when the arbiter gives one).
         self.status = boot.status
         self.wakeup_r = self.wakeup_w = -1
@@ -29,16 +48,31 @@ class BaseLoop(object):
 
     def _on_quit(self, signum, frame):
         self.alive = False
-        if self.boot.hooks is not None:
-            self.boot.hooks.worker_int()
-        raise SystemExit(0)
+        self.quitting = True
+        raise QuickExit(0)
 
     def _on_usr1(self, signum, frame):
-        self.boot.reopen_logs()
+        self.reopen_due = True
 
     def _on_usr2(self, signum, frame):
-        # The arbiter wrote a command (e.g. "debug") and nudges us so that a busy worker acts now.
-        self.boot.read_control()
+        pass  # the nudge that came with a control command; the control reader thread acts on it
+
+    def act_on_flags(self):
+        """Called by the loop after every wake-up: does what the signals asked; False when the arbiter is gone."""
+        if self.reopen_due:
+            self.reopen_due = False
+            self.boot.reopen_logs()
+        return not self.boot.arbiter_gone
+
+    def run_loop(self):
+        """Runs the worker class's loop; INT/QUIT's worker_int hook runs here, after the unwind."""
+        self.boot.start_control_reader(self.wake)
+        try:
+            return self.run()
+        except QuickExit:
+            if self.boot.hooks is not None:
+                self.boot.hooks.worker_int()
+            return 0
 
     def install_signals(self):
         r, w = os.pipe()
@@ -102,3 +136,85 @@ def peer_name(peer):
     if isinstance(peer, tuple):
         return "%s:%s" % (peer[0], peer[1])
     return peer or "unix socket"
+
+
+# What comes before a connection's first request head; the state of ConnState.setup.
+READY, PROXY_PLAIN, PROXY_BEFORE_TLS, HANDSHAKE = 0, 1, 2, 3
+# advance_setup's answers besides READY: wait until the socket is readable, or writable.
+WANT_READ, WANT_WRITE = 4, 5
+
+
+class ConnState(object):
+    """A connection before its first request: the one TLS/PROXY setup every loop drives (advance_setup).
+
+    PROXY_PLAIN: a PROXY header may come in clear text first (read with the head, by head_step).
+    PROXY_BEFORE_TLS: it may come before the TLS handshake (taken off the socket, nothing more).
+    HANDSHAKE: the TLS handshake is due. READY: request bytes may be read.
+    """
+
+    __slots__ = ("sock", "ctx", "peer", "setup", "tls", "proxy")
+
+    def __init__(self, ctx, sock, peer):
+        self.sock = sock
+        self.ctx = ctx
+        self.peer = peer
+        self.tls = False  # sock is an SSLSocket
+        self.proxy = None  # the environ keys from a PROXY protocol header
+        if ctx.tls is not None:
+            self.setup = PROXY_BEFORE_TLS if ctx.proxy is not None else HANDSHAKE
+        else:
+            self.setup = PROXY_PLAIN if ctx.proxy is not None else READY
+
+
+def advance_setup(conn):
+    """Takes the TLS/PROXY steps as far as the socket allows: READY, WANT_READ or WANT_WRITE.
+
+    Blocking sockets (sync) go through in one call or raise a timeout; non-blocking ones (the gthread
+    selector) come back with what to wait for. Raises RequestError for a PROXY header to refuse (answer it
+    in clear, as sent), OSError/ValueError when the handshake fails (plain HTTP on the TLS port, a refused
+    client certificate): close the connection.
+    """
+    try:
+        while conn.setup == PROXY_BEFORE_TLS:
+            done, conn.proxy = try_read_before_tls(conn.sock, conn.ctx.proxy, conn.peer)
+            if done:
+                conn.setup = HANDSHAKE
+            elif not conn.sock.getblocking():
+                return WANT_READ
+        if conn.setup == HANDSHAKE:
+            if not conn.tls:
+                conn.sock = conn.ctx.tls.wrap(conn.sock, False)  # same fd; the handshake is driven here
+                conn.tls = True
+            conn.sock.do_handshake()
+            conn.setup = READY
+    except tls.WANT_READ:
+        return WANT_READ
+    except tls.WANT_WRITE:
+        return WANT_WRITE
+    return READY
+
+
+# head_step's proxy result while a PROXY header has begun but is not complete yet.
+PROXY_PENDING = object()
+
+
+def head_step(buf, added, limits, cfg, policy=None, peer=None):
+    """The head-reading step of every loop, after `added` bytes arrived at the end of `buf`.
+
+    Returns (buf, end, proxy): `end` is where the head's blank line starts in the returned buf, or -1
+    while more bytes are needed. `policy` (a proxy.ProxyPolicy) is given while a PROXY header may still
+    come first; then `proxy` is PROXY_PENDING while it is incomplete, else the header's environ keys,
+    or None when the connection has none, and the caller stops passing `policy`.
+    Raises RequestError when the bytes can no longer become an acceptable head.
+    """
+    proxy = None
+    if policy is not None:
+        found = parse_proxy(buf, policy, peer)
+        if found is None:
+            return buf, -1, PROXY_PENDING
+        if found[0]:
+            buf = buf[found[0]:]
+            added = min(added, len(buf))
+        proxy = found[1]
+    buf, end = take_head(buf, added, limits, cfg)
+    return buf, end, proxy

@@ -1,12 +1,38 @@
-"""HTTP/1.0 and 1.1 request heads: limits, finding the end of the head in a buffer, and strict parsing into a Request.
+"""The one HTTP/1.1 request parser of every worker class (sync, gthread, asgi): sans-IO, on byte buffers.
 
-The parser does no I/O: a loop (sync, or later gthread's selector) collects bytes until
-`head_end()` finds the blank line, then hands the head to `parse_head()`. Everything that
-could let two parties disagree about where a request ends is refused here, before the app runs.
+Nothing here reads or writes a socket; a loop feeds the bytes it received and acts on what comes back.
+
+The API (stable; the asgi worker builds on it):
+
+    limits = Limits.from_settings(settings)     # limit_request_line / _fields / _field_size
+    cfg = ParserConfig.from_settings(settings)  # permit_unconventional_http_method, casefold_http_method,
+                                                # header_map, permit_obsolete_folding,
+                                                # permit_unconventional_http_version
+
+    # 1. Collect the head: call after each recv with everything received so far.
+    buf, end = take_head(buf, len(new_bytes), limits)   # end >= 0: the head is buf[:end], the body starts at end + 4
+                                                        # (leading empty lines are skipped; raises when the
+                                                        #  bytes can no longer become an acceptable head)
+    # 2. Parse it.
+    req = parse_head(buf[:end], limits, cfg)   # -> Request, or raises errors.RequestError (status on the class)
+    # 3. Frame the body (body.py): feed what follows the head, then each recv.
+    framer = body.framer_for(req, limits)      # LengthFramer or ChunkedDecoder
+    data = framer.feed(buf[end + 4:])          # -> decoded body bytes (maybe b""); raises RequestError
+    framer.done                                # True once the body is complete
+    framer.extra                               # bytes received beyond the body: the next (pipelined) request
+    # EOF before framer.done: the body is incomplete; never treat it as complete (RFC 9112 §8).
+
+Request: method, target (the raw request-target), path (percent-decoded, latin-1), query, protocol
+("HTTP/1.1"), version ((1, 1) or (1, 0): the semantics applied), headers ([(UPPER-NAME, value)]),
+content_length (int or None), chunked, expect_continue, keep_alive.
+
+Everything that could let two parties disagree about where a request ends is refused here, before the
+app runs. The rules are gunicorn 26's (RFC 9110/9112); test/fuzz/DIFFERENCES.md lists where they differ
+from h11's.
 """
 
 import re
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from . import errors
 
@@ -19,11 +45,31 @@ MAX_FIELD_SIZE = 1 << 20
 TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _TOKEN_RE = re.compile(TOKEN + rb"\Z")
 _FIELD_NAME_RE = re.compile(TOKEN + rb":")
-_VERSION_RE = re.compile(rb"HTTP/[0-9]\.[0-9]\Z")
+# gunicorn's conventional method: a token without lower case or '#', 3 to 20 characters.
+_CONVENTIONAL_METHOD_RE = re.compile(rb"[!$%&'*+.^_`|~0-9A-Z-]{3,20}\Z")
+_COMMON_METHODS = frozenset([b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"])
+_VERSION_RE = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
 _DIGITS_RE = re.compile(r"[0-9]{1,18}\Z")
+# authority-form (RFC 9112 §3.2.3): host:port, the host a name, an IPv4 address or an [IPv6] literal.
+_AUTHORITY_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+):[0-9]{1,5}\Z")
+_SCHEME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
 
+_BARE_CR_LF_RE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 # Bytes allowed anywhere in a head: visible ASCII, obs-text, SP, HTAB and the CRLF line ends.
 _HEAD_BYTES = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\r\n"
+
+# Fields a chunked trailer must not carry (RFC 9110 §6.5.1: framing, routing, request modifiers,
+# authentication, content processing): a proxy that merges trailers into the head would act on them.
+FORBIDDEN_TRAILERS = frozenset(n.encode("ascii") for n in (
+    "TRANSFER-ENCODING", "CONTENT-LENGTH", "HOST", "TRAILER", "TE", "CONNECTION", "KEEP-ALIVE", "UPGRADE",
+    "CACHE-CONTROL", "EXPECT", "MAX-FORWARDS", "PRAGMA", "RANGE", "IF-MATCH", "IF-NONE-MATCH",
+    "IF-MODIFIED-SINCE", "IF-UNMODIFIED-SINCE", "IF-RANGE", "AUTHORIZATION", "PROXY-AUTHORIZATION",
+    "COOKIE", "SET-COOKIE", "WWW-AUTHENTICATE", "PROXY-AUTHENTICATE", "CONTENT-ENCODING", "CONTENT-TYPE",
+    "CONTENT-RANGE", "AGE", "EXPIRES", "DATE", "LOCATION", "RETRY-AFTER", "VARY", "WARNING",
+))
+# Transfer codings gunicorn passes on to the app (it decodes only chunked; the connection then closes).
+_PASSED_CODINGS = frozenset(["gzip", "deflate", "compress", "x-gzip", "x-compress"])
+HEADER_MAPS = ("drop", "refuse", "dangerous")
 
 
 class Limits(object):
@@ -41,17 +87,43 @@ class Limits(object):
             field_size = MAX_FIELD_SIZE
         self.request_line = request_line
         self.fields = fields
+        # A field line counts with its CRLF, as in gunicorn: the line itself may have field_size - 2 bytes.
         self.field_size = field_size
         # The largest head that could still be valid; more bytes without a blank line is an attack.
         self.max_head = request_line + 2 + min(fields * (field_size + 2), 64 << 20) + 2
 
     @classmethod
     def from_settings(cls, settings):
+        """The arbiter sends these typed (ints, defaults applied): read, never re-defaulted."""
         return cls(
-            int(settings.get("limit_request_line", 4094) or 0),
-            int(settings.get("limit_request_fields", 100) or 0),
-            int(settings.get("limit_request_field_size", 8190) or 0),
+            settings["limit_request_line"], settings["limit_request_fields"], settings["limit_request_field_size"],
         )
+
+
+class ParserConfig(object):
+    """The parsing choices gunicorn makes configurable; the defaults are gunicorn 26's strict ones."""
+
+    __slots__ = (
+        "permit_unconventional_http_method", "casefold_http_method", "header_map",
+        "permit_obsolete_folding", "permit_unconventional_http_version",
+    )
+
+    def __init__(self, permit_unconventional_http_method=False, casefold_http_method=False, header_map="drop",
+                 permit_obsolete_folding=False, permit_unconventional_http_version=False):
+        if header_map not in HEADER_MAPS:
+            raise ValueError("header_map must be one of %s, not %r" % (", ".join(HEADER_MAPS), header_map))
+        self.permit_unconventional_http_method = bool(permit_unconventional_http_method)
+        self.casefold_http_method = bool(casefold_http_method)
+        self.header_map = header_map
+        self.permit_obsolete_folding = bool(permit_obsolete_folding)
+        self.permit_unconventional_http_version = bool(permit_unconventional_http_version)
+
+    @classmethod
+    def from_settings(cls, settings):
+        return cls(*(settings[name] for name in cls.__slots__))
+
+
+DEFAULT_CONFIG = ParserConfig()
 
 
 class Request(object):
@@ -75,7 +147,7 @@ def head_end(buf, start, limits):
     end = buf.find(b"\r\n\r\n", start)
     if end >= 0:
         return end
-    if buf.find(b"\r\n", 0, limits.request_line + 2) < 0 and len(buf) > limits.request_line + 1:
+    if len(buf) > limits.request_line + 1 and buf.find(b"\r\n", 0, limits.request_line + 2) < 0:
         raise errors.RequestLineTooLong("request line is longer than %d bytes" % limits.request_line)
     if len(buf) > limits.max_head:
         raise errors.HeaderTooLarge("request head is larger than %d bytes" % limits.max_head)
@@ -90,7 +162,38 @@ def skip_empty_lines(buf):
     return n
 
 
-def parse_head(head, limits):
+def take_head(buf, added, limits, cfg=DEFAULT_CONFIG):
+    """The head-reading step every loop shares: (buf, end) after `added` new bytes arrived at the end of buf.
+
+    Leading empty lines are dropped from the returned buf; `end` is where the head's blank line starts
+    (-1: more bytes needed). Raises RequestError when the bytes can no longer become an acceptable head:
+    a partial head is checked as far as it goes (request line, bare CR/LF, control bytes), so a bad
+    one is answered 400 at once rather than when the client gives up.
+    """
+    if buf[:2] == b"\r\n":
+        skip = skip_empty_lines(buf)
+        buf = buf[skip:]
+        added = min(added, len(buf))
+    end = head_end(buf, max(0, len(buf) - added - 3), limits)
+    if end < 0 and buf:
+        _check_partial_head(buf, len(buf) - added, limits, cfg)
+    return buf, end
+
+
+def _check_partial_head(buf, start, limits, cfg):
+    """Checks what arrived at `start` and after (so a head trickled byte by byte costs linear time)."""
+    start = max(0, start)
+    if buf[start:].translate(None, _HEAD_BYTES):
+        raise errors.InvalidHeader("control character in request head")
+    bare = _BARE_CR_LF_RE.search(buf, max(0, start - 1))
+    if bare is not None and bare.start() != len(buf) - 1:  # (a final CR may be half of a CRLF)
+        raise errors.InvalidHeader("bare CR or LF in request head")
+    first = buf.find(b"\r\n")
+    if first >= 0 and first + 1 >= start:  # the request line just became complete
+        _parse_request_line(Request(), buf[:first], limits, cfg)
+
+
+def parse_head(head, limits, cfg=DEFAULT_CONFIG):
     """Parses `head` (bytes, without the final CRLFCRLF) into a Request or raises a RequestError."""
     if head.translate(None, _HEAD_BYTES):
         raise errors.InvalidHeader("control character in request head")
@@ -101,7 +204,7 @@ def parse_head(head, limits):
         raise errors.InvalidHeader("bare CR or LF in request head")
 
     req = Request()
-    _parse_request_line(req, lines[0], limits)
+    _parse_request_line(req, lines[0], limits, cfg)
 
     if nlines > limits.fields:
         raise errors.TooManyHeaders("more than %d header fields" % limits.fields)
@@ -110,21 +213,42 @@ def parse_head(head, limits):
     transfer_codings = None
     expect = None
     connection = None
-    hosts = 0
-    field_size = limits.field_size
+    hosts = content_types = 0
+    field_size = limits.field_size - 2
     match_name = _FIELD_NAME_RE.match
-    for i in range(1, nlines + 1):
+    i = 1
+    while i <= nlines:
         line = lines[i]
-        if len(line) > field_size:
-            raise errors.HeaderTooLarge("a header field is longer than %d bytes" % field_size)
+        i += 1
         m = match_name(line)
         if m is None:
             if line[:1] in (b" ", b"\t"):
                 raise errors.ObsoleteLineFolding("obsolete line folding in header")
-            raise errors.InvalidHeaderName("invalid header field name")
+            raise errors.InvalidHeaderName("invalid header field name %r" % line.split(b":", 1)[0][:40])
         colon = m.end() - 1
+        value = line[colon + 1:].strip(b" \t")
+        size = len(line)
+        if i <= nlines and lines[i][:1] in (b" ", b"\t"):
+            # obs-fold (RFC 9112 §5.2): refused unless permit_obsolete_folding; then joined with a space.
+            if not cfg.permit_obsolete_folding:
+                raise errors.ObsoleteLineFolding("obsolete line folding in header")
+            parts = [value]
+            while i <= nlines and lines[i][:1] in (b" ", b"\t"):
+                size += len(lines[i]) + 2
+                parts.append(lines[i].strip(b" \t"))
+                i += 1
+            value = b" ".join(parts)
+        if size > field_size:
+            raise errors.HeaderTooLarge("a header field is longer than %d bytes" % limits.field_size)
         name = line[:colon].decode("latin-1").upper()
-        value = line[colon + 1:].strip(b" \t").decode("latin-1")
+        value = value.decode("latin-1")
+        if "_" in name:
+            # X_Forwarded_For and X-Forwarded-For would share one environ key (gunicorn's header_map).
+            header_map = cfg.header_map
+            if header_map == "drop":
+                continue
+            if header_map == "refuse":
+                raise errors.InvalidHeaderName("header name with an underscore %r (header_map = refuse)" % name[:40])
         headers.append((name, value))
         if name == "CONTENT-LENGTH":
             content_lengths = (content_lengths or []) + [value]
@@ -134,18 +258,23 @@ def parse_head(head, limits):
             expect = value
         elif name == "HOST":
             hosts += 1
+        elif name == "CONTENT-TYPE":
+            content_types += 1
         elif name == "CONNECTION":
             connection = value if connection is None else connection + "," + value
-    # Two Host fields let a proxy and the app route the same request differently.
-    # (A missing Host on HTTP/1.1 is tolerated, as gunicorn does.)
+    # Fields that must be unique: two Hosts let a proxy and the app route the same request differently,
+    # two Content-Types let them read the body differently. (A missing Host is tolerated, as gunicorn does.)
     if hosts > 1:
         raise errors.InvalidHeader("more than one Host header")
+    if content_types > 1:
+        raise errors.InvalidHeader("more than one Content-Type header")
     req.headers = headers
     req.content_length = None
     req.chunked = False
+    must_close = False
     if transfer_codings is not None:
-        _check_transfer_encoding(req, transfer_codings, content_lengths)
-    elif content_lengths is not None:
+        must_close = _check_transfer_encoding(req, transfer_codings, content_lengths)
+    if not req.chunked and content_lengths is not None:
         # Repeated Content-Length is refused even when the copies agree: no proxy can disagree then.
         if len(content_lengths) > 1:
             raise errors.InvalidContentLength("more than one Content-Length")
@@ -156,7 +285,9 @@ def parse_head(head, limits):
         expect is not None and req.version == (1, 1) and expect.lower() == "100-continue"
     )
     # Whether the client wants the connection kept open: HTTP/1.1 unless it says close, 1.0 only if it asks.
-    if connection is None:
+    if must_close:
+        req.keep_alive = False
+    elif connection is None:
         req.keep_alive = req.version == (1, 1)
     else:
         tokens = [t.strip(" \t").lower() for t in connection.split(",")]
@@ -164,55 +295,49 @@ def parse_head(head, limits):
     return req
 
 
-def _parse_request_line(req, line, limits):
+def _parse_request_line(req, line, limits, cfg):
     if len(line) > limits.request_line:
         raise errors.RequestLineTooLong("request line is longer than %d bytes" % limits.request_line)
     parts = line.split(b" ")
     if len(parts) != 3:
         raise errors.InvalidRequestLine("malformed request line")
     method, target, version = parts
-    # Methods are case-sensitive tokens (RFC 9110 §9.1): "get" is a method we pass on, "GE T" is not.
-    if not _TOKEN_RE.match(method):
-        raise errors.InvalidRequestMethod("invalid method")
+    # RFC 9110 §9.1: a token, case-sensitive. By default gunicorn also wants its conventional form
+    # (no lower case, no '#', 3 to 20 characters): "-bl" or "get" are refused, not passed on.
+    if method not in _COMMON_METHODS:
+        if not _TOKEN_RE.match(method):
+            raise errors.InvalidRequestMethod("invalid method %r" % method[:40])
+        if not cfg.permit_unconventional_http_method and not _CONVENTIONAL_METHOD_RE.match(method):
+            raise errors.InvalidRequestMethod(
+                "unconventional method %r (permit_unconventional_http_method allows it)" % method[:40])
+        if cfg.casefold_http_method:
+            method = method.upper()
     if version == b"HTTP/1.1":
         req.version = (1, 1)
     elif version == b"HTTP/1.0":
         req.version = (1, 0)
-    elif _VERSION_RE.match(version):
-        raise errors.UnsupportedHTTPVersion("unsupported HTTP version %s" % version.decode("latin-1"))
     else:
-        raise errors.InvalidHTTPVersion("invalid HTTP version")
+        m = _VERSION_RE.match(version)
+        if m is None:
+            raise errors.InvalidHTTPVersion("invalid HTTP version %r" % version[:40])
+        major, minor = int(m.group(1)), int(m.group(2))
+        if major != 1 and not cfg.permit_unconventional_http_version:
+            raise errors.InvalidHTTPVersion(
+                "unsupported HTTP version %s (permit_unconventional_http_version allows it)" % version.decode())
+        # RFC 9112 §2.3: a higher minor version of 1.x is processed as 1.1; (permitted) others as 1.0 or 1.1.
+        req.version = (1, 0) if (major, minor) < (1, 1) else (1, 1)
     req.protocol = version.decode("latin-1")
     req.method = method.decode("latin-1")
-    if not target or b"\t" in target:
-        raise errors.InvalidRequestTarget("invalid request target")
+    if b"\t" in target:
+        raise errors.InvalidRequestTarget("whitespace in the request target")
     req.target = target.decode("latin-1")
 
-    first = target[:1]
-    if first == b"/":
+    if target[:1] == b"/":
+        if method == b"CONNECT":
+            raise errors.InvalidRequestTarget("CONNECT needs an authority-form target (host:port)")
         path = target
-    elif target == b"*":
-        if method != b"OPTIONS":
-            raise errors.InvalidRequestTarget("'*' is only valid for OPTIONS")
-        # PEP 3333 wants PATH_INFO empty or starting with '/'; RAW_URI keeps the '*'.
-        path = b""
-    elif target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
-        # absolute-form: the path starts at the first '/', '?' or '#' after the authority.
-        rest = target[target.index(b"//") + 2:]
-        cut = len(rest)
-        for sep in (b"/", b"?", b"#"):
-            i = rest.find(sep)
-            if 0 <= i < cut:
-                cut = i
-        if cut == 0:
-            raise errors.InvalidRequestTarget("absolute URI without a host")
-        path = rest[cut:]
-        if not path.startswith(b"/"):
-            path = b"/" + path
-    elif method == b"CONNECT":
-        path = b""
     else:
-        raise errors.InvalidRequestTarget("invalid request target")
+        path = _other_target_form(method, target)
 
     hash_at = path.find(b"#")
     if hash_at >= 0:
@@ -229,30 +354,85 @@ def _parse_request_line(req, line, limits):
     req.path = path.decode("latin-1")
 
 
+def _other_target_form(method, target):
+    """The path of an asterisk-, authority- or absolute-form target (RFC 9112 §3.2), checked against the method.
+
+    PATH_INFO is what gunicorn 26 gives (urlsplit of the target): '*' for `OPTIONS *`, the path of an
+    absolute URI, and for authority-form what urlsplit makes of host:port.
+    """
+    if target == b"*":
+        if method != b"OPTIONS":
+            raise errors.InvalidRequestTarget("'*' is only valid for OPTIONS")
+        return b"*"
+    if method == b"CONNECT":
+        if not _AUTHORITY_RE.match(target):
+            raise errors.InvalidRequestTarget("CONNECT needs an authority-form target (host:port)")
+        try:
+            parts = urlsplit(target.decode("latin-1"))
+        except ValueError:
+            raise errors.InvalidRequestTarget("invalid authority %r" % target[:40])
+        return (parts.path + ("?" + parts.query if parts.query else "")).encode("latin-1")
+    if _SCHEME_RE.match(target):
+        try:
+            parts = urlsplit(target.decode("latin-1"))
+        except ValueError:
+            raise errors.InvalidRequestTarget("invalid absolute URI %r" % target[:40])
+        if not parts.netloc:
+            raise errors.InvalidRequestTarget("absolute URI without a host")
+        return (parts.path + ("?" + parts.query if parts.query else "")).encode("latin-1")
+    if _AUTHORITY_RE.match(target):
+        raise errors.InvalidRequestTarget("authority-form target is only valid for CONNECT")
+    raise errors.InvalidRequestTarget("invalid request target %r" % target[:40])
+
+
 def _check_transfer_encoding(req, codings, content_lengths):
-    if req.version == (1, 0):
-        raise errors.InvalidTransferEncoding("Transfer-Encoding in an HTTP/1.0 request")
-    if content_lengths is not None:
-        raise errors.AmbiguousFraming("both Content-Length and Transfer-Encoding")
+    """Transfer-Encoding as gunicorn 26 reads it; True when the connection must close after this request.
+
+    chunked must come last and once; identity before it is ignored; gzip/deflate/compress before it are
+    left to the app (the header is passed on) and the connection closes; any other coding gets 501.
+    """
     codings = [c.strip(" \t").lower() for c in codings]
-    if codings[-1] != "chunked" or codings.count("chunked") != 1 or "" in codings:
-        raise errors.InvalidTransferEncoding("Transfer-Encoding must end with exactly one chunked")
-    if len(codings) > 1:
-        # Well-formed, but we decode no coding besides chunked (RFC 9112 §6.1: 501).
-        raise errors.UnsupportedTransferEncoding("unsupported transfer coding %r" % codings[0][:40])
-    req.chunked = True
+    chunked = False
+    must_close = False
+    for coding in codings:
+        if chunked:
+            raise errors.InvalidTransferEncoding("chunked must be the last transfer coding, and appear once")
+        if coding == "chunked":
+            chunked = True
+        elif coding in _PASSED_CODINGS:
+            must_close = True
+        elif coding != "identity":
+            if coding == "" or not _TOKEN_RE.match(coding.encode("latin-1")):
+                raise errors.InvalidTransferEncoding("invalid Transfer-Encoding %r" % ",".join(codings)[:60])
+            raise errors.UnsupportedTransferEncoding("unsupported transfer coding %r" % coding[:40])
+    if chunked:
+        # RFC 9112 §6.1: chunked on HTTP/1.0 is always faulty; with a Content-Length, who wins is ambiguous.
+        if req.version == (1, 0):
+            raise errors.InvalidTransferEncoding("Transfer-Encoding: chunked in an HTTP/1.0 request")
+        if content_lengths is not None:
+            raise errors.AmbiguousFraming("both Content-Length and Transfer-Encoding: chunked")
+        req.chunked = True
+    elif must_close:
+        # RFC 9112 §6.3: a request whose final coding is not chunked has no determinable length.
+        raise errors.InvalidTransferEncoding("Transfer-Encoding %r does not end with chunked" % ",".join(codings)[:60])
+    return must_close
 
 
-def check_field_line(line, limits):
-    """Validates one trailer field line of a chunked body (same rules as header fields)."""
-    if len(line) > limits.field_size:
+def parse_trailer_line(line, limits):
+    """Validates one trailer field line of a chunked body (header rules, plus the forbidden fields)."""
+    if len(line) > limits.field_size - 2:
         raise errors.HeaderTooLarge("a trailer field is longer than %d bytes" % limits.field_size)
-    if line.translate(None, _HEAD_BYTES):
+    if line.translate(None, _HEAD_BYTES[:-2]):
         raise errors.InvalidHeader("control character in trailer")
-    if _FIELD_NAME_RE.match(line) is None:
+    m = _FIELD_NAME_RE.match(line)
+    if m is None:
         if line[:1] in (b" ", b"\t"):
             raise errors.ObsoleteLineFolding("obsolete line folding in trailer")
         raise errors.InvalidHeaderName("invalid trailer field name")
+    name = line[:m.end() - 1].upper()
+    if name in FORBIDDEN_TRAILERS:
+        raise errors.ForbiddenTrailer("%s is not allowed in a trailer (RFC 9110 §6.5.1)" % name.decode("latin-1"))
+    return name.decode("latin-1"), line[m.end():].strip(b" \t").decode("latin-1")
 
 
 def has_bad_bytes(data):

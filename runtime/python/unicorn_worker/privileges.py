@@ -18,7 +18,7 @@ class UnreadablePython(Exception):
 
 
 def wanted(settings):
-    return settings.get("user") not in (None, "") or settings.get("group") not in (None, "")
+    return settings["user"] not in (None, "") or settings["group"] not in (None, "")
 
 
 def resolve(user, group):
@@ -75,7 +75,7 @@ def drop(settings, owned_paths=()):
     """
     if not wanted(settings):
         return
-    uid, gid, name = resolve(settings.get("user"), settings.get("group"))
+    uid, gid, name = resolve(settings["user"], settings["group"])
     if uid == os.geteuid() and gid == os.getegid() and os.geteuid() != 0:
         return  # nothing to change, and no right to change groups anyway
     for path in owned_paths:
@@ -84,7 +84,7 @@ def drop(settings, owned_paths=()):
         except OSError:
             pass
     if os.geteuid() == 0:
-        if settings.get("initgroups") and name:
+        if settings["initgroups"] and name:
             os.initgroups(name, gid)
         else:
             os.setgroups([])

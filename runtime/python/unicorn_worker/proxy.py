@@ -1,6 +1,6 @@
 """The PROXY protocol: HAProxy's v1 text line or v2 binary header in front of a connection's first request.
 
-`parse()` works on the bytes a loop has received; `read_before_tls()` takes exactly the header's
+`parse()` works on the bytes a loop has received; `try_read_before_tls()` takes exactly the header's
 bytes off a raw socket (peeking first) so that what follows is left to the TLS handshake.
 Environ keys are gunicorn's: PROXY_PROTOCOL, REMOTE_ADDR, REMOTE_PORT, PROXY_ADDR, PROXY_PORT.
 """
@@ -15,7 +15,6 @@ V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_MAX = 107
 _V2_FAMILIES = {0x11: ("TCP4", socket.AF_INET, 4), 0x12: ("UDP4", socket.AF_INET, 4),
                 0x21: ("TCP6", socket.AF_INET6, 16), 0x22: ("UDP6", socket.AF_INET6, 16)}
-_PEEK_WAIT = socket.MSG_PEEK | getattr(socket, "MSG_WAITALL", 0)
 
 
 class ProxyPolicy(object):
@@ -24,7 +23,7 @@ class ProxyPolicy(object):
     __slots__ = ("trust_all", "allowed")
 
     def __init__(self, settings):
-        allow = settings.get("proxy_allow_ips") or []
+        allow = settings["proxy_allow_ips"]
         if isinstance(allow, str):
             allow = [a.strip() for a in allow.split(",")]
         self.trust_all = "*" in allow
@@ -120,29 +119,11 @@ def _extras(proto, client, client_port, proxy, proxy_port):
     }
 
 
-def read_before_tls(sock, policy, peer):
-    """Blocking: takes a PROXY header off a raw socket without reading past it; its environ extras or None.
-
-    Peeks with MSG_WAITALL for as many bytes as the decision needs, so the kernel waits for them
-    (within the socket's timeout) instead of this loop spinning.
-    """
-    want = 16
-    while True:
-        data = sock.recv(want, _PEEK_WAIT)
-        decided = parse(data, policy, peer)
-        if decided is not None:
-            consumed, extras = decided
-            _take(sock, consumed)
-            return extras
-        if len(data) < want:
-            raise errors.ClientDisconnected("connection closed inside a PROXY header")
-        want = V1_MAX if data[:5] == b"PROXY" else 16 + struct.unpack(">H", data[14:16])[0]
-
-
 def try_read_before_tls(sock, policy, peer):
-    """Non-blocking (the gthread selector): (True, extras) once the header is taken, (False, None) to wait.
+    """(True, extras) once the header is taken off the socket, (False, None) to wait for more bytes.
 
-    While undecided, SO_RCVLOWAT makes epoll wait for more bytes than are there instead of firing again at once.
+    While undecided, SO_RCVLOWAT makes epoll (gthread), or a blocking peek with a timeout (sync), wait for
+    more bytes than are there instead of firing again at once.
     """
     try:
         data = sock.recv(16 + 65535, socket.MSG_PEEK)

@@ -21,11 +21,11 @@ class Statsd(object):
 
     def __init__(self, settings, log):
         host, port = parse_address(str(settings["statsd_host"]))
-        prefix = str(settings.get("statsd_prefix") or "")
+        prefix = settings["statsd_prefix"] or ""
         if prefix and not prefix.endswith("."):
             prefix += "."
         self.prefix = prefix
-        tags = str(settings.get("dogstatsd_tags") or "")
+        tags = settings["dogstatsd_tags"] or ""
         self.suffix = "|#" + tags if tags else ""
         self.log = log
         self.sock = None

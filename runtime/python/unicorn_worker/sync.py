@@ -6,15 +6,16 @@ import socket
 import time
 
 from . import errors
-from .loop import BaseLoop, accept_failed, drain, linger, peer_name
-from .parser import head_end, parse_head, skip_empty_lines
-from .proxy import parse as parse_proxy, read_before_tls
-from .wsgi import error_response, handle_request
+from .loop import (
+    PROXY_PENDING, READY, BaseLoop, ConnState, accept_failed, advance_setup, drain, head_step, linger, peer_name,
+)
+from .parser import parse_head
+from .wsgi import error_response, handle_request, send_quietly
 
 RECV_SIZE = 65536
 # The heartbeat and the parent check happen this often (seconds) under load, and at least once a second idle.
 TICK = 0.25
-_CONTROL, _WAKEUP = object(), object()
+_WAKEUP = object()
 
 
 class RawConnection(object):
@@ -68,8 +69,6 @@ class SyncWorker(BaseLoop):
         selector = selectors.DefaultSelector()
         for ctx, sock in boot.listeners:
             selector.register(sock, selectors.EVENT_READ, (ctx, sock))
-        boot.control.setblocking(False)
-        selector.register(boot.control, selectors.EVENT_READ, _CONTROL)
         selector.register(self.wakeup_r, selectors.EVENT_READ, _WAKEUP)
         ppid = boot.ppid
         boot.send_event({"event": "booted", "pid": os.getpid()})
@@ -85,8 +84,7 @@ class SyncWorker(BaseLoop):
                 data = key.data
                 if data is _WAKEUP:
                     drain(self.wakeup_r)
-                elif data is _CONTROL:
-                    if not boot.read_control():
+                    if not self.act_on_flags():
                         self.log.debug("control channel closed: the arbiter is gone, exiting")
                         return 0
                 else:
@@ -150,27 +148,23 @@ class SyncWorker(BaseLoop):
                 self.status.idle(self.handled)
 
     def start_tls(self, ctx, conn, peer):
-        """(the TLS socket, the PROXY header's environ keys), or (None, None) with `conn` closed when that fails.
+        """(the TLS socket, the PROXY header's environ keys), or (None, None) with the connection closed.
 
-        A PROXY header comes before the handshake; a failed handshake (plain HTTP on the TLS port, an
-        unknown client certificate) costs this connection and a debug line.
+        The same TLS/PROXY steps as gthread's (advance_setup), on a blocking socket: a PROXY header comes
+        before the handshake; a failed handshake costs this connection and a debug line.
         """
         # Python's own timeout: the SSL layer turns a kernel SO_RCVTIMEO into errors it does not expect.
         conn.settimeout(self.timeout)
-        proxy = None
+        state = ConnState(ctx, conn, peer)
         try:
-            if ctx.proxy is not None:
-                proxy = read_before_tls(conn, ctx.proxy, peer)
-            return ctx.tls.wrap(conn), proxy
+            if advance_setup(state) == READY:
+                return state.sock, state.proxy
         except errors.RequestError as exc:
             self.log.debug("Invalid PROXY header from %s: %s", peer_name(peer), exc)
-            try:
-                conn.sendall(error_response(exc))
-            except OSError:
-                pass
+            send_quietly(state.sock, error_response(exc))
         except (OSError, ValueError) + errors.TIMEOUTS as exc:
             self.log.debug("TLS handshake with %s failed: %s", peer_name(peer), exc)
-        conn.close()
+        state.sock.close()
         return None, None
 
     def serve(self, ctx, conn, peer, proxy=None):
@@ -185,7 +179,7 @@ class SyncWorker(BaseLoop):
         limits = ctx.limits
         buf = b""
         # A PROXY header in front of the request (over TLS it was read before the handshake).
-        proxy_pending = ctx.proxy is not None and ctx.tls is None
+        policy = ctx.proxy if ctx.tls is None else None
         try:
             # Read until the head is complete; the first recv usually holds the whole request.
             while True:
@@ -193,28 +187,18 @@ class SyncWorker(BaseLoop):
                 if not data:
                     return  # closed before a whole head: nothing to answer
                 buf = buf + data if buf else data
-                if proxy_pending:
-                    found = parse_proxy(buf, ctx.proxy, peer)
-                    if found is None:
-                        continue
-                    proxy_pending = False
-                    buf = buf[found[0]:]
-                    proxy = found[1]
-                skip = skip_empty_lines(buf)
-                if skip:
-                    buf = buf[skip:]
-                end = head_end(buf, max(0, len(buf) - len(data) - 3), limits)
+                buf, end, found = head_step(buf, len(data), limits, ctx.parser_cfg, policy, peer)
+                if policy is not None and found is not PROXY_PENDING:
+                    policy, proxy = None, found
                 if end >= 0:
                     break
-            req = parse_head(buf[:end], limits)
+            req = parse_head(buf[:end], limits, ctx.parser_cfg)
             self.status.busy(req, self.handled)
             if handle_request(ctx, conn, peer, req, buf[end + 4:], False, proxy)[1] == b"":
                 return  # every byte read: a plain close loses nothing
         except errors.RequestError as exc:
             self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
-            try:
-                conn.sendall(error_response(exc))
-            except OSError:
+            if not send_quietly(conn, error_response(exc)):
                 return
         except errors.TIMEOUTS:
             self.log.debug("client %s timed out", peer_name(peer))

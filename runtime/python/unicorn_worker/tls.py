@@ -23,19 +23,19 @@ _MINIMUM = {"TLSv1": "TLSv1", "TLSv1_1": "TLSv1_1", "TLSv1_2": "TLSv1_2", "TLSv1
 
 def enabled(settings):
     """gunicorn's is_ssl: a certfile or a keyfile turns TLS on."""
-    return bool(settings.get("certfile") or settings.get("keyfile"))
+    return bool(settings["certfile"] or settings["keyfile"])
 
 
 def build_context(settings):
     """The context every connection shares; raises (ssl.SSLError, OSError, ValueError) naming what is wrong."""
     ssl = _ssl()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=settings.get("ca_certs") or None)
-    context.load_cert_chain(certfile=settings.get("certfile"), keyfile=settings.get("keyfile") or None)
-    context.verify_mode = ssl.VerifyMode(int(settings.get("cert_reqs") or 0))
-    minimum = _MINIMUM.get(str(settings.get("ssl_version") or ""))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=settings["ca_certs"] or None)
+    context.load_cert_chain(certfile=settings["certfile"], keyfile=settings["keyfile"] or None)
+    context.verify_mode = ssl.VerifyMode(settings["cert_reqs"])
+    minimum = _MINIMUM.get(settings["ssl_version"])
     if minimum is not None:
         context.minimum_version = getattr(ssl.TLSVersion, minimum)
-    ciphers = settings.get("ciphers")
+    ciphers = settings["ciphers"]
     if ciphers:
         context.set_ciphers(ciphers)
     return context
@@ -48,9 +48,8 @@ class ServerTLS(object):
 
     def __init__(self, settings):
         self.context = build_context(settings)
-        self.handshake_on_connect = bool(settings.get("do_handshake_on_connect"))
-        sre = settings.get("suppress_ragged_eofs")
-        self.suppress_ragged_eofs = True if sre is None else bool(sre)
+        self.handshake_on_connect = settings["do_handshake_on_connect"]
+        self.suppress_ragged_eofs = settings["suppress_ragged_eofs"]
 
     def wrap(self, sock, handshake_now=None):
         """The SSLSocket for an accepted connection; the plain socket object is detached (the fd moves over)."""

@@ -3,6 +3,7 @@
 import faulthandler
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -15,7 +16,7 @@ import traceback
 from . import applog, privileges, statsd, tls
 from .hooks import WorkerHooks
 from .loader import AppLoadError, kind_mismatch, load_app
-from .parser import Limits
+from .parser import Limits, ParserConfig
 from .proxy import ProxyPolicy
 from .scoreboard import Scoreboard
 from .wsgi import ListenerContext
@@ -35,25 +36,44 @@ class Boot(object):
         self.settings = self.config.get("settings") or {}
         self.ppid = int(self.config.get("ppid") or os.getppid())
         s = self.settings
-        self.log = applog.ErrorLog(s.get("errorlog", "-"), s.get("loglevel", "info"))
-        accesslog = s.get("accesslog")
+        self.log = applog.ErrorLog(s["errorlog"], s["loglevel"])
+        accesslog = s["accesslog"]
         self.access_log = None
         if accesslog is not None:
-            fmt = s.get("access_log_format") or '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-            self.access_log = applog.AccessLog(accesslog, fmt)
-        timeout = int(s.get("timeout") or 0)
-        # The client read timeout; timeout 0 disables the arbiter's watchdog but must not let a client pin us.
-        self.client_timeout = timeout if timeout > 0 else 30
-        self.max_requests = int(s.get("max_requests") or 0)
+            self.access_log = applog.AccessLog(accesslog, s["access_log_format"])
+        # The client socket timeout. timeout 0 turns the arbiter's watchdog off, and then, as in gunicorn,
+        # client sockets have no timeout either (None), rather than a made-up one.
+        self.client_timeout = s["timeout"] if s["timeout"] > 0 else None
+        self.max_requests = s["max_requests"]
         self.limits = Limits.from_settings(s)
+        self.parser_cfg = ParserConfig.from_settings(s)
         self.listeners = []
         self.app = None
         # The config file's worker-side hooks (post_fork ... worker_exit), or None when it defines none.
         self.hooks = None
         self.debug_port = 0
+        # Set by the control reader thread when the control channel closes: the loop then exits.
+        self.arbiter_gone = False
         board = self.config.get("scoreboard")
         # Where the loop reports heartbeat/idle/busy: the arbiter's scoreboard, or nowhere.
         self.status = Scoreboard(board["path"], int(board["slot"])) if board else NullStatus()
+
+    def start_control_reader(self, wake):
+        """The one reader of the control channel: a thread that acts on each command as it comes, even while
+        the loop is busy in the app, and on EOF sets arbiter_gone and wakes the loop (`wake`)."""
+
+        def reader():
+            while True:
+                try:
+                    select.select([self.control], [], [])
+                except (OSError, ValueError):
+                    break
+                if not self.read_control():
+                    break
+            self.arbiter_gone = True
+            wake()
+
+        threading.Thread(target=reader, name="unicorn-control", daemon=True).start()
 
     def read_control(self):
         """Consumes what the arbiter sent and acts on each command; False on EOF (the arbiter is gone)."""
@@ -125,8 +145,8 @@ class Boot(object):
         os._exit(1)
 
     def set_paths(self):
-        chdir = self.settings.get("chdir")
-        pythonpath = self.settings.get("pythonpath") or []
+        chdir = self.settings["chdir"]
+        pythonpath = self.settings["pythonpath"] or []
         if isinstance(pythonpath, str):
             pythonpath = [p for p in pythonpath.split(",") if p.strip()]
         front = []
@@ -137,23 +157,24 @@ class Boot(object):
         sys.path[0:0] = [p for p in front if p not in sys.path[:len(front)]] if front else []
 
     def take_listeners(self):
-        backlog = int(self.settings.get("backlog") or 2048)
+        backlog = self.settings["backlog"]
         error_stream = applog.ErrorStream(self.log)
         s = self.settings
-        if s.get("statsd_host"):
+        if s["statsd_host"]:
             statsd.install(self)  # here, not in __init__: a preloading zygote never serves, so it sends nothing
         # One SSL context per worker, loaded before any switch to `user` (the key may be root's alone).
         server_tls = self.server_tls()
-        proxy_policy = ProxyPolicy(s) if s.get("proxy_protocol") else None
+        proxy_policy = ProxyPolicy(s) if s["proxy_protocol"] else None
         for spec in self.config.get("listeners") or []:
             sock = socket.socket(fileno=int(spec["fd"]))
-            if s.get("reuse_port") and sock.family in (socket.AF_INET, socket.AF_INET6):
+            if s["reuse_port"] and sock.family in (socket.AF_INET, socket.AF_INET6):
                 # Before listen(): the kernel takes SO_REUSEPORT into account when the socket starts listening.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.listen(backlog)
             sock.setblocking(False)
             ctx = ListenerContext(
-                spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout
+                spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout,
+                self.parser_cfg,
             )
             if self.hooks is not None and self.hooks.per_request:
                 ctx.hooks = self.hooks
@@ -175,7 +196,7 @@ class Boot(object):
             return tls.ServerTLS(s)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise RuntimeError("TLS: cannot use certfile %r, keyfile %r, ca_certs %r, ciphers %r: %s" % (
-                s.get("certfile"), s.get("keyfile"), s.get("ca_certs"), s.get("ciphers"), exc))
+                s["certfile"], s["keyfile"], s["ca_certs"], s["ciphers"], exc))
 
     def set_app(self, app):
         self.app = app
@@ -184,7 +205,7 @@ class Boot(object):
 
     def log_files(self):
         """The error and access log files by path (not stdout/stderr): what the worker's user must own."""
-        targets = [self.settings.get("errorlog"), self.settings.get("accesslog")]
+        targets = [self.settings["errorlog"], self.settings["accesslog"]]
         return [t for t in targets if t not in (None, "-")]
 
 
@@ -193,6 +214,7 @@ def preset_socket_options(listener, timeout):
 
     Saves a syscall per connection and Python's poll() before every recv/send that settimeout() costs.
     """
+    timeout = timeout or 0  # None (timeout 0): a zero SO_RCVTIMEO/SO_SNDTIMEO means none
     try:
         tv = struct.pack("ll", int(timeout), int((timeout % 1) * 1000000))
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
@@ -284,8 +306,8 @@ class NullStatus(object):
 
 def worker_class(settings):
     """The loop to run: gunicorn's rule turns sync with more than one thread into gthread."""
-    name = str(settings.get("worker_class") or "sync")
-    if name == "sync" and int(settings.get("threads") or 1) > 1:
+    name = settings["worker_class"]
+    if name == "sync" and settings["threads"] > 1:
         return "gthread"
     return name
 
@@ -399,7 +421,7 @@ def serve(boot, app=None):
         except RuntimeError as exc:
             log.error("Worker failed to boot: %s", exc)
             return EXIT_BOOT_FAILED
-    set_proc_name("%s: worker" % (boot.settings.get("proc_name") or "unicorn"))
+    set_proc_name("%s: worker" % (boot.settings["proc_name"] or "unicorn"))
     if app is None:
         failed = set_paths(boot)
         if failed is not None:
@@ -439,7 +461,7 @@ def boot_and_run(boot, app):
         return EXIT_BOOT_FAILED
     except Exception as exc:
         log.error("Worker failed to boot: cannot switch to user %r, group %r: %s",
-                  boot.settings.get("user"), boot.settings.get("group"), exc)
+                  boot.settings["user"], boot.settings["group"], exc)
         return EXIT_BOOT_FAILED
     if app is not None:
         boot.set_app(app)
@@ -454,7 +476,7 @@ def boot_and_run(boot, app):
     try:
         worker = make_worker(boot)
         worker.install_signals()
-        if boot.settings.get("reload"):
+        if boot.settings["reload"]:
             start_file_reporter(boot)
     except Exception:
         log.exception("Worker failed to boot")
@@ -467,7 +489,7 @@ def boot_and_run(boot, app):
             log.exception("Exception in post_worker_init hook: the worker cannot boot")
             return EXIT_BOOT_FAILED
     try:
-        return worker.run()
+        return worker.run_loop()
     finally:
         boot.status.exiting()
         log.info("Worker exiting (pid: %s)", os.getpid())

@@ -11,7 +11,8 @@ import stat
 import time
 
 from . import SERVER_SOFTWARE, errors
-from .body import Body
+from .body import Body, framer_for
+from .parser import DEFAULT_CONFIG
 
 CHUNKED_PREFETCH = 1 << 20
 # What a keep-alive connection reads and drops of a body the app left unread before it gives up and closes.
@@ -28,6 +29,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SERVER_HEADER = "Server: %s\r\n" % SERVER_SOFTWARE
 # HTTP_ names per header name, built once per distinct header seen.
 _ENVIRON_KEYS = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH": "CONTENT_LENGTH"}
+_ENVIRON_KEYS_MAX = 4096
 
 _date_cache = [0, ""]
 
@@ -74,9 +76,12 @@ class FileWrapper(object):
 class ListenerContext(object):
     """What every request on one listener shares: the environ base and the trust decision inputs."""
 
-    def __init__(self, listener, settings, limits, app, error_log, access_log, error_stream, client_timeout=30):
+    def __init__(self, listener, settings, limits, app, error_log, access_log, error_stream, client_timeout=30,
+                 parser_cfg=DEFAULT_CONFIG):
         self.app = app
         self.limits = limits
+        # The parser's choices (parser.ParserConfig): method/version leniency, header_map, obs-fold.
+        self.parser_cfg = parser_cfg
         self.client_timeout = client_timeout
         # Set when the listener's SO_RCVTIMEO/SO_SNDTIMEO/TCP_NODELAY pass to accepted sockets (TCP on Linux).
         self.preset_socket_options = False
@@ -91,14 +96,14 @@ class ListenerContext(object):
         self.access_log = access_log
         self.is_unix = listener["kind"] == "unix"
         self.tcp = not self.is_unix
-        allow = settings.get("forwarded_allow_ips") or []
+        allow = settings["forwarded_allow_ips"]
         if isinstance(allow, str):
             allow = [a.strip() for a in allow.split(",")]
         self.trust_all = "*" in allow
         self.trusted = frozenset(allow)
         self.scheme_headers = [
             ("HTTP_" + name.upper().replace("-", "_"), value.lower())
-            for name, value in (settings.get("secure_scheme_headers") or {}).items()
+            for name, value in settings["secure_scheme_headers"].items()
         ]
         self.script_name = os.environ.get("SCRIPT_NAME", "").rstrip("/")
         if self.is_unix:
@@ -150,10 +155,10 @@ def build_environ(req, ctx, body, sock, peer, proxy=None):
     for name, value in req.headers:
         key = keys.get(name)
         if key is None:
-            # "X_Forwarded_For" would collide with "X-Forwarded-For" in the environ: drop it (gunicorn 22 does).
-            if "_" in name:
-                continue
-            key = keys[name] = "HTTP_" + name.replace("-", "_")
+            # Names with "_" reach here only with header_map = dangerous (the parser drops or refuses them).
+            key = "HTTP_" + name.replace("-", "_")
+            if len(keys) < _ENVIRON_KEYS_MAX:  # bounded: clients choose the names
+                keys[name] = key
         if key in environ:
             sep = "; " if key == "HTTP_COOKIE" else ", "
             environ[key] = environ[key] + sep + value
@@ -441,7 +446,7 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
         def on_first_read():
             if not resp.headers_sent:
                 sock.sendall(_CONTINUE)
-    body = Body(sock, leftover, req.content_length, req.chunked, ctx.limits, on_first_read)
+    body = Body(sock, leftover, framer_for(req, ctx.limits), on_first_read)
     if on_first_read is not None:
         resp.body = body
     environ = build_environ(req, ctx, body, sock, peer, proxy)
@@ -482,13 +487,13 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
         resp.keep_alive = False
         if not resp.headers_sent:
             resp.status, resp.code = "%d %s" % (exc.status, exc.reason), exc.status
-            _send_quietly(sock, error_response(exc))
+            send_quietly(sock, error_response(exc))
     except Exception:
         log.exception("Error handling request %s", req.target)
         resp.keep_alive = False
         if not resp.headers_sent:
             resp.status, resp.code, resp.headers, resp.sent = "500 Internal Server Error", 500, [], len(INTERNAL_ERROR)
-            _send_quietly(sock, internal_error_response())
+            send_quietly(sock, internal_error_response())
     finally:
         close = getattr(result, "close", None)
         if close is not None:
@@ -518,8 +523,10 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
     return resp.keep_alive, body.rest()
 
 
-def _send_quietly(sock, data):
+def send_quietly(sock, data):
+    """Sends to a client that may have gone away (every loop's error answers); True when it all went out."""
     try:
         sock.sendall(data)
     except OSError:
-        pass
+        return False
+    return True
