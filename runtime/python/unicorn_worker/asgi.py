@@ -514,9 +514,16 @@ class HttpProtocol(asyncio.Protocol):
         cycle.task = self.loop.create_task(self.run_app(cycle))
 
     def forwarded_scheme(self, req):
-        environ = {"wsgi.url_scheme": self.scheme}
+        """The scheme the trusted proxy's headers say (the WSGI rule), looking only at those headers."""
+        wanted = self.worker.scheme_header_names
+        environ = None
         for name, value in req.headers:
-            environ["HTTP_" + name.replace("-", "_")] = value
+            if name in wanted:
+                if environ is None:
+                    environ = {"wsgi.url_scheme": self.scheme}
+                environ["HTTP_" + name.replace("-", "_")] = value
+        if environ is None:
+            return self.scheme
         return _forwarded_scheme(environ, self.ctx.scheme_headers)
 
     async def run_app(self, cycle):
@@ -705,6 +712,7 @@ class AsgiWorker(BaseLoop):
         self.lifespan = None
         self.stop_event = None
         self.orphaned = False
+        self.scheme_header_names = frozenset(str(n).upper() for n in s["secure_scheme_headers"])
         boot.on_abort = self.on_abort  # the watchdog's SIGABRT: dump the pending tasks too
 
     # -- signals: handlers only set flags; the tick acts --
