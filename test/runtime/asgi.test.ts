@@ -11,10 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  startServer, rawRequest, parseResponse, runCli, waitUntil, get, childPids, freePort, FIXTURES, EXAMPLES, SYSTEM_PYTHON, Server,
+  startServer, rawRequest, parseResponse, runCli, waitUntil, get, childPids, freePort, isAlive, FIXTURES, EXAMPLES, SYSTEM_PYTHON, Server,
 } from '../helpers';
 import { Client, destroyClients } from '../http-client';
 import { makePki } from '../pki';
+import { DapClient } from '../dap';
 
 const DIR = path.join(FIXTURES, 'asgi');
 const WS_CLIENT = path.join(DIR, 'ws_client.py');
@@ -416,6 +417,46 @@ describe('asgi: under the arbiter', () => {
     c.destroy();
     await waitUntil(() => workerPids(s).length === 1 && workerPids(s)[0] !== first, 15000, 'a replacement worker');
     assert.equal((await get(s.port, '/hello')).status, 200);
+    await s.stop();
+  });
+
+  test('debugger attach: a breakpoint in an async route stops there, and the paused worker is not killed', async () => {
+    const sock = tmp('ctl.sock');
+    const s = await serve(['-k', 'asgi', '-w', '1', '-t', '2', '--control-socket', sock, 'raw_app:app']);
+    const ctl = async (...args: string[]) => {
+      const r = await runCli(['ctl', '--socket', sock, '--json', ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const [pid] = workerPids(s);
+    const { port } = await ctl('debug', String(pid));
+    const dap = await DapClient.connect(port);
+    const line = fs.readFileSync(path.join(DIR, 'raw_app.py'), 'utf8').split('\n')
+      .findIndex((l) => l.includes('await asyncio.sleep(float(scope["query_string"]')) + 1;
+    try {
+      await dap.request('initialize', { adapterID: 'python', clientID: 'unicorn-test', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
+      const attached = dap.request('attach', { justMyCode: false });
+      await dap.event('initialized');
+      const bp = await dap.request('setBreakpoints', { source: { path: path.join(DIR, 'raw_app.py') }, breakpoints: [{ line }] });
+      assert.equal((bp.body!.breakpoints as Array<{ verified: boolean }>)[0].verified, true);
+      await dap.request('configurationDone');
+      await attached;
+      const response = rawRequest(s.port, 'GET /slow?0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 60000 });
+      const stopped = await dap.event('stopped');
+      assert.equal(stopped.body!.reason, 'breakpoint');
+      const status = await ctl('status');
+      assert.deepEqual({ state: status.workers[0].state, path: status.workers[0].request.path, attached: status.workers[0].debugger_attached },
+        { state: 'busy', path: '/slow', attached: true });
+      // The loop is paused, so its heartbeat stops: the watchdog notices and spares it.
+      await s.waitForOutput(new RegExp(`Worker \\(pid:${pid}\\) is silent for over 2s but a debugger is attached: not killing it`), 20000);
+      assert.ok(isAlive(pid), 'the paused worker survived');
+      assert.doesNotMatch(s.output(), /WORKER TIMEOUT/);
+      await dap.request('continue', { threadId: stopped.body!.threadId });
+      const res = parseResponse(await response);
+      assert.equal(res.body.toString(), 'slow done');
+    } finally {
+      dap.close();
+    }
     await s.stop();
   });
 
