@@ -2,7 +2,7 @@
 // The readme test fails when the two differ, and points here.
 import fs from 'node:fs';
 import path from 'node:path';
-import { settingsReferenceMarkdown } from '../runtime/src/settings';
+import { settingsReferenceMarkdown } from '../runtime/src/core/settings';
 
 export const README = path.resolve(__dirname, '..', 'README.md');
 export const BEGIN = '<!-- settings:begin -->';
@@ -36,7 +36,7 @@ function main(): void {
     return;
   }
   fs.writeFileSync(README, after);
-  console.log('README.md: settings reference rewritten from runtime/src/settings.ts');
+  console.log('README.md: settings reference rewritten from runtime/src/core/settings.ts');
 }
 
 if (require.main === module) {

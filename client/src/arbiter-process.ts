@@ -2,40 +2,13 @@
 // the control socket the extension talks to it through.
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { ControlRequest, request, runtimeDir } from '../../runtime/src/control';
+import {
+  ControlCommand, ControlRequest, ControlResults, ServerStatus, exchange, runtimeDir,
+} from '../../runtime/src/core/control-protocol';
 import { Invocation } from './invocation';
-
-/** The control socket's `status` answer (runtime/src/arbiter.ts status()). */
-export interface ServerStatus {
-  master: {
-    pid: number;
-    app: string | null;
-    python: string;
-    worker_class: string;
-    workers: number;
-    listeners: string[];
-    uptime: number;
-    rss: number | null;
-    timeout: number;
-    reloading: boolean;
-  };
-  workers: WorkerStatus[];
-}
-
-export interface WorkerStatus {
-  pid: number;
-  id: number;
-  state: 'booting' | 'idle' | 'busy' | 'exiting' | string;
-  requests: number;
-  heartbeat_age: number | null;
-  uptime: number;
-  rss: number | null;
-  request: { method: string; path: string; age: number } | null;
-  debug_port: number | null;
-  debugger_attached: boolean;
-}
 
 /** Unix socket paths longer than this do not fit sockaddr_un (108 bytes on Linux, 104 on macOS). */
 const MAX_SOCKET_PATH = 100;
@@ -111,9 +84,9 @@ export class ArbiterProcess implements vscode.Disposable {
   }
 
   /** Sends one control request; throws with the arbiter's error text. */
-  async control(req: ControlRequest, timeoutMs?: number): Promise<unknown> {
+  async control<C extends ControlCommand>(req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]> {
     if (!this.running) throw new Error('the server is not running');
-    const answer = await request(this.controlSocket, req, timeoutMs);
+    const answer = await exchange(net.connect({ path: this.controlSocket }), req, this.controlSocket, timeoutMs);
     if (!answer.ok) throw new Error(answer.error);
     return answer.result;
   }
@@ -122,7 +95,7 @@ export class ArbiterProcess implements vscode.Disposable {
   async refreshStatus(): Promise<ServerStatus | undefined> {
     if (!this.running) return undefined;
     try {
-      this.lastStatus = (await this.control({ command: 'status' }, 5000)) as ServerStatus;
+      this.lastStatus = await this.control({ command: 'status' }, 5000);
     } catch {
       return this.lastStatus; // not listening yet, or gone: the exit event tells the rest
     }

@@ -2,7 +2,8 @@
 // installed, else our `unicorn-worker` type that connects VS Code straight to it), and the
 // `unicorn` launch type: one parent session owning the server, every worker a child session.
 import * as vscode from 'vscode';
-import { ArbiterProcess, WorkerStatus } from './arbiter-process';
+import type { WorkerStatus } from '../../runtime/src/core/control-protocol';
+import { ArbiterProcess } from './arbiter-process';
 import { bundledDebugpyPath } from './invocation';
 
 export const WORKER_DEBUG_TYPE = 'unicorn-worker';
@@ -65,7 +66,7 @@ export class WorkerDebugger implements vscode.Disposable {
     if (existing) throw new Error(`worker ${pid} already has a debugger attached (${existing.name})`);
     let port: number;
     try {
-      ({ port } = (await server.control({ command: 'debug', pid }, 25000)) as { pid: number; port: number });
+      ({ port } = await server.control({ command: 'debug', pid }, 25000));
     } catch (e) {
       const pythonDebugger = Boolean(vscode.extensions.getExtension(PYTHON_DEBUGGER_ID));
       const inEnv = Boolean(bundledDebugpyPath() && server.invocation.env.PYTHONPATH?.includes(bundledDebugpyPath()!));

@@ -3,7 +3,8 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { DocumentSelector, LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
-import { ArbiterProcess, WorkerStatus, controlSocketFor } from './arbiter-process';
+import { COPY_FIX, RUN_FIX_IN_TERMINAL, WorkerStatus } from '../../runtime/src/core/control-protocol';
+import { ArbiterProcess, controlSocketFor } from './arbiter-process';
 import { LAUNCH_DEBUG_TYPE, LaunchAdapter, WORKER_DEBUG_TYPE, WorkerAdapterFactory, WorkerDebugger } from './debug';
 import { InterpreterFinder } from './interpreter';
 import { Invocation, InvocationError, resolveInvocation } from './invocation';
@@ -313,11 +314,11 @@ function startLanguageServer(context: vscode.ExtensionContext): LanguageClient {
  */
 function registerFixCommands(context: vscode.ExtensionContext): void {
   context.subscriptions.push(
-    vscode.commands.registerCommand('unicorn.copyFix', async (text: string) => {
+    vscode.commands.registerCommand(COPY_FIX, async (text: string) => {
       await vscode.env.clipboard.writeText(text);
       void vscode.window.showInformationMessage(`Unicorn: copied to the clipboard: ${text}`);
     }),
-    vscode.commands.registerCommand('unicorn.runFixInTerminal', (command: string) => {
+    vscode.commands.registerCommand(RUN_FIX_IN_TERMINAL, (command: string) => {
       const terminal = vscode.window.createTerminal('Unicorn: kernel fix');
       terminal.show();
       // Typed, not run: it changes the machine (and most need root); the user reads it and presses Enter.

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { parseArgs } from '../../runtime/src/config';
+import { parseArgs } from '../../runtime/src/core/args';
 import { AppCandidate, candidateId, configNamesApp, describeCandidate, detectApps } from './app-detection';
 import { Interpreter, InterpreterFinder, expandPath } from './interpreter';
 

@@ -5,9 +5,9 @@ import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { parseArgs } from '../../runtime/src/config';
-import type { Finding } from '../../runtime/src/kernel';
-import { getSetting } from '../../runtime/src/settings';
+import { parseArgs } from '../../runtime/src/core/args';
+import type { Finding } from '../../runtime/src/core/kernel';
+import { getSetting } from '../../runtime/src/core/settings';
 import { Invocation } from './invocation';
 
 export const SOURCE = 'unicorn check';

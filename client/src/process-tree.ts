@@ -1,6 +1,7 @@
 // The explorer view "Unicorn": the master and its workers, from the control socket's status.
 import * as vscode from 'vscode';
-import { ArbiterProcess, ServerStatus, WorkerStatus } from './arbiter-process';
+import type { ServerStatus, WorkerStatus } from '../../runtime/src/core/control-protocol';
+import { ArbiterProcess } from './arbiter-process';
 
 export const VIEW_ID = 'unicorn.processes';
 

@@ -1,24 +1,30 @@
 // The arbiter: owns the listening sockets and the worker processes. Signal handlers and control
-// requests only queue work; one loop (run) reaps dead workers, acts on the next queued signal,
-// murders lazy workers, keeps the worker count and sleeps until woken — unicorn's `join` loop.
+// requests (arbiter-control.ts) only queue work; one loop (run) reaps dead workers, acts on the next
+// queued signal or request, murders lazy workers, keeps the worker count and sleeps until woken —
+// unicorn's `join` loop.
 import { ChildProcess, StdioOptions, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Socket } from 'node:net';
-import { CliName, Resolved, resolveInvocation } from './config';
-import { ControlRequest, ControlServer, controlSocketPath } from './control';
-import { CliError, EXIT } from './errors';
+import { CliName } from './core/args';
+import { Resolved, resolveInvocation } from './config';
+import { controlHandler } from './arbiter-control';
+import { ControlServer } from './control';
+import { ServerStatus, WorkerStatus, controlSocketPath } from './core/control-protocol';
+import { CliError, EXIT } from './core/errors';
 import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
-import { findings, kernelLimits, logFindings } from './kernel';
+import { findings } from './core/kernel';
+import { logFindings, machineLimits } from './kernel-probe';
 import { Reloader } from './reloader';
-import { Listener, bindForSettings, closeAll, inheritable, parseAddress } from './listeners';
+import { parseAddress } from './core/address';
+import { Listener, bindForSettings, closeAll, inheritable } from './listeners';
 import { Level, Logger } from './log';
 import { portHasClient, rssBytes } from './procinfo';
 import { PYTHON_DIR } from './python';
 import { Scoreboard, Slot } from './scoreboard';
 import { reportWorkers } from './statsd';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
-import { SETTINGS, VERSION, WORKER_HOOKS, effectiveWorkerClass } from './settings';
+import { VERSION, WORKER_HOOKS, effectiveWorkerClass, workerSettingNames } from './core/settings';
 
 /** A worker process as the arbiter tracks it. */
 interface Worker {
@@ -137,7 +143,7 @@ export class Arbiter {
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${process.pid})`);
     this.log.info(`Using worker: ${effectiveWorkerClass(this.settings)}`);
     try {
-      logFindings(this.log, findings(kernelLimits(this.origin.env), this.settings));
+      logFindings(this.log, findings(machineLimits(this.origin.env), this.settings));
       await this.startControl();
       this.startReloader();
       await this.runHook('when_ready', 'halt');
@@ -585,18 +591,14 @@ export class Arbiter {
 
   // --- spawning ------------------------------------------------------------------------------------
 
+  /**
+   * The `settings` a worker receives: exactly the registry's worker-side settings, typed. Two arrive
+   * resolved for this worker: pythonpath as absolute directories, max_requests with its jitter drawn.
+   */
   private workerSettings(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const s of SETTINGS) if (s.side === 'worker' && !s.unsupported) out[s.name] = this.settings[s.name];
-    Object.assign(out, {
-      chdir: this.config.chdir,
-      pythonpath: this.config.pythonpath,
-      errorlog: this.settings.errorlog,
-      loglevel: this.settings.loglevel,
-      proc_name: this.settings.proc_name,
-      graceful_timeout: this.settings.graceful_timeout,
-      reload: this.settings.reload, // the worker then reports the files it imported
-    });
+    for (const name of workerSettingNames()) out[name] = this.settings[name];
+    out.pythonpath = this.config.pythonpath;
     const max = this.settings.max_requests as number;
     const jitter = this.settings.max_requests_jitter as number;
     out.max_requests = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
@@ -823,7 +825,19 @@ export class Arbiter {
   private async startControl(): Promise<void> {
     const pidfile = this.pidfile;
     const socketPath = controlSocketPath(this.settings.control_socket as string | null, pidfile);
-    const server = new ControlServer(socketPath, async (req) => this.onControl(req));
+    const server = new ControlServer(socketPath, controlHandler({
+      status: () => this.status(),
+      inLoop: (work) => this.inLoop(work),
+      workerCount: () => this.workerCount,
+      setWorkerCount: (n) => this.setWorkerCount(n),
+      signal: (signal) => this.enqueue({ kind: 'signal', signal }),
+      killWorker: (pid) => {
+        const w = this.workerByPid(pid);
+        this.kill(w, 'SIGKILL');
+        return w.pid;
+      },
+      startDebugger: (pid) => this.startDebugger(this.workerByPid(pid)),
+    }));
     try {
       await server.listen();
       this.control = server;
@@ -833,41 +847,26 @@ export class Arbiter {
     }
   }
 
+  /** Runs `work` in the loop, between two iterations; a promise it returns is passed on, not waited for. */
+  private inLoop<T>(work: () => T | Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.enqueue({
+        kind: 'call',
+        run: () => {
+          try {
+            resolve(work());
+          } catch (e) {
+            reject(e);
+          }
+        },
+      }),
+    );
+  }
+
   private workerByPid(pid: unknown): Worker {
     const w = typeof pid === 'number' ? this.workers.get(pid) : undefined;
     if (!w) throw new Error(`no worker with pid ${String(pid)} — see "status" for the workers' pids`);
     return w;
-  }
-
-  private onControl(req: ControlRequest): Promise<unknown> | unknown {
-    const count = req.count === undefined ? 1 : req.count;
-    if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a whole number of at least 1, got ${JSON.stringify(req.count)}`);
-    switch (req.command) {
-      case 'status':
-        return this.status();
-      case 'add':
-        this.enqueue({ kind: 'call', run: () => this.setWorkerCount(this.workerCount + count) });
-        return { workers: this.workerCount + count };
-      case 'remove':
-        if (this.workerCount - count < 1) throw new Error(`cannot remove ${count}: ${this.workerCount} running and at least 1 must stay`);
-        this.enqueue({ kind: 'call', run: () => this.setWorkerCount(this.workerCount - count) });
-        return { workers: this.workerCount - count };
-      case 'reload':
-        this.enqueue({ kind: 'signal', signal: 'SIGHUP' });
-        return { reloading: true };
-      case 'stop':
-        this.enqueue({ kind: 'signal', signal: 'SIGTERM' });
-        return { stopping: true };
-      case 'kill': {
-        const w = this.workerByPid(req.pid);
-        this.kill(w, 'SIGKILL');
-        return { killed: w.pid };
-      }
-      case 'debug':
-        return this.startDebugger(this.workerByPid(req.pid));
-      default:
-        throw new Error(`unknown command "${req.command}" — use status, add, remove, reload, stop, kill or debug`);
-    }
   }
 
   /** Asks a worker to start a debugpy listener; resolves to the port it opened. */
@@ -885,7 +884,7 @@ export class Arbiter {
     });
   }
 
-  private status(): object {
+  private status(): ServerStatus {
     const now = Date.now();
     const slots = this.scoreboard.read();
     return {
@@ -899,14 +898,14 @@ export class Arbiter {
         listeners: this.listeners.map((l) => l.url),
         uptime: (now - this.startedAt) / 1000,
         rss: rssBytes(process.pid),
-        timeout: this.settings.timeout,
+        timeout: this.settings.timeout as number,
         reloading: Boolean(this.reloading),
       },
       workers: [...this.workers.values()].sort((a, b) => a.id - b.id).map((w) => this.workerStatus(w, slots.get(w.slot), now)),
     };
   }
 
-  private workerStatus(w: Worker, slot: Slot | undefined, now: number): object {
+  private workerStatus(w: Worker, slot: Slot | undefined, now: number): WorkerStatus {
     const mine = slot && slot.pid === w.pid ? slot : undefined;
     const state = w.stopping ? 'exiting' : mine?.state ?? 'booting';
     return {

@@ -4,13 +4,15 @@
 //
 // `check` is the subcommand only as the very first argument; an app is always MODULE:CALLABLE or a
 // module, so an app in a module named check is served as `unicorn check:app` (or check:application).
-import { CliName, helpText, resolveInvocation } from './config';
-import { EXIT } from './errors';
+import { CliName, helpText } from './core/args';
+import { resolveInvocation } from './config';
+import { EXIT } from './core/errors';
 import {
-  Finding, KernelLimits, LIMITS_ENV, OpenFilesNeed, describeLimits, findings, kernelLimits, limitsFromEnv, openFilesNeed,
-} from './kernel';
-import { parseAddress } from './listeners';
-import { Settings } from './settings';
+  Finding, KernelLimits, LIMITS_ENV, OpenFilesNeed, describeLimits, findings, limitsFromEnv, openFilesNeed,
+} from './core/kernel';
+import { machineLimits } from './kernel-probe';
+import { parseAddress } from './core/address';
+import { Settings } from './core/settings';
 
 export const CHECK_COMMAND = 'check';
 
@@ -62,7 +64,7 @@ export interface CheckReport {
 }
 
 export function checkReport(settings: Settings, env: NodeJS.ProcessEnv = process.env): CheckReport {
-  const limits = kernelLimits(env);
+  const limits = machineLimits(env);
   const found = findings(limits, settings);
   return {
     limits,

@@ -6,18 +6,20 @@ import tls from 'node:tls';
 import { Arbiter, Origin } from './arbiter';
 import { runCtl } from './ctl';
 import { HookError, HookHost, startHooks } from './hooks';
-import { limitsFromEnv } from './kernel';
+import { limitsFromEnv } from './core/kernel';
 import { isCheckCommand, runCheck } from './check';
-import { CliName, Resolved, printConfig, resolveInvocation } from './config';
-import { CliError, EXIT } from './errors';
+import { CliName } from './core/args';
+import { Resolved, printConfig, resolveInvocation } from './config';
+import { parseAddress } from './core/address';
+import { CliError, EXIT } from './core/errors';
 import {
-  InheritedListener, Listener, adoptListeners, bindForSettings, closeAll, describeInherited, parseAddress,
+  InheritedListener, Listener, adoptListeners, bindForSettings, closeAll, describeInherited,
   systemdListeners, tlsEnabled, useTlsUrls,
 } from './listeners';
 import { Level, Logger } from './log';
 import { countLogLines } from './statsd';
 import { runConfigHelper } from './python';
-import { effectiveWorkerClass } from './settings';
+import { effectiveWorkerClass } from './core/settings';
 
 /** Fails early, with the fix, when the interpreter cannot be run at all. */
 function checkInterpreter(python: string): void {

@@ -1,40 +1,20 @@
-// The control socket: a Unix socket (mode 0600) speaking JSON lines. The arbiter serves it; the
-// extension and `unicorn ctl` are its clients. One request line in, one answer line out.
+// The control socket's server (a Unix socket, mode 0600) and the client's connect; the protocol
+// itself (commands, answers, socket paths) is core/control-protocol.ts. What a request does is
+// arbiter-control.ts.
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
+import {
+  ControlAnswer, ControlCommand, ControlRequest, ControlResult, exchange, parseControlRequest,
+} from './core/control-protocol';
 import { unixSocketIsLive } from './listeners';
-
-export interface ControlRequest {
-  command: string;
-  count?: number;
-  pid?: number;
-}
-
-export type ControlAnswer = { ok: true; result?: unknown } | { ok: false; error: string };
-
-export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug'] as const;
-
-/** The per-user directory for control sockets of servers that have no pid file. */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return env.XDG_RUNTIME_DIR ? path.join(env.XDG_RUNTIME_DIR, 'unicorn') : path.join(os.tmpdir(), `unicorn-${uid}`);
-}
-
-/** Where a server's control socket goes: the setting, else beside the pid file, else the runtime dir. */
-export function controlSocketPath(setting: string | null, pidfile: string | null, pid = process.pid): string {
-  if (setting) return path.resolve(setting);
-  if (pidfile) return path.resolve(pidfile.replace(/\.pid$/, '') + '.ctl');
-  return path.join(runtimeDir(), `${pid}.ctl`);
-}
 
 export class ControlServer {
   private server: net.Server | undefined;
 
   constructor(
     readonly socketPath: string,
-    private readonly handle: (req: ControlRequest) => Promise<unknown>,
+    private readonly handle: (req: ControlRequest) => Promise<ControlResult>,
   ) {}
 
   async listen(): Promise<void> {
@@ -76,13 +56,9 @@ export class ControlServer {
   private async answer(conn: net.Socket, line: string): Promise<void> {
     let reply: ControlAnswer;
     try {
-      const req = JSON.parse(line) as ControlRequest;
-      if (typeof req !== 'object' || req === null || typeof req.command !== 'string') {
-        throw new Error('a request is a JSON object with a "command", e.g. {"command": "status"}');
-      }
-      reply = { ok: true, result: await this.handle(req) };
+      reply = { ok: true, result: await this.handle(parseControlRequest(line)) };
     } catch (e) {
-      reply = { ok: false, error: e instanceof SyntaxError ? `not JSON: ${line.slice(0, 100)}` : (e as Error).message };
+      reply = { ok: false, error: (e as Error).message };
     }
     if (!conn.destroyed) conn.write(JSON.stringify(reply) + '\n');
   }
@@ -103,33 +79,7 @@ export class ControlServer {
   }
 }
 
-/** Sends one request and resolves to the answer (the client side, for `unicorn ctl` and the extension). */
-export function request(socketPath: string, req: ControlRequest, timeoutMs = 20000): Promise<ControlAnswer> {
-  return new Promise((resolve, reject) => {
-    const conn = net.connect({ path: socketPath });
-    let buf = '';
-    const timer = setTimeout(() => {
-      conn.destroy();
-      reject(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    conn.setEncoding('utf8');
-    conn.on('connect', () => conn.write(JSON.stringify(req) + '\n'));
-    conn.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        conn.destroy();
-        try {
-          resolve(JSON.parse(buf.slice(0, nl)));
-        } catch {
-          reject(new Error(`unreadable answer from ${socketPath}`));
-        }
-      }
-    });
-    conn.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+/** Sends one request and resolves to the answer (the client side, for `unicorn ctl`). */
+export function request<C extends ControlCommand>(socketPath: string, req: ControlRequest & { command: C }, timeoutMs = 20000): Promise<ControlAnswer<C>> {
+  return exchange(net.connect({ path: socketPath }), req, socketPath, timeoutMs);
 }

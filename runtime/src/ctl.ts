@@ -2,19 +2,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { COMMANDS, ControlRequest, controlSocketPath, request, runtimeDir } from './control';
-import { CliError, EXIT } from './errors';
+import { request } from './control';
+import {
+  COMMANDS, ControlCommand, ControlRequest, ControlResults, ServerStatus, controlSocketPath, runtimeDir,
+} from './core/control-protocol';
+import { CliError, EXIT } from './core/errors';
+
+/** Each command's argument and what it does; typed by the protocol's command list, so none is missing. */
+const HELP: { [C in ControlCommand]: [string, string] } = {
+  status: ['', 'the master and every worker: state, requests, current request, memory'],
+  add: ['[N]', 'N more workers (default 1)'],
+  remove: ['[N]', 'N fewer workers (default 1; at least one stays)'],
+  reload: ['', 're-read the config and replace the workers gracefully (as HUP)'],
+  stop: ['', 'graceful stop (as TERM)'],
+  kill: ['PID', 'kill one worker; the arbiter replaces it'],
+  debug: ['PID', 'start a debugpy listener in that worker and print its port'],
+};
 
 const USAGE = `usage: unicorn ctl [--socket PATH | -p PIDFILE] [--json] COMMAND [ARG]
 
 commands:
-  status          the master and every worker: state, requests, current request, memory
-  add [N]         N more workers (default 1)
-  remove [N]      N fewer workers (default 1; at least one stays)
-  reload          re-read the config and replace the workers gracefully (as HUP)
-  stop            graceful stop (as TERM)
-  kill PID        kill one worker; the arbiter replaces it
-  debug PID       start a debugpy listener in that worker and print its port
+${COMMANDS.map((c) => `  ${`${c} ${HELP[c][0]}`.padEnd(16)}${HELP[c][1]}`).join('\n')}
 
 Without --socket or -p, finds the one server running for this user.
 `;
@@ -58,16 +66,7 @@ function mib(bytes: unknown): string {
   return typeof bytes === 'number' ? `${(bytes / 1048576).toFixed(1)} MiB` : '?';
 }
 
-interface StatusWorker {
-  pid: number; state: string; requests: number; uptime: number; rss: number | null;
-  request: { method: string; path: string; age: number } | null; debug_port: number | null; debugger_attached: boolean;
-}
-interface Status {
-  master: { pid: number; app: string; workers: number; listeners: string[]; uptime: number; rss: number | null; python: string; worker_class: string };
-  workers: StatusWorker[];
-}
-
-function renderStatus(s: Status): string {
+function renderStatus(s: ServerStatus): string {
   const m = s.master;
   const lines = [
     `master ${m.pid}  ${m.app}  up ${duration(m.uptime)}  rss ${mib(m.rss)}  ${m.worker_class} workers ${s.workers.length}/${m.workers}  ${m.listeners.join(' ')}`,
@@ -80,24 +79,19 @@ function renderStatus(s: Status): string {
   return lines.join('\n') + '\n';
 }
 
-function render(command: string, result: Record<string, unknown>): string {
-  switch (command) {
-    case 'status':
-      return renderStatus(result as unknown as Status);
-    case 'add':
-    case 'remove':
-      return `workers: ${result.workers}\n`;
-    case 'reload':
-      return 'reloading\n';
-    case 'stop':
-      return 'stopping\n';
-    case 'kill':
-      return `killed worker ${result.killed}\n`;
-    case 'debug':
-      return `worker ${result.pid}: debugpy listening on 127.0.0.1:${result.port}\n`;
-    default:
-      return JSON.stringify(result) + '\n';
-  }
+/** One answer for a person; --json prints the result as it came. */
+const RENDER: { [C in ControlCommand]: (result: ControlResults[C]) => string } = {
+  status: renderStatus,
+  add: (r) => `workers: ${r.workers}\n`,
+  remove: (r) => `workers: ${r.workers}\n`,
+  reload: () => 'reloading\n',
+  stop: () => 'stopping\n',
+  kill: (r) => `killed worker ${r.killed}\n`,
+  debug: (r) => `worker ${r.pid}: debugpy listening on 127.0.0.1:${r.port}\n`,
+};
+
+function render<C extends ControlCommand>(command: C, result: ControlResults[C]): string {
+  return RENDER[command](result);
 }
 
 export async function runCtl(argv: string[]): Promise<number> {
@@ -123,11 +117,11 @@ export async function runCtl(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT.OK;
   }
-  if (!command) throw new CliError('ctl: no command — give one of status, add, remove, reload, stop, kill, debug');
+  if (!command) throw new CliError(`ctl: no command — give one of ${COMMANDS.join(', ')}`);
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new CliError(`ctl: unknown command "${command}" — use one of ${COMMANDS.join(', ')}`);
   }
-  const req: ControlRequest = { command };
+  const req: ControlRequest = { command: command as ControlCommand };
   if (command === 'add' || command === 'remove') req.count = positiveInt(arg, 'count');
   if (command === 'kill' || command === 'debug') {
     if (arg === undefined) throw new CliError(`ctl: ${command} needs a worker pid — see unicorn ctl status`);
@@ -144,6 +138,6 @@ export async function runCtl(argv: string[]): Promise<number> {
     if (opts.json) process.stdout.write(JSON.stringify(answer) + '\n');
     throw new CliError(`ctl: ${command}: ${answer.error}`, EXIT.FAILURE);
   }
-  process.stdout.write(opts.json ? JSON.stringify(answer.result) + '\n' : render(command, answer.result as Record<string, unknown>));
+  process.stdout.write(opts.json ? JSON.stringify(answer.result) + '\n' : render(req.command, answer.result));
   return EXIT.OK;
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Resolved } from './config';
 import { PYTHON_DIR } from './python';
-import { MASTER_HOOKS } from './settings';
+import { MASTER_HOOKS } from './core/settings';
 
 export type MasterHook = (typeof MASTER_HOOKS)[number];
 

@@ -2,7 +2,7 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError, EXIT } from './errors';
+import { CliError, EXIT } from './core/errors';
 
 /** dist/runtime/python when bundled (this file is inlined into dist/runtime/cli.js). */
 export const PYTHON_DIR = path.join(__dirname, 'python');

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { WORKER_STATES, WorkerState } from './core/control-protocol';
 
 /** Bytes per slot; the layout below is mirrored in runtime/python/unicorn_worker/scoreboard.py. */
 export const SLOT_SIZE = 512;
@@ -18,8 +19,6 @@ export const SLOT_SIZE = 512;
  *          class, duration histogram); a field is added here, in both files, never moved.
  * Times are Unix seconds. Requests are a double so that both sides read them without 64-bit ints.
  */
-export const STATES = ['free', 'booting', 'idle', 'busy', 'exiting'] as const;
-export type WorkerState = (typeof STATES)[number];
 
 export interface Slot {
   slot: number;
@@ -40,7 +39,7 @@ function text(buf: Buffer, start: number, len: number): string {
 }
 
 export function decodeSlot(buf: Buffer, slot: number): Slot {
-  const state = STATES[buf.readUInt8(4)] ?? 'free';
+  const state = WORKER_STATES[buf.readUInt8(4)] ?? 'free';
   const debugging = buf.readUInt8(5) !== 0;
   const port = buf.readUInt16LE(6);
   const startedAt = buf.readDoubleLE(32);

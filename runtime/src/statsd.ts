@@ -3,7 +3,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { Logger } from './log';
-import { parseStatsdAddress } from './settings';
+import { parseStatsdAddress } from './core/settings';
 
 /** One UDP socket per statsd_host; best effort, never in the way of the server. */
 class StatsdClient {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { Parser } from '@vscode/tree-sitter-wasm';
 import { Node, parse } from './python';
 
-export { parseAppSpec } from '../../runtime/src/appspec';
-export type { AppSpec } from '../../runtime/src/appspec';
+export { parseAppSpec } from '../../runtime/src/core/appspec';
+export type { AppSpec } from '../../runtime/src/core/appspec';
 
 /** The file that `import MODULE` would load from one of the directories, if any. */
 export function findModule(module: string, dirs: string[]): string | undefined {

@@ -1,14 +1,11 @@
 // Quick fixes for the server's own diagnostics: the edit or the command each one carries in its data.
 import { CodeAction, CodeActionKind, CodeActionParams, Diagnostic } from 'vscode-languageserver/node';
+import { COPY_FIX, RUN_FIX_IN_TERMINAL } from '../../runtime/src/core/control-protocol';
 import { FixData, SOURCE } from './problem';
 
-/**
- * Client-side commands (client/src/extension.ts registers them), each with one text argument.
- * Copy: the finding's runnable command when it has one (what gets pasted into a shell), else its fix explanation.
- * Run in terminal: the runnable command, offered only when the finding has one (the explanation is not runnable).
- */
-export const COPY_FIX = 'unicorn.copyFix';
-export const RUN_FIX_IN_TERMINAL = 'unicorn.runFixInTerminal';
+// Client-side commands (client/src/extension.ts registers them), each with one text argument.
+// Copy: the finding's runnable command when it has one (what gets pasted into a shell), else its fix explanation.
+// Run in terminal: the runnable command, offered only when the finding has one (the explanation is not runnable).
 
 function fixData(d: Diagnostic): FixData | undefined {
   const data = d.data as FixData | undefined;

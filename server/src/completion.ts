@@ -2,7 +2,7 @@
 // enum and bool settings. The line being typed is usually broken Python, so the context comes from
 // the tree's tokens on that line (tree-sitter keeps them even inside ERROR nodes).
 import { CompletionItem, CompletionItemKind, InsertTextFormat, MarkupKind, Position, Range } from 'vscode-languageserver/node';
-import { HOOKS, SETTINGS, getSetting } from '../../runtime/src/settings';
+import { HOOKS, SETTINGS, getSetting } from '../../runtime/src/core/settings';
 import type { ConfigFile } from './config-file';
 import { defaultText, hookMarkdown, settingMarkdown } from './hover';
 import type { Node } from './python';

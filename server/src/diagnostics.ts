@@ -3,11 +3,11 @@
 import path from 'node:path';
 import type { Parser } from '@vscode/tree-sitter-wasm';
 import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/node';
-import { CliError } from '../../runtime/src/errors';
-import { parseAddress } from '../../runtime/src/listeners';
+import { CliError } from '../../runtime/src/core/errors';
+import { parseAddress } from '../../runtime/src/core/address';
 import {
   Setting, SettingError, coerce, effectiveWorkerClass, getSetting, isHelperName, suggestSetting, unknownSettingError,
-} from '../../runtime/src/settings';
+} from '../../runtime/src/core/settings';
 import { AppKind, findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
 import { KernelCheck, kernelDiagnostics } from './kernel-diagnostics';

@@ -1,6 +1,6 @@
 // Hover on a setting or a server hook: its doc, default and command-line flags, from the registry.
 import { Hover, MarkupKind, Position } from 'vscode-languageserver/node';
-import { HOOKS, Setting, getSetting, hookSide } from '../../runtime/src/settings';
+import { HOOKS, Setting, getSetting, hookSide, sidesText } from '../../runtime/src/core/settings';
 import type { ConfigFile } from './config-file';
 import { rangeOf } from './problem';
 
@@ -25,7 +25,7 @@ export function settingMarkdown(setting: Setting): string {
   const flags = setting.flags.length
     ? setting.flags.map((f) => `\`${f}${setting.metavar ? ` ${setting.metavar}` : ''}\``).join(', ')
     : 'config file only';
-  const lines = [`**${setting.name}** — ${setting.section}, ${setting.side === 'master' ? 'arbiter' : 'worker'} side`, '', setting.doc, ''];
+  const lines = [`**${setting.name}** — ${setting.section}, ${sidesText(setting.side)}`, '', setting.doc, ''];
   if (setting.choices) lines.push(`Values: ${setting.choices.map((c) => `\`${c}\`${setting.unsupportedChoices?.[c] ? ' (not supported yet)' : ''}`).join(', ')}`, '');
   if (setting.min !== undefined) lines.push(`At least ${setting.min}.`, '');
   lines.push(`Default: \`${defaultText(setting)}\` · Command line: ${flags}`);

@@ -1,7 +1,11 @@
 // Kernel limits the config outgrows, from the runtime's probe module, placed on the line of the
 // setting that outgrows them (or on the first line when the default does).
 import { Diagnostic, DiagnosticSeverity } from 'vscode-languageserver/node';
-import { Finding, KernelLimits, Severity, findings, kernelLimits } from '../../runtime/src/kernel';
+import * as childProcess from 'node:child_process';
+import fs from 'node:fs';
+import {
+  Finding, KernelLimits, Severity, findings, kernelLimits, probeKernel, systemSource,
+} from '../../runtime/src/core/kernel';
 import type { ConfigFile } from './config-file';
 import { FixData, SOURCE, rangeOf } from './problem';
 
@@ -13,14 +17,17 @@ export interface KernelCheck {
 /** Limits change when someone runs a fix; probing reads a few /proc files, so a short cache is enough. */
 const PROBE_TTL_MS = 30_000;
 
+const MACHINE = systemSource({ readFileSync: fs.readFileSync, execFileSync: childProcess.execFileSync });
+const probe = () => probeKernel(process.platform, MACHINE);
+
 export function probingKernelCheck(env: NodeJS.ProcessEnv = process.env): KernelCheck {
   // A bad UNICORN_KERNEL_LIMITS throws here, at start, where the server can say so once.
-  let cached = kernelLimits(env);
+  let cached = kernelLimits(env, probe);
   let at = Date.now();
   return {
     limits() {
       if (Date.now() - at > PROBE_TTL_MS) {
-        cached = kernelLimits(env);
+        cached = kernelLimits(env, probe);
         at = Date.now();
       }
       return cached;

@@ -4,7 +4,7 @@
 // Workspace trust: the server never imports or runs workspace code (config files and app modules are
 // parsed, not executed; no interpreter is started), so it is safe in any workspace.
 //
-// Kernel limits come from runtime/src/kernel.ts: probed from this machine, with UNICORN_KERNEL_LIMITS
+// Kernel limits come from runtime/src/core/kernel.ts: probed from this machine, with UNICORN_KERNEL_LIMITS
 // (a JSON object, e.g. {"somaxconn":128}) in the server's environment overriding them — tests inject
 // values that way.
 import { fileURLToPath } from 'node:url';

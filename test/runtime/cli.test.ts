@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../helpers';
-import { SETTINGS } from '../../runtime/src/settings';
+import { SETTINGS } from '../../runtime/src/core/settings';
 
 function tmpdir(files: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-cli-'));

@@ -8,10 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCli, SYSTEM_PYTHON } from '../helpers';
 import {
-  Finding, KernelLimits, LIMITS_ENV, ProbeSource, findings, kernelLimits, limitsFromEnv, logFindings, probeKernel,
-} from '../../runtime/src/kernel';
+  Finding, KernelLimits, LIMITS_ENV, ProbeSource, findings, kernelLimits, limitsFromEnv, probeKernel,
+} from '../../runtime/src/core/kernel';
+import { logFindings, machineLimits, probeMachine } from '../../runtime/src/kernel-probe';
 import { Logger } from '../../runtime/src/log';
-import { defaults } from '../../runtime/src/settings';
+import { defaults } from '../../runtime/src/core/settings';
 
 /** Limits no default setting comes near. */
 const AMPLE = { platform: 'linux', nofileSoft: 65536, nofileHard: 65536, somaxconn: 4096, tcpMaxSynBacklog: 4096, portRange: [10000, 65535] };
@@ -69,7 +70,7 @@ function machineTruth(): KernelLimits {
 
 describe('probeKernel on this machine', () => {
   test('returns what the machine says (/proc on Linux, sysctl on macOS), and the numbers are sane', () => {
-    const probed = probeKernel();
+    const probed = probeMachine();
     const truth = machineTruth();
     assert.equal(probed.platform, process.platform);
     assert.deepEqual({ ...probed, platform: undefined }, { ...truth, platform: undefined });
@@ -82,7 +83,7 @@ describe('probeKernel on this machine', () => {
   });
 
   test('without UNICORN_KERNEL_LIMITS, kernelLimits is the probe', () => {
-    assert.deepEqual(kernelLimits({}), probeKernel());
+    assert.deepEqual(machineLimits({}), probeMachine());
   });
 });
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import test from 'node:test';
-import { settingsReferenceMarkdown } from '../../runtime/src/settings';
+import { settingsReferenceMarkdown } from '../../runtime/src/core/settings';
 import { README, currentSection } from '../update-readme';
 
 test('README settings reference matches the settings registry (fix: npm run docs)', () => {

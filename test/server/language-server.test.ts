@@ -6,9 +6,9 @@ import { pathToFileURL } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CodeAction, CompletionItem, DiagnosticSeverity, MarkupContent, TextEdit } from 'vscode-languageserver-protocol/node';
-import { CliError } from '../../runtime/src/errors';
-import { parseAddress } from '../../runtime/src/listeners';
-import { HOOKS, SettingError, coerce, getSetting, unknownSettingError } from '../../runtime/src/settings';
+import { CliError } from '../../runtime/src/core/errors';
+import { parseAddress } from '../../runtime/src/core/address';
+import { HOOKS, SettingError, coerce, getSetting, unknownSettingError } from '../../runtime/src/core/settings';
 import { Diag, LSP_FIXTURES, LspServer, ROOMY_KERNEL, fixture } from './lsp-client';
 
 /** The runtime's own message for a value, so that the test proves the server says the same words. */

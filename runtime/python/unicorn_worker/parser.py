@@ -120,7 +120,10 @@ class ParserConfig(object):
 
     @classmethod
     def from_settings(cls, settings):
-        return cls(*(settings[name] for name in cls.__slots__))
+        return cls(
+            settings["permit_unconventional_http_method"], settings["casefold_http_method"], settings["header_map"],
+            settings["permit_obsolete_folding"], settings["permit_unconventional_http_version"],
+        )
 
 
 DEFAULT_CONFIG = ParserConfig()

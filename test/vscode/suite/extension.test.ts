@@ -10,7 +10,7 @@ import path from 'node:path';
 import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
 import * as vscode from 'vscode';
 import type { UnicornApi } from '../../../client/src/extension';
-import type { WorkerStatus } from '../../../client/src/arbiter-process';
+import type { WorkerStatus } from '../../../runtime/src/core/control-protocol';
 // Types only: the suite is bundled apart from the extension, so its classes are not the extension's.
 import type { MasterItem, WorkerItem } from '../../../client/src/process-tree';
 import { screenshot, waitFor } from './harness';

@@ -1,19 +1,19 @@
 // Kernel probes: the one place that reads the limits gunicorn's README "Kernel Parameters" names
 // (open files, listen queue, SYN queue, ephemeral ports) and turns them into findings with their fix.
 //
-// Importing this module has no side effects: `probeKernel` reads the machine only when called, and
-// everything else is a pure function of a `KernelLimits` and the settings. The arbiter logs the
-// findings at boot, `unicorn check` prints them, and the language server shows them as diagnostics.
+// Pure: `probeKernel` reads the machine only through the `ProbeSource` it is given (runtime/src/
+// kernel-probe.ts and the language server pass one made of node:fs and node:child_process; tests pass
+// their own), and everything else is a function of a `KernelLimits` and the settings. The arbiter logs
+// the findings at boot, `unicorn check` prints them, and the language server shows them as diagnostics.
 //
 // UNICORN_KERNEL_LIMITS overrides probed values with a JSON object, for tests and for machines the
 // probe cannot read (another host, a container): e.g. {"somaxconn":128,"nofileSoft":256}. Keys are
 // those of KernelLimits: platform ("linux", "darwin"), nofileSoft and nofileHard (whole numbers, null
 // for unlimited), somaxconn, tcpMaxSynBacklog, portRange ([first, last]).
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
+import type { execFileSync } from 'node:child_process';
+import type { readFileSync } from 'node:fs';
 import { CliError } from './errors';
-import { parseAddress } from './listeners';
-import type { Logger } from './log';
+import { parseAddress } from './address';
 import { Settings, defaultValue, effectiveWorkerClass, getSetting, suggest } from './settings';
 
 export interface KernelLimits {
@@ -76,22 +76,25 @@ export interface ProbeSource {
   run(file: string, args: string[]): string | undefined;
 }
 
-export const SYSTEM_SOURCE: ProbeSource = {
-  readFile(path) {
-    try {
-      return fs.readFileSync(path, 'utf8');
-    } catch {
-      return undefined;
-    }
-  },
-  run(file, args) {
-    try {
-      return execFileSync(file, args, { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      return undefined;
-    }
-  },
-};
+/** The real machine, through the functions the caller hands in (this module imports neither fs nor child_process). */
+export function systemSource(io: { readFileSync: typeof readFileSync; execFileSync: typeof execFileSync }): ProbeSource {
+  return {
+    readFile(path) {
+      try {
+        return io.readFileSync(path, 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    run(file, args) {
+      try {
+        return io.execFileSync(file, args, { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] });
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
 
 /** A positive whole number, or undefined for anything else. */
 function count(text: string | undefined): number | undefined {
@@ -169,8 +172,8 @@ function probeDarwin(src: ProbeSource): KernelLimits {
   });
 }
 
-/** Reads the real machine. Values it cannot read stay undefined; it never throws. */
-export function probeKernel(platform: string = process.platform, src: ProbeSource = SYSTEM_SOURCE): KernelLimits {
+/** Reads the machine through `src`. Values it cannot read stay undefined; it never throws. */
+export function probeKernel(platform: string, src: ProbeSource): KernelLimits {
   try {
     if (platform === 'linux') return probeLinux(src);
     if (platform === 'darwin') return probeDarwin(src);
@@ -230,7 +233,7 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ker
 }
 
 /** The probed limits with UNICORN_KERNEL_LIMITS applied on top. Throws CliError when the variable is bad. */
-export function kernelLimits(env: NodeJS.ProcessEnv = process.env, probe: () => KernelLimits = probeKernel): KernelLimits {
+export function kernelLimits(env: NodeJS.ProcessEnv, probe: () => KernelLimits): KernelLimits {
   const overrides = limitsFromEnv(env); // first: bad input fails before any probing
   const probed = probe();
   // Another platform's values are all given or unknown: this machine's would mislead.
@@ -568,9 +571,4 @@ export function describeLimits(limits: KernelLimits): Array<[string, string]> {
     ['SYN queue (net.ipv4.tcp_max_syn_backlog)', syn],
     [`ephemeral ports (${n.portRange})`, range],
   ];
-}
-
-/** One log line per finding, at its severity, ending with the command in brackets when there is one: the arbiter calls it at boot. */
-export function logFindings(log: Logger, found: Finding[]): void {
-  for (const f of found) log.log(f.severity, `${f.message} Fix: ${f.fix}${f.command ? ` [run: ${f.command}]` : ''}`);
 }

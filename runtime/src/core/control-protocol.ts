@@ -1,0 +1,161 @@
+// The control protocol, typed once for its three parties: the arbiter serves it (control.ts,
+// arbiter-control.ts), `unicorn ctl` and the extension are its clients. A Unix socket (mode 0600)
+// speaking JSON lines: one request line in, one answer line out.
+//
+// Pure: the socket-path rules compute paths, `exchange` talks over a socket its caller opened.
+import os from 'node:os';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+
+/** The commands, in the order `unicorn ctl --help` lists them. */
+export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug'] as const;
+export type ControlCommand = (typeof COMMANDS)[number];
+
+export interface ControlRequest {
+  command: ControlCommand;
+  /** add / remove: how many workers (default 1). */
+  count?: number;
+  /** kill / debug: which worker. */
+  pid?: number;
+}
+
+/** What each command answers when it succeeds. */
+export interface ControlResults {
+  status: ServerStatus;
+  add: { workers: number };
+  remove: { workers: number };
+  reload: { reloading: true };
+  stop: { stopping: true };
+  kill: { killed: number };
+  debug: { pid: number; port: number };
+}
+export type ControlResult = ControlResults[ControlCommand];
+
+export type ControlAnswer<C extends ControlCommand = ControlCommand> =
+  | { ok: true; result: ControlResults[C] }
+  | { ok: false; error: string };
+
+/** A worker's states as its scoreboard slot holds them (index = the byte in the slot). */
+export const WORKER_STATES = ['free', 'booting', 'idle', 'busy', 'exiting'] as const;
+export type WorkerState = (typeof WORKER_STATES)[number];
+
+/** The `status` answer: the master and every worker. */
+export interface ServerStatus {
+  master: {
+    pid: number;
+    /** "Master", or "Master.2" in a master started by USR2 until it is promoted. */
+    name: string;
+    app: string | null;
+    python: string;
+    worker_class: string;
+    /** The worker count the arbiter keeps (may differ from workers.length while it adjusts). */
+    workers: number;
+    listeners: string[];
+    uptime: number;
+    rss: number | null;
+    timeout: number;
+    reloading: boolean;
+  };
+  workers: WorkerStatus[];
+}
+
+export interface WorkerStatus {
+  pid: number;
+  id: number;
+  slot: number;
+  /** The slot's state; `exiting` once the arbiter asked the worker to stop, `booting` before its slot is written. */
+  state: WorkerState;
+  requests: number;
+  /** Connections the worker holds open (keep-alive, websockets); 0 for the sync loop. */
+  connections: number;
+  heartbeat_age: number | null;
+  uptime: number;
+  rss: number | null;
+  /** The request in progress while busy; age in seconds. */
+  request: { method: string; path: string; age: number } | null;
+  debug_port: number | null;
+  debugger_attached: boolean;
+}
+
+/** A request line as the server received it, checked; throws with the message the client is sent back. */
+export function parseControlRequest(line: string): ControlRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new Error(`not JSON: ${line.slice(0, 100)}`);
+  }
+  const req = value as Partial<ControlRequest> | null;
+  if (typeof req !== 'object' || req === null || typeof req.command !== 'string') {
+    throw new Error('a request is a JSON object with a "command", e.g. {"command": "status"}');
+  }
+  if (!(COMMANDS as readonly string[]).includes(req.command)) {
+    throw new Error(`unknown command "${req.command}" — use ${COMMANDS.slice(0, -1).join(', ')} or ${COMMANDS[COMMANDS.length - 1]}`);
+  }
+  if (req.count !== undefined && (!Number.isInteger(req.count) || req.count < 1)) {
+    throw new Error(`count must be a whole number of at least 1, got ${JSON.stringify(req.count)}`);
+  }
+  return req as ControlRequest;
+}
+
+// --- where sockets go ------------------------------------------------------------------------------
+
+/** The per-user directory for control sockets of servers that have no pid file. */
+export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return env.XDG_RUNTIME_DIR ? path.join(env.XDG_RUNTIME_DIR, 'unicorn') : path.join(os.tmpdir(), `unicorn-${uid}`);
+}
+
+/** Where a server's control socket goes: the setting, else beside the pid file, else the runtime dir. */
+export function controlSocketPath(setting: string | null, pidfile: string | null, pid = process.pid): string {
+  if (setting) return path.resolve(setting);
+  if (pidfile) return path.resolve(pidfile.replace(/\.pid$/, '') + '.ctl');
+  return path.join(runtimeDir(), `${pid}.ctl`);
+}
+
+// --- the client side ---------------------------------------------------------------------------------
+
+/**
+ * Sends one request over `conn` (a socket the caller has opened to a control socket) and resolves to
+ * the answer; `label` names the socket in errors.
+ */
+export function exchange<C extends ControlCommand>(
+  conn: Duplex,
+  req: ControlRequest & { command: C },
+  label: string,
+  timeoutMs = 20000,
+): Promise<ControlAnswer<C>> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => {
+      conn.destroy();
+      reject(new Error(`no answer from ${label} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    conn.setEncoding('utf8');
+    conn.write(JSON.stringify(req) + '\n');
+    conn.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        conn.destroy();
+        try {
+          resolve(JSON.parse(buf.slice(0, nl)));
+        } catch {
+          reject(new Error(`unreadable answer from ${label}`));
+        }
+      }
+    });
+    conn.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+// --- the language server's quick fixes (server/ offers them, client/ registers them) ------------------
+
+/** Copies a finding's fix to the clipboard; argument: the text. */
+export const COPY_FIX = 'unicorn.copyFix';
+/** Opens a terminal with a finding's command typed in (not run); argument: the command. */
+export const RUN_FIX_IN_TERMINAL = 'unicorn.runFixInTerminal';
