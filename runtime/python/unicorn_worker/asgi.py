@@ -109,7 +109,24 @@ class Disconnected(OSError):
     """send() on a connection the client has closed (ASGI spec 2.4: a server-specific OSError)."""
 
 
-class RequestCycle(object):
+class Waiting(object):
+    """An app's receive() parked on `waiter` until the connection has something for it (shared by websockets)."""
+
+    __slots__ = ()
+
+    async def wait(self):
+        self.waiter = self.proto.loop.create_future()
+        await self.waiter
+
+    def wake(self):
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class RequestCycle(Waiting):
     """One HTTP request on a connection: the app's receive() and send(), and the response's framing."""
 
     __slots__ = (
@@ -163,8 +180,7 @@ class RequestCycle(object):
         if self.body_given or self.disconnected:
             if not self.disconnected and not self.complete:
                 # The body is all read: the next message is the disconnect, whenever it happens.
-                self.waiter = proto.loop.create_future()
-                await self.waiter
+                await self.wait()
             return {"type": "http.disconnect"}
         if self.continue_due:
             self.continue_due = False
@@ -183,15 +199,7 @@ class RequestCycle(object):
                 return {"type": "http.request", "body": data, "more_body": not self.body_done}
             if self.disconnected:
                 return {"type": "http.disconnect"}
-            self.waiter = proto.loop.create_future()
-            await self.waiter
-
-    def wake(self):
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            await self.wait()
 
     # -- send() --
 
@@ -688,13 +696,10 @@ class AsgiWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
         s = boot.settings
-        self.max_connections = max(1, int(s.get("worker_connections") or 1000))
-        self.keepalive = max(0, int(s.get("keepalive") or 0))
-        self.graceful_timeout = float(s.get("graceful_timeout") or 30)
-        grace = s.get("asgi_disconnect_grace_period")
-        self.disconnect_grace = float(3 if grace is None else grace)
-        self.lifespan_mode = str(s.get("asgi_lifespan") or "auto")
-        self.loop_kind = str(s.get("asgi_loop") or "auto")
+        self.take_connection_settings()
+        self.disconnect_grace = float(s["asgi_disconnect_grace_period"])
+        self.lifespan_mode = s["asgi_lifespan"]
+        self.loop_kind = s["asgi_loop"]
         root = s.get("root_path")
         self.root_path = str(root if root is not None else os.environ.get("SCRIPT_NAME", "")).rstrip("/")
         self.asgi_version = {"version": "3.0", "spec_version": "2.4"}

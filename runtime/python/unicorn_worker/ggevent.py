@@ -34,10 +34,7 @@ def patch():
 class GeventWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
-        s = boot.settings
-        self.max_connections = max(1, int(s.get("worker_connections") or 1000))
-        self.keepalive = max(0, int(s.get("keepalive") or 0))
-        self.graceful_timeout = float(s.get("graceful_timeout") or 30)
+        self.take_connection_settings()
         self.active = 0
         self.idle_conns = set()
         self.conns = 0

@@ -43,6 +43,13 @@ class BaseLoop(object):
         self.status = boot.status
         self.wakeup_r = self.wakeup_w = -1
 
+    def take_connection_settings(self):
+        """What the loops that hold many connections (asgi, gevent) read: the cap, keep-alive, graceful stop."""
+        s = self.boot.settings
+        self.max_connections = s["worker_connections"]
+        self.keepalive = s["keepalive"]
+        self.graceful_timeout = float(s["graceful_timeout"])
+
     def _on_term(self, signum, frame):
         self.alive = False
 

@@ -13,7 +13,8 @@ import hashlib
 import struct
 
 from . import errors
-from .wsgi import error_response
+from .asgi import Disconnected, RequestCycle, Waiting, asgi_path, check_header, raw_path, scope_headers
+from .wsgi import internal_error_response
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # The largest message (all its fragments) accepted from a client; beyond it the connection closes with 1009.
@@ -62,7 +63,7 @@ class ProtocolError(Exception):
         self.code = code
 
 
-class WebSocket(object):
+class WebSocket(Waiting):
     def __init__(self, proto, req, scheme):
         self.proto = proto
         self.req = req
@@ -107,8 +108,6 @@ class WebSocket(object):
         if not ok:
             proto.refuse(errors.InvalidHeader("missing or malformed Sec-WebSocket-Key"))
             return
-        from .asgi import asgi_path, raw_path, scope_headers
-
         self.key = key
         self.scope = {
             "type": "websocket",
@@ -155,8 +154,6 @@ class WebSocket(object):
         proto = self.proto
         if self.state == CONNECTING:
             if self.denial is None or not self.denial.head_out:
-                from .asgi import internal_error_response
-
                 proto.transport.write(internal_error_response())
             proto.linger()
             self.state = CLOSED
@@ -177,15 +174,7 @@ class WebSocket(object):
                 return message
             if self.state == CLOSED:
                 return {"type": "websocket.disconnect", "code": self.close_code or 1006, "reason": self.close_reason}
-            self.waiter = self.proto.loop.create_future()
-            await self.waiter
-
-    def wake(self):
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            await self.wait()
 
     async def send(self, message):
         kind = message["type"]
@@ -207,8 +196,6 @@ class WebSocket(object):
             return
         if self.state != OPEN or proto.closed:
             if kind in ("websocket.send", "websocket.close"):
-                from .asgi import Disconnected
-
                 if kind == "websocket.close":
                     return
                 raise Disconnected("the websocket is closed")
@@ -242,8 +229,6 @@ class WebSocket(object):
             lname = bytes(name).lower()
             if lname in (b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-protocol"):
                 continue
-            from .asgi import check_header
-
             check_header((bytes(name), bytes(value)))
             parts += (bytes(name), b": ", bytes(value), b"\r\n")
         parts.append(b"\r\n")
@@ -255,8 +240,6 @@ class WebSocket(object):
             self.data_received(data)
 
     async def deny(self, message):
-        from .asgi import RequestCycle
-
         if self.denial is None:
             if message["type"] != "websocket.http.response.start":
                 raise RuntimeError("websocket.http.response.body before websocket.http.response.start")
@@ -450,5 +433,3 @@ def _cancel(task):
     if not task.done():
         task.cancel()
 
-
-__all__ = ["WebSocket", "error_response"]
