@@ -17,7 +17,6 @@ import asyncio
 import http
 import os
 import re
-import signal
 import socket
 import sys
 import time
@@ -709,7 +708,6 @@ class AsgiWorker(BaseLoop):
         self.loop = None
         self.state = None
         self.conns = set()
-        self.active = 0
         self.accepting = False
         self.readers = []
         self.servers = {}
@@ -737,12 +735,7 @@ class AsgiWorker(BaseLoop):
             self.stop_event.set()
 
     def install_signals(self):
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGINT, self._on_quit)
-        signal.signal(signal.SIGQUIT, self._on_quit)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
-        signal.signal(signal.SIGUSR2, self._on_usr2)
-        signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+        BaseLoop.install_signals(self)  # (its wake-up pipe goes unread here: the tick polls the flags)
         install_abort_handler(self.boot)  # again: boot.on_abort is now ours
 
     def _on_term(self, signum, frame):
@@ -996,18 +989,8 @@ class AsgiWorker(BaseLoop):
 
     # -- the scoreboard: busy while at least one request or websocket is in progress --
 
-    def request_started(self, req):
-        self.active += 1
-        self.status.busy(req, self.handled)
-
     def request_done(self):
-        self.active -= 1
-        self.handled += 1
-        if self.active == 0:
-            self.status.idle(self.handled)
-        if 0 < self.max_requests <= self.handled and self.alive:
-            self.log.info("Autorestarting worker after current request.")
-            self.alive = False
+        if self.request_finished():
             self.stop_event.set()
 
     def log_access(self, proto, cycle):

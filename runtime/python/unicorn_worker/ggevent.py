@@ -35,7 +35,6 @@ class GeventWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
         self.take_connection_settings()
-        self.active = 0
         self.idle_conns = set()
         self.conns = 0
 
@@ -174,18 +173,11 @@ class GeventWorker(BaseLoop):
                 first = False
                 req = parse_head(buf[:end], limits, ctx.parser_cfg)
                 keep = req.keep_alive and self.keepalive > 0 and self.alive
-                self.active += 1
-                self.status.busy(req, self.handled)
+                self.request_started(req)
                 try:
                     keep, rest = handle_request(ctx, conn, peer, req, buf[end + 4:], keep, proxy)
                 finally:
-                    self.active -= 1
-                    self.handled += 1
-                    if self.active == 0:
-                        self.status.idle(self.handled)
-                    if 0 < self.max_requests <= self.handled and self.alive:
-                        self.log.info("Autorestarting worker after current request.")
-                        self.alive = False
+                    self.request_finished()
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
                 if send_quietly(conn, error_response(exc)):
