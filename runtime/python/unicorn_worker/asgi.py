@@ -17,7 +17,6 @@ import asyncio
 import http
 import os
 import re
-import socket
 import sys
 import time
 import traceback
@@ -106,6 +105,56 @@ def raw_path(req):
 
 class Disconnected(OSError):
     """send() on a connection the client has closed (ASGI spec 2.4: a server-specific OSError)."""
+
+
+_HEAD_CACHE = {}  # (status, headers) -> head_fields(): an app's usual answers are validated once
+_DATE = [0, b""]
+
+
+def date_line():
+    now = int(time.time())
+    if now != _DATE[0]:
+        _DATE[0] = now
+        _DATE[1] = b"Date: " + http_date().encode("latin-1") + b"\r\n"
+    return _DATE[1]
+
+
+def head_fields(status, headers):
+    """Validates an ASGI response's status and headers: (status line + kept headers, Content-Length or
+    None, has Date, has Server, the app said Connection: close). Hop-by-hop headers are dropped."""
+    parts = [status_line(status)]
+    drop_length = status < 200 or status == 204
+    length = None
+    has_date = has_server = close = False
+    valid = _VALID_HEADERS
+    for item in headers:
+        try:
+            lname = valid.get(item)
+        except TypeError:
+            lname = None
+            item = tuple(item)
+        if lname is None:
+            lname = check_header(item)
+            if len(valid) < 1024:
+                valid[item] = lname
+        name, value = item
+        if lname in _HOP_BY_HOP:
+            if lname == b"connection" and b"close" in value.lower():
+                close = True
+            continue
+        if lname == b"content-length":
+            value = value.strip()
+            if not value.isdigit() or (length is not None and int(value) != length):
+                raise errors.ResponseError("invalid Content-Length %r" % (value,))
+            if length is not None or drop_length:
+                continue
+            length = int(value)
+        elif lname == b"date":
+            has_date = True
+        elif lname == b"server":
+            has_server = True
+        parts += (name, b": ", value, b"\r\n")
+    return b"".join(parts), length, has_date, has_server, close
 
 
 class Waiting(object):
@@ -236,38 +285,20 @@ class RequestCycle(Waiting):
     def head(self, body_len, more):
         """The response head for the first body message; decides the framing."""
         status = self.status
-        parts = [status_line(status)]
-        drop_length = status < 200 or status == 204
-        length = None
-        has_date = has_server = False
-        valid = _VALID_HEADERS
-        for item in self.headers:
-            try:
-                lname = valid.get(item)
-            except TypeError:
-                lname = None
-                item = tuple(item)
-            if lname is None:
-                lname = check_header(item)
-                if len(valid) < 1024:
-                    valid[item] = lname
-            name, value = item
-            if lname in _HOP_BY_HOP:
-                if lname == b"connection" and b"close" in value.lower():
-                    self.keep_alive = False
-                continue
-            if lname == b"content-length":
-                value = value.strip()
-                if not value.isdigit() or (length is not None and int(value) != length):
-                    raise errors.ResponseError("invalid Content-Length %r" % (value,))
-                if length is not None or drop_length:
-                    continue
-                length = int(value)
-            elif lname == b"date":
-                has_date = True
-            elif lname == b"server":
-                has_server = True
-            parts += (name, b": ", value, b"\r\n")
+        headers = self.headers
+        try:
+            key = (status, tuple(headers))
+            fields = _HEAD_CACHE.get(key)
+        except TypeError:  # headers as lists: validated every time
+            key = fields = None
+        if fields is None:
+            fields = head_fields(status, headers)
+            if key is not None and len(_HEAD_CACHE) < 512:
+                _HEAD_CACHE[key] = fields
+        prefix, length, has_date, has_server, close = fields
+        if close:
+            self.keep_alive = False
+        parts = [prefix]
         bodyless = self.head_only or status < 200 or status in (204, 304)
         if length is None and not bodyless:
             if not more:
@@ -280,7 +311,7 @@ class RequestCycle(Waiting):
                 self.keep_alive = False  # HTTP/1.0 without a length: the body ends with the connection
         self.length = None if bodyless else length
         if not has_date:
-            parts += (b"Date: ", http_date().encode("latin-1"), b"\r\n")
+            parts.append(date_line())
         if not has_server:
             parts.append(_SERVER)
         proto = self.proto
