@@ -72,7 +72,7 @@ export class Client {
       const end = this.buf.indexOf('\r\n\r\n');
       if (end < 0) return false;
       const head = parseResponse(this.buf.subarray(0, end + 4));
-      if (head.status < 200) size = end + 4; // an interim response: a head alone
+      if (head.status < 200 || head.status === 204 || head.status === 304) size = end + 4; // a head alone (RFC 9112 §6.3)
       else if (head.headers['content-length'] !== undefined) {
         const want = end + 4 + Number(head.headers['content-length']);
         if (this.buf.length >= want) size = want;

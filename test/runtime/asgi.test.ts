@@ -179,6 +179,18 @@ describe('asgi: HTTP/1.1', () => {
     await s.waitForOutput(/127\.0\.0\.1 - - \[[^\]]+\] "GET \/hello\?q=1 HTTP\/1\.1" 200 13 "-" "asgi-test"/);
   });
 
+  test('HEAD, 204 and 304 answers carry no body; keep-alive survives them', async () => {
+    const head = parseResponse(await rawRequest(s.port, 'HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    // The Content-Length a GET would get, and no body.
+    assert.deepEqual([head.status, head.headers['content-length'], head.body.length], [200, '13', 0]);
+    const c = await Client.connect(s.port);
+    c.send(GET('/status?204') + GET('/status?304') + GET('/status?201'));
+    const rest = [await c.response(), await c.response(), await c.response()];
+    assert.deepEqual(rest.map((r) => [r.status, r.body.toString(), r.headers['x-code']]), [[204, '', '204'], [304, '', '304'], [201, 'body', '201']]);
+    assert.equal(rest[2].headers.connection, 'keep-alive');
+    c.destroy();
+  });
+
   test('Expect: 100-continue is answered when the app first reads', async () => {
     const c = await Client.connect(s.port);
     c.send('POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
@@ -485,6 +497,41 @@ describe('asgi: under the arbiter', () => {
     assert.equal(stats.lost, 0);
     assert.ok(stats.echoed > 0);
     for (const end of Object.keys(stats.ends)) assert.ok(['1001', 'client-close'].includes(end), `a websocket ended with ${end}`);
+    await s.stop();
+  });
+});
+
+describe('asgi: loops and the connection cap', () => {
+  test('asgi_loop: auto takes uvloop when importable, asyncio when not; uvloop insists', async () => {
+    const s = await serve(['-k', 'asgi', 'raw_app:app']);
+    assert.equal((await get(s.port, '/loop')).body.toString(), 'uvloop');
+    await s.stop();
+    const a = await serve(['-k', 'asgi', '--asgi-loop', 'asyncio', 'raw_app:app']);
+    assert.match((await get(a.port, '/loop')).body.toString(), /^asyncio/);
+    await a.stop();
+    const bare = pythonWithoutGevent(); // a venv of its own: no uvloop either
+    const r = await runCli(['--chdir', DIR, '-k', 'asgi', '--asgi-loop', 'uvloop', '-b', '127.0.0.1:0', 'raw_app:app'], { python: bare });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /asgi_loop = uvloop but uvloop is not importable by .* — install it \(apt install python3-uvloop, or pip install uvloop\) or use asgi_loop = asyncio/);
+  });
+
+  test('worker_connections caps the open connections: one more waits in the listen queue until one closes', async () => {
+    const s = await serve(['-k', 'asgi', '-w', '1', '--worker-connections', '2', '--keep-alive', '30', 'raw_app:app']);
+    const a = await Client.connect(s.port);
+    const b = await Client.connect(s.port);
+    for (const x of [a, b]) {
+      x.send(GET('/hello'));
+      assert.equal((await x.response()).status, 200);
+    }
+    const c = await Client.connect(s.port);
+    c.send(GET('/hello'));
+    await assert.rejects(c.response(800), /nothing within 800 ms/);
+    a.destroy();
+    assert.equal((await c.response(5000)).body.toString(), 'Hello, world!');
+    b.send(GET('/hello'));
+    assert.equal((await b.response()).status, 200);
+    b.destroy();
+    c.destroy();
     await s.stop();
   });
 });

@@ -300,6 +300,8 @@ class RequestCycle(Waiting):
             self.keep_alive = False
         parts = [prefix]
         bodyless = self.head_only or status < 200 or status in (204, 304)
+        if length is None and self.head_only and not more and status >= 200 and status != 204:
+            parts.append(b"Content-Length: %d\r\n" % body_len)  # what the GET would say
         if length is None and not bodyless:
             if not more:
                 length = body_len
