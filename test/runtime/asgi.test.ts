@@ -6,6 +6,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import dgram from 'node:dgram';
 import https from 'node:https';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -189,6 +190,25 @@ describe('asgi: HTTP/1.1', () => {
     assert.deepEqual(rest.map((r) => [r.status, r.body.toString(), r.headers['x-code']]), [[204, '', '204'], [304, '', '304'], [201, 'body', '201']]);
     assert.equal(rest[2].headers.connection, 'keep-alive');
     c.destroy();
+  });
+
+  test('statsd: the per-request counters and timer, as the WSGI workers send them', async () => {
+    const udp = dgram.createSocket('udp4');
+    const lines: string[] = [];
+    udp.on('message', (m) => lines.push(...m.toString('ascii').split('\n')));
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+    try {
+      const st = await serve(['-k', 'asgi', '--statsd-host', `127.0.0.1:${udp.address().port}`, '--statsd-prefix', 'asgi', 'raw_app:app']);
+      await get(st.port, '/hello');
+      await get(st.port, '/missing');
+      await waitUntil(() => lines.includes('asgi.gunicorn.request.status.404:1|c|@1.0'), 5000, 'the 404 counter');
+      assert.ok(lines.includes('asgi.gunicorn.request.status.200:1|c|@1.0'), lines.join('\n'));
+      assert.ok(lines.filter((l) => l === 'asgi.gunicorn.requests:1|c|@1.0').length >= 2, lines.join('\n'));
+      assert.ok(lines.some((l) => /^asgi\.gunicorn\.request\.duration:[\d.e-]+\|ms$/.test(l)), lines.join('\n'));
+      await st.stop();
+    } finally {
+      udp.close();
+    }
   });
 
   test('Expect: 100-continue is answered when the app first reads', async () => {
