@@ -492,6 +492,22 @@ describe('asgi: under the arbiter', () => {
     await s.stop();
   });
 
+  test('a graceful stop (TERM) finishes the request in progress, answering Connection: close', async () => {
+    const notes = tmp('slow');
+    const s = await serve(['-k', 'asgi', '-w', '1', '--keep-alive', '2', 'raw_app:app'], { ASGI_LIFESPAN_LOG: notes });
+    const idle = await Client.connect(s.port);
+    idle.send(GET('/hello'));
+    await idle.response();
+    const c = await Client.connect(s.port);
+    c.send(GET('/slow?1.5'));
+    await waitUntil(() => fs.readFileSync(notes, 'utf8').includes('slow'), 10000, 'the request to be in the app');
+    const stopped = s.stop('SIGTERM', 20000);
+    const res = await c.response(15000);
+    assert.deepEqual([res.status, res.body.toString(), res.headers.connection], [200, 'slow done', 'close']);
+    await idle.closedWithin(10000); // the idle keep-alive connection ends at its keep-alive deadline
+    assert.equal((await stopped).code, 0);
+  });
+
   test('max_requests recycles the worker', async () => {
     const s = await serve(['-k', 'asgi', '-w', '1', '--max-requests', '3', 'raw_app:app']);
     const [first] = workerPids(s);

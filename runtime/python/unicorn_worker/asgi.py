@@ -700,13 +700,10 @@ class HttpProtocol(asyncio.Protocol):
     # -- graceful stop --
 
     def shutdown(self):
-        """Graceful stop: an idle connection closes now; a busy one after its answer; a websocket with 1001."""
-        if self.closed:
-            return
-        if self.ws is not None:
+        """Graceful stop: a websocket closes with 1001. (An HTTP connection answers its next request with
+        Connection: close, or ends idle at its keep-alive deadline, so no request racing the stop is lost.)"""
+        if not self.closed and self.ws is not None:
             self.ws.shutdown()
-        elif self.cycle is None:
-            self.transport.close()
 
 
 def _cancel(task):
@@ -881,13 +878,16 @@ class AsgiWorker(BaseLoop):
             if not self.alive:
                 self.stop_event.set()
                 return
-            now = loop.time()
-            for proto in list(self.conns):
-                if proto.cycle is None and proto.ws is None and proto.deadline <= now:
-                    proto.transport.close()
-                elif proto.ws is not None:
-                    proto.ws.expire(now)
+            self.sweep(loop.time())
             await asyncio.sleep(TICK)
+
+    def sweep(self, now):
+        """Closes connections idle (or lingering, or with a head in progress) past their deadline."""
+        for proto in list(self.conns):
+            if proto.ws is not None:
+                proto.ws.expire(now)
+            elif proto.cycle is None and proto.deadline <= now:
+                proto.transport.close()
 
     async def drain(self):
         """Graceful stop: no new connections; open ones finish their request, websockets close with 1001."""
@@ -897,12 +897,7 @@ class AsgiWorker(BaseLoop):
             proto.shutdown()
         while self.conns and self.loop.time() < deadline:
             self.status.heartbeat()
-            now = self.loop.time()
-            for proto in list(self.conns):
-                if proto.cycle is None and proto.ws is None:
-                    proto.transport.close()
-                elif proto.ws is not None:
-                    proto.ws.expire(now)
+            self.sweep(self.loop.time())
             await asyncio.sleep(0.05)
         if self.conns:
             self.log.info("graceful timeout: closing %d connections", len(self.conns))
