@@ -10,7 +10,7 @@ PACKAGES=(
   python3-hypothesis python3-h11
   python3-starlette python3-fastapi python3-quart python3-websockets
   python3-uvicorn python3-hypercorn python3-uvloop python3-httptools python3-gevent
-  python3-prometheus-client python3-dotenv nginx systemd
+  python3-prometheus-client python3-dotenv python3-yaml nginx systemd
 )
 
 missing=()

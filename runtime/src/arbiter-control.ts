@@ -1,10 +1,10 @@
-// What a control request does. `status` reads a snapshot; every other command only queues its work
+// What a control request does. `status` and `metrics` read a snapshot; every other command only queues its work
 // for the arbiter's loop, which runs it between two iterations (as it runs a signal), so a request
 // never changes the arbiter's state while the loop is in the middle of an iteration. The answer is
 // what the work returned, computed in the loop: two `add`s in a row answer N+1 and N+2.
 import { ControlCommand, ControlRequest, ControlResults, ServerStatus } from './core/control-protocol';
 
-/** The arbiter as the control socket sees it. Everything but `status` is called only inside the loop. */
+/** The arbiter as the control socket sees it. Everything but `status` and `metrics` is called only inside the loop. */
 export interface ControlTarget {
   status(): ServerStatus;
   /** Runs `work` in the arbiter's loop; resolves to its result (the loop does not wait for a promise it returns). */
@@ -17,6 +17,8 @@ export interface ControlTarget {
   killWorker(pid: number | undefined): number;
   /** Asks the worker to open a debugpy listener; resolves once it reports the port. */
   startDebugger(pid: number | undefined): Promise<{ pid: number; port: number }>;
+  /** The figures of /metrics, read now (like status). */
+  metrics(): ControlResults['metrics'];
 }
 
 type Handlers = { [C in ControlCommand]: (req: ControlRequest, count: number) => Promise<ControlResults[C]> };
@@ -49,6 +51,7 @@ export function controlHandler(t: ControlTarget): (req: ControlRequest) => Promi
       }),
     kill: (req) => t.inLoop(() => ({ killed: t.killWorker(req.pid) })),
     debug: (req) => t.inLoop(() => t.startDebugger(req.pid)),
+    metrics: async () => t.metrics(),
   };
   return (req) => handlers[req.command](req, req.count ?? 1);
 }

@@ -10,18 +10,21 @@ import { CliName } from './core/args';
 import { Resolved, resolveInvocation } from './config';
 import { controlHandler } from './arbiter-control';
 import { ControlServer } from './control';
-import { ServerStatus, WorkerStatus, controlSocketPath } from './core/control-protocol';
+import {
+  Counters, MetricsSnapshot, RESTART_REASONS, RestartReason, ServerStatus, WorkerStatus, controlSocketPath,
+} from './core/control-protocol';
 import { CliError, EXIT } from './core/errors';
 import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
 import { findings } from './core/kernel';
 import { logFindings, machineLimits } from './kernel-probe';
 import { Reloader } from './reloader';
 import { parseAddress } from './core/address';
-import { Listener, bindForSettings, closeAll, inheritable } from './listeners';
+import { Listener, bindForSettings, closeAll, inheritable, releaseDescriptors } from './listeners';
 import { Level, Logger } from './log';
-import { portHasClient, rssBytes } from './procinfo';
+import { listenQueues, portHasClient, rssBytes, socketInode } from './procinfo';
 import { PYTHON_DIR } from './python';
-import { Scoreboard, Slot } from './scoreboard';
+import { MetricsServer, renderMetrics } from './metrics';
+import { Scoreboard, Slot, addCounters, emptyCounters } from './scoreboard';
 import { reportWorkers } from './statsd';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
 import { VERSION, WORKER_HOOKS, effectiveWorkerClass, workerSettingNames } from './core/settings';
@@ -45,6 +48,8 @@ interface Worker {
   startedAt: number;
   /** Set once the arbiter asked it to stop (graceful or not). */
   stopping: boolean;
+  /** Why it was asked to stop, when that makes it a restart (a reload replaces it). */
+  retiredFor?: RestartReason;
   abortedAt?: number;
   sparedLogged?: boolean;
   debugWaiters: Array<(answer: { port?: number; error?: string }) => void>;
@@ -114,6 +119,14 @@ export class Arbiter {
   private reloader: Reloader | undefined;
   private control: ControlServer | undefined;
   private pidfile: string | null = null;
+  private metrics: MetricsServer | undefined;
+  /** The per-request counters of workers that have exited (the live ones are read from their slots). */
+  private readonly retired: Counters = emptyCounters();
+  private readonly restarts = Object.fromEntries(RESTART_REASONS.map((r) => [r, 0])) as Record<RestartReason, number>;
+  /** Socket inodes of the TCP listeners, learned while the arbiter still holds them (for their listen queues). */
+  private readonly listenerInodes = new Map<string, number>();
+  /** Set by TERM under shutdown_delay: serving goes on, /readyz says 503, until the stop begins. */
+  private shuttingDown = false;
 
   constructor(
     private config: Resolved,
@@ -145,6 +158,7 @@ export class Arbiter {
     try {
       logFindings(this.log, findings(machineLimits(this.origin.env), this.settings));
       await this.startControl();
+      await this.startMetrics();
       this.startReloader();
       await this.runHook('when_ready', 'halt');
       for (;;) {
@@ -268,7 +282,7 @@ export class Arbiter {
     else this.log.info(`Handling signal: ${short}`);
     switch (signal) {
       case 'SIGTERM':
-        return this.stop(true);
+        return this.terminate();
       case 'SIGINT':
       case 'SIGQUIT':
         return this.stop(false);
@@ -310,6 +324,15 @@ export class Arbiter {
     for (const w of this.workers.values()) this.stopWorker(w, 'SIGTERM');
   }
 
+  /** TERM: under shutdown_delay, first go on serving while /readyz says 503; a second TERM stops at once. */
+  private terminate(): void {
+    const delay = this.settings.shutdown_delay as number;
+    if (!delay || this.shuttingDown || this.stopping) return this.stop(true);
+    this.shuttingDown = true;
+    this.log.info(`Shutdown delay: serving ${delay} s more while /readyz answers 503`);
+    setTimeout(() => this.enqueue({ kind: 'call', run: () => this.stop(true) }), delay * 1000).unref();
+  }
+
   /** Begins stopping: TERM lets workers finish within graceful_timeout, INT/QUIT ends them now. */
   private stop(graceful: boolean): void {
     if (this.stopping && (graceful || !this.stopping.graceful)) return;
@@ -318,6 +341,9 @@ export class Arbiter {
     this.control?.close();
     this.control = undefined;
     for (const w of this.workers.values()) this.stopWorker(w, graceful ? 'SIGTERM' : 'SIGQUIT');
+    // The workers now hold the last descriptors of the listeners, and each closes its own once it has
+    // served what waits in the queue: nothing queued is reset by our exit (README "Stopping").
+    if (graceful) releaseDescriptors(this.listeners, true);
   }
 
   /** Stops the server because it cannot run (the app does not load, workers do not boot). */
@@ -350,6 +376,7 @@ export class Arbiter {
   private async reap(): Promise<void> {
     for (let exit = this.exits.shift(); exit; exit = this.exits.shift()) {
       const { worker, code, signal } = exit;
+      this.countExit(worker, code, signal);
       this.workers.delete(worker.pid);
       this.scoreboard.release(worker.slot);
       worker.control?.destroy();
@@ -381,6 +408,17 @@ export class Arbiter {
         }
       }
     }
+  }
+
+  /** Keeps a dead worker's counters in the totals (before its slot is reused) and counts the restart. */
+  private countExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    const slot = this.scoreboard.read().get(worker.slot);
+    if (slot && slot.pid === worker.pid) addCounters(this.retired, slot.counters);
+    if (this.stopping || this.abandoned.has(worker.generation)) return;
+    const reason: RestartReason | undefined = worker.abortedAt
+      ? 'timeout'
+      : worker.retiredFor ?? (worker.stopping ? undefined : signal || code ? 'crash' : 'max_requests');
+    if (reason) this.restarts[reason] += 1;
   }
 
   // --- the watchdog ----------------------------------------------------------------------------
@@ -497,7 +535,12 @@ export class Arbiter {
     if (!r) return;
     const fresh = this.current();
     if (fresh.length < this.workerCount || !fresh.every((w) => w.booted)) return;
-    for (const w of this.workers.values()) if (w.generation < r.generation && !w.stopping) this.stopWorker(w, 'SIGTERM');
+    for (const w of this.workers.values()) {
+      if (w.generation < r.generation && !w.stopping) {
+        w.retiredFor = 'reload';
+        this.stopWorker(w, 'SIGTERM');
+      }
+    }
     const dropped = r.previous.listeners.filter((l) => !this.listeners.includes(l));
     closeAll(dropped);
     if (r.previous.hooks !== this.hooks) r.previous.hooks.close();
@@ -542,6 +585,10 @@ export class Arbiter {
     }
     if (this.origin.parentMasterPid) {
       this.log.warning('USR2 signal ignored. Parent exists.');
+      return;
+    }
+    if (this.stopping) {
+      this.log.warning('USR2 signal ignored. The server is stopping.');
       return;
     }
     await this.runHook('pre_exec', 'log');
@@ -820,6 +867,57 @@ export class Arbiter {
     }
   }
 
+  // --- /metrics, /healthz, /readyz -------------------------------------------------------------------
+
+  private async startMetrics(): Promise<void> {
+    this.rememberListenerInodes();
+    const address = this.settings.metrics_bind as string | null;
+    if (!address) return;
+    this.metrics = new MetricsServer(address, {
+      snapshot: () => this.metricsSnapshot(),
+      healthy: () => this.workers.size > 0,
+      ready: () => this.ready(),
+    });
+    this.log.info(`Metrics at: ${await this.metrics.listen()}/metrics (${process.pid})`);
+  }
+
+  private rememberListenerInodes(): void {
+    for (const l of this.listeners) {
+      if (l.released || this.listenerInodes.has(l.url)) continue;
+      const inode = socketInode(l.fd);
+      if (inode !== null) this.listenerInodes.set(l.url, inode);
+    }
+  }
+
+  /** /readyz: a booted worker of the serving generation (during a reload, the old one serves until the new has booted). */
+  private ready(): boolean {
+    if (this.stopping || this.shuttingDown) return false;
+    const serving = this.reloading ? [this.generation, this.reloading.generation - 1] : [this.generation];
+    return [...this.workers.values()].some((w) => w.booted && !w.stopping && serving.includes(w.generation));
+  }
+
+  private metricsSnapshot(): MetricsSnapshot {
+    this.rememberListenerInodes();
+    const slots = this.scoreboard.read();
+    const totals = emptyCounters();
+    addCounters(totals, this.retired);
+    const workers = [...this.workers.values()].map((w) => {
+      const slot = slots.get(w.slot);
+      const mine = slot && slot.pid === w.pid ? slot : undefined;
+      if (mine) addCounters(totals, mine.counters);
+      return { pid: w.pid, state: w.stopping ? 'exiting' as const : mine?.state === 'busy' || mine?.state === 'idle' ? mine.state : 'booting' as const, rss: rssBytes(w.pid), connections: mine?.connections ?? 0, requests: mine?.requests ?? 0 };
+    });
+    const queues = listenQueues();
+    const listenQueuesNow = this.listeners.flatMap((l) => {
+      const q = queues.get(this.listenerInodes.get(l.url) ?? -1);
+      return q ? [{ listener: l.url, queued: q.queued }] : [];
+    });
+    return {
+      version: VERSION, workerClass: effectiveWorkerClass(this.settings), ready: this.ready(), workers, totals,
+      restarts: { ...this.restarts }, listenQueues: listenQueuesNow,
+    };
+  }
+
   // --- the control socket ------------------------------------------------------------------------
 
   private async startControl(): Promise<void> {
@@ -837,6 +935,10 @@ export class Arbiter {
         return w.pid;
       },
       startDebugger: (pid) => this.startDebugger(this.workerByPid(pid)),
+      metrics: () => {
+        const snapshot = this.metricsSnapshot();
+        return { ...snapshot, text: renderMetrics(snapshot) };
+      },
     }));
     try {
       await server.listen();
@@ -942,6 +1044,7 @@ export class Arbiter {
     for (const [sig, handler] of this.handlers) process.off(sig, handler);
     this.reloader?.close();
     this.control?.close();
+    this.metrics?.close();
     this.scoreboard.close();
     if (this.pidfile) {
       try {

@@ -17,6 +17,7 @@ const HELP: { [C in ControlCommand]: [string, string] } = {
   stop: ['', 'graceful stop (as TERM)'],
   kill: ['PID', 'kill one worker; the arbiter replaces it'],
   debug: ['PID', 'start a debugpy listener in that worker and print its port'],
+  metrics: ['', 'the figures of /metrics, in Prometheus text (--json: structured)'],
 };
 
 const USAGE = `usage: unicorn ctl [--socket PATH | -p PIDFILE] [--json] COMMAND [ARG]
@@ -88,6 +89,7 @@ const RENDER: { [C in ControlCommand]: (result: ControlResults[C]) => string } =
   stop: () => 'stopping\n',
   kill: (r) => `killed worker ${r.killed}\n`,
   debug: (r) => `worker ${r.pid}: debugpy listening on 127.0.0.1:${r.port}\n`,
+  metrics: (r) => r.text,
 };
 
 function render<C extends ControlCommand>(command: C, result: ControlResults[C]): string {

@@ -23,6 +23,8 @@ export interface Listener {
   path?: string;
   /** libuv's handle, kept so that the descriptor stays open. */
   handle?: { close(cb?: () => void): void };
+  /** Set once the arbiter closed its descriptor early (a graceful stop): only the socket file remains to remove. */
+  released?: boolean;
 }
 
 
@@ -221,9 +223,8 @@ export async function bindAll(addresses: Address[], opts: BindOptions = {}): Pro
 
 /** Closes the descriptors and removes unix socket files (unless another master still serves them). */
 export function closeAll(listeners: Listener[], unlink = true): void {
+  releaseDescriptors(listeners);
   for (const l of listeners) {
-    if (l.handle) l.handle.close();
-    else if (l.address.kind !== 'fd') fs.closeSync(l.fd); // adopted from an old master: a bare descriptor
     if (unlink && l.address.kind === 'unix') {
       try {
         fs.unlinkSync(l.address.path);
@@ -231,6 +232,22 @@ export function closeAll(listeners: Listener[], unlink = true): void {
         /* already gone */
       }
     }
+  }
+}
+
+/**
+ * Closes the arbiter's own descriptors of the listeners (once each). On a graceful stop the workers then
+ * hold the last copies: the kernel resets a listen queue's waiting connections when its last descriptor
+ * closes, and a worker closes its copy only once it has found that queue empty.
+ */
+export function releaseDescriptors(listeners: Listener[], inherited = false): void {
+  for (const l of listeners) {
+    if (l.released) continue;
+    if (l.handle) l.handle.close();
+    // A bare descriptor: adopted from an old master, or (`inherited`) fd:// and systemd's sockets.
+    else if (l.address.kind !== 'fd' || inherited) fs.closeSync(l.fd);
+    else continue;
+    l.released = true;
   }
 }
 

@@ -1,4 +1,5 @@
-// What the kernel knows about a process or a port: resident memory, and whether a debugger is connected.
+// What the kernel knows about a process or a port: resident memory, whether a debugger is connected,
+// and how many connections wait in a listening socket's accept queue.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -23,7 +24,22 @@ export function rssBytes(pid: number): number | null {
  */
 export function portHasClient(port: number): boolean {
   if (process.platform !== 'linux') return true;
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  // 01 is ESTABLISHED.
+  return tcpSockets().some((t) => t.state === '01' && t.port === port);
+}
+
+/** One row of /proc/net/tcp{,6}. */
+interface TcpRow {
+  port: number;
+  /** The kernel's state code: 01 ESTABLISHED, 0A LISTEN. */
+  state: string;
+  rxQueue: number;
+  inode: number;
+}
+
+/** The TCP sockets of this network namespace (Linux; empty elsewhere). */
+function tcpSockets(): TcpRow[] {
+  const rows: TcpRow[] = [];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let table: string;
     try {
@@ -32,10 +48,32 @@ export function portHasClient(port: number): boolean {
       continue;
     }
     for (const line of table.split('\n').slice(1)) {
+      // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode ...
       const cols = line.trim().split(/\s+/);
-      // cols[1] is local ADDR:PORT, cols[3] the state; 01 is ESTABLISHED.
-      if (cols.length > 3 && cols[3] === '01' && cols[1].endsWith(`:${hexPort}`)) return true;
+      if (cols.length < 10) continue;
+      const rx = cols[4].slice(cols[4].indexOf(':') + 1);
+      rows.push({ port: parseInt(cols[1].slice(cols[1].lastIndexOf(':') + 1), 16), state: cols[3], rxQueue: parseInt(rx, 16), inode: Number(cols[9]) });
     }
   }
-  return false;
+  return rows;
+}
+
+/** The socket inode behind one of this process's descriptors, or null (closed, not a socket, not Linux). */
+export function socketInode(fd: number): number | null {
+  try {
+    const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Listening TCP sockets by inode: the connections waiting in the accept queue (for a socket in LISTEN
+ * state the kernel reports the length of its accept queue as rx_queue).
+ */
+export function listenQueues(): Map<number, { queued: number; port: number }> {
+  const out = new Map<number, { queued: number; port: number }>();
+  for (const t of tcpSockets()) if (t.state === '0A') out.set(t.inode, { queued: t.rxQueue, port: t.port });
+  return out;
 }

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WORKER_STATES, WorkerState } from './core/control-protocol';
+import { Counters, WORKER_STATES, WorkerState } from './core/control-protocol';
 
 /** Bytes per slot; the layout below is mirrored in runtime/python/unicorn_worker/scoreboard.py. */
 export const SLOT_SIZE = 512;
@@ -15,10 +15,33 @@ export const SLOT_SIZE = 512;
  *   8 f64 heartbeat    16 f64 booted at   24 f64 requests served               32 f64 request start
  *  40 16 bytes method (NUL-padded)       56 200 bytes path (NUL-padded, truncated)
  * 256 u32 open connections (loops that hold several: gthread, asgi, gevent; 0 for sync)
- * 260..511 reserved for per-worker metrics counters (the operations work: request counts by status
- *          class, duration histogram); a field is added here, in both files, never moved.
- * Times are Unix seconds. Requests are a double so that both sides read them without 64-bit ints.
+ * 260 u32 reserved
+ * 264 f64[5] responses by status class 1xx..5xx      304 f64 seconds spent on requests (sum)
+ * 312 f64[12] requests by duration bucket (not cumulative; upper bounds DURATION_BUCKETS, then +Inf)
+ * 408 f64 response body bytes sent                   416..511 reserved
+ * A field is added here, in both files, never moved. The counters grow for a worker's life; the
+ * arbiter adds a dead worker's last values to its own totals (metrics.ts).
+ * Times are Unix seconds. Counts are doubles so that both sides read them without 64-bit ints.
  */
+/** Upper bounds (seconds) of the request duration buckets, Prometheus' defaults; the slot has one more for +Inf. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+export function emptyCounters(): Counters {
+  return { byStatus: [0, 0, 0, 0, 0], byDuration: new Array(DURATION_BUCKETS.length + 1).fill(0), seconds: 0, bytesSent: 0 };
+}
+
+export function addCounters(into: Counters, c: Counters): void {
+  c.byStatus.forEach((n, i) => (into.byStatus[i] += n));
+  c.byDuration.forEach((n, i) => (into.byDuration[i] += n));
+  into.seconds += c.seconds;
+  into.bytesSent += c.bytesSent;
+}
+
+function readCounters(buf: Buffer): Counters {
+  const f64s = (at: number, n: number) => Array.from({ length: n }, (_, i) => buf.readDoubleLE(at + 8 * i));
+  return { byStatus: f64s(264, 5), byDuration: f64s(312, DURATION_BUCKETS.length + 1), seconds: buf.readDoubleLE(304), bytesSent: buf.readDoubleLE(408) };
+}
+
 
 export interface Slot {
   slot: number;
@@ -31,6 +54,7 @@ export interface Slot {
   request: { method: string; path: string; startedAt: number } | null;
   /** Connections the worker holds open (keep-alive, websockets); 0 for the sync loop. */
   connections: number;
+  counters: Counters;
 }
 
 function text(buf: Buffer, start: number, len: number): string {
@@ -53,6 +77,7 @@ export function decodeSlot(buf: Buffer, slot: number): Slot {
     requests: buf.readDoubleLE(24),
     request: state === 'busy' ? { method: text(buf, 40, 16), path: text(buf, 56, 200), startedAt } : null,
     connections: buf.readUInt32LE(256),
+    counters: readCounters(buf),
   };
 }
 

@@ -68,7 +68,7 @@ describe('the control protocol', () => {
   test('requests are checked against the protocol before anything acts on them', async () => {
     const { s, sock } = await serverWithSocket();
     assert.deepEqual(await rawLine(sock, '{"command": "dance"}'),
-      { ok: false, error: `unknown command "dance" — use ${COMMANDS.slice(0, -1).join(', ')} or debug` });
+      { ok: false, error: `unknown command "dance" — use ${COMMANDS.slice(0, -1).join(', ')} or ${COMMANDS[COMMANDS.length - 1]}` });
     assert.deepEqual(await rawLine(sock, 'status please'), { ok: false, error: 'not JSON: status please' });
     assert.deepEqual(await rawLine(sock, '[1]'),
       { ok: false, error: 'a request is a JSON object with a "command", e.g. {"command": "status"}' });

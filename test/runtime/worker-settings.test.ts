@@ -113,6 +113,7 @@ describe('the settings a worker receives', () => {
       initgroups: true,
       accesslog: path.join(dir, 'access.log'),
       access_log_format: '%(h)s %(s)s',
+      access_log_json: true,
       errorlog: path.join(dir, 'error.log'),
       loglevel: 'debug',
       statsd_host: '127.0.0.1:9',

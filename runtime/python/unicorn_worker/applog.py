@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import json
 import os
 import re
 import sys
@@ -105,15 +106,20 @@ class ErrorStream(object):
 
 
 class AccessLog(object):
-    """One line per request from `access_log_format`; only the atoms the format names are computed."""
+    """One line per request from `access_log_format` (only the atoms it names are computed), or a JSON object."""
 
     _ATOM_RE = re.compile(r"%\(([^)]*)\)")
 
-    def __init__(self, target, fmt):
+    def __init__(self, target, fmt, json_lines=False):
         self.file = LogFile(target, 1)
         self.fmt = fmt
+        self.json = json_lines
         self.atoms = []
-        for key in sorted(set(self._ATOM_RE.findall(fmt))):
+        keys = set(self._ATOM_RE.findall(fmt))
+        if json_lines:
+            # Every one of gunicorn's plain atoms, plus the header/environ ones the format names.
+            keys = set(_SIMPLE) | set(k for k in keys if k not in _SIMPLE and k.startswith("{"))
+        for key in sorted(keys):
             self.atoms.append((key, self._getter(key)))
 
     def reopen(self):
@@ -121,49 +127,44 @@ class AccessLog(object):
 
     def write(self, environ, status, response_headers, sent, request_time):
         """`request_time` is in seconds (float); `sent` the body bytes written, or None."""
-        values = {}
-        for key, get in self.atoms:
-            try:
-                value = get(environ, status, response_headers, sent, request_time)
-            except Exception:
-                value = None
+        values = self._values(environ, status, response_headers, sent, request_time)
+        if self.json:
+            return self._write_json(values)
+        for key, value in values.items():
             if value is None:
-                value = "-"
+                values[key] = "-"
             elif isinstance(value, str):
-                value = value.replace('"', '\\"')
-            values[key] = value
+                values[key] = value.replace('"', '\\"')
         try:
             line = self.fmt % values
         except Exception:
             line = "access_log_format error: %r" % (self.fmt,)
         self.file.write_bytes((line + "\n").encode("utf-8", "backslashreplace"))
 
+    def _values(self, environ, status, response_headers, sent, request_time):
+        """Each atom's value; None where it has none or its getter failed."""
+        values = {}
+        for key, get in self.atoms:
+            try:
+                values[key] = get(environ, status, response_headers, sent, request_time)
+            except Exception:
+                values[key] = None
+        return values
+
+    def _write_json(self, values):
+        """access_log_json: one JSON object a line; the status and byte counts as numbers, a missing value as null."""
+        for key, value in values.items():
+            if value == "-":
+                values[key] = None  # gunicorn's text for "none"
+            elif key in ("s", "b") and value is not None:
+                values[key] = int(value) if str(value).isdigit() else None
+        self.file.write_bytes((json.dumps(values, separators=(",", ":"), default=str) + "\n").encode("utf-8"))
+
     # gunicorn's atoms, each a function of (environ, status, response_headers, sent, request_time).
     def _getter(self, key):
-        simple = {
-            "h": lambda e, s, r, n, t: e.get("REMOTE_ADDR") or "-",
-            "l": lambda e, s, r, n, t: "-",
-            "u": lambda e, s, r, n, t: _basic_auth_user(e),
-            "t": lambda e, s, r, n, t: time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
-            "r": lambda e, s, r, n, t: "%s %s %s" % (e["REQUEST_METHOD"], e["RAW_URI"], e["SERVER_PROTOCOL"]),
-            "s": lambda e, s, r, n, t: s.split(None, 1)[0] if s else "-",
-            "m": lambda e, s, r, n, t: e.get("REQUEST_METHOD"),
-            "U": lambda e, s, r, n, t: e.get("PATH_INFO"),
-            "q": lambda e, s, r, n, t: e.get("QUERY_STRING"),
-            "H": lambda e, s, r, n, t: e.get("SERVER_PROTOCOL"),
-            # gunicorn prints 0, not Apache's "-", for an empty body.
-            "b": lambda e, s, r, n, t: "-" if n is None else str(n),
-            "B": lambda e, s, r, n, t: n,
-            "f": lambda e, s, r, n, t: e.get("HTTP_REFERER", "-"),
-            "a": lambda e, s, r, n, t: e.get("HTTP_USER_AGENT", "-"),
-            "T": lambda e, s, r, n, t: int(t),
-            "D": lambda e, s, r, n, t: int(t * 1000000),
-            "M": lambda e, s, r, n, t: int(t * 1000),
-            "L": lambda e, s, r, n, t: "%d.%06d" % (int(t), int(t * 1000000) % 1000000),
-            "p": lambda e, s, r, n, t: "<%d>" % os.getpid(),
-        }
-        if key in simple:
-            return simple[key]
+        return _SIMPLE[key] if key in _SIMPLE else self._named_getter(key)
+
+    def _named_getter(self, key):
         low = key.lower()
         if low.startswith("{") and low.endswith("}i"):
             name = low[1:-2].upper().replace("-", "_")
@@ -190,6 +191,31 @@ class AccessLog(object):
                 return None
             return environ_var
         return lambda e, s, r, n, t: None
+
+
+# gunicorn's plain atoms, each a function of (environ, status, response_headers, sent, request_time).
+_SIMPLE = {
+    "h": lambda e, s, r, n, t: e.get("REMOTE_ADDR") or "-",
+    "l": lambda e, s, r, n, t: "-",
+    "u": lambda e, s, r, n, t: _basic_auth_user(e),
+    "t": lambda e, s, r, n, t: time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
+    "r": lambda e, s, r, n, t: "%s %s %s" % (e["REQUEST_METHOD"], e["RAW_URI"], e["SERVER_PROTOCOL"]),
+    "s": lambda e, s, r, n, t: s.split(None, 1)[0] if s else "-",
+    "m": lambda e, s, r, n, t: e.get("REQUEST_METHOD"),
+    "U": lambda e, s, r, n, t: e.get("PATH_INFO"),
+    "q": lambda e, s, r, n, t: e.get("QUERY_STRING"),
+    "H": lambda e, s, r, n, t: e.get("SERVER_PROTOCOL"),
+    # gunicorn prints 0, not Apache's "-", for an empty body.
+    "b": lambda e, s, r, n, t: "-" if n is None else str(n),
+    "B": lambda e, s, r, n, t: n,
+    "f": lambda e, s, r, n, t: e.get("HTTP_REFERER", "-"),
+    "a": lambda e, s, r, n, t: e.get("HTTP_USER_AGENT", "-"),
+    "T": lambda e, s, r, n, t: int(t),
+    "D": lambda e, s, r, n, t: int(t * 1000000),
+    "M": lambda e, s, r, n, t: int(t * 1000),
+    "L": lambda e, s, r, n, t: "%d.%06d" % (int(t), int(t * 1000000) % 1000000),
+    "p": lambda e, s, r, n, t: "<%d>" % os.getpid(),
+}
 
 
 def _basic_auth_user(environ):

@@ -547,8 +547,7 @@ class HttpProtocol(asyncio.Protocol):
         if worker.state is not None:
             scope["state"] = worker.state.copy()
         cycle = RequestCycle(self, req, scope, keep)
-        if worker.access_log is not None:
-            cycle.t0 = time.time()
+        cycle.t0 = time.time()
         self.cycle = cycle
         worker.request_started(req)
         cycle.task = self.loop.create_task(self.run_app(cycle))
@@ -608,8 +607,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def end_cycle(self, cycle):
         worker = self.worker
+        took = time.time() - cycle.t0
+        self.ctx.record(cycle.status if cycle.head_out else 0, took, cycle.sent)
         if worker.access_log is not None:
-            worker.log_access(self, cycle)
+            worker.log_access(self, cycle, took)
         worker.request_done()
         self.cycle = None
         if self.closed:
@@ -674,6 +675,7 @@ class HttpProtocol(asyncio.Protocol):
     def refuse(self, exc):
         """A request refused before the app: its error answer, then a lingering close."""
         self.log.debug("Invalid request from %s: %s", peer_name(self.peer), exc)
+        self.ctx.record(exc.status, 0.0, 0)
         self.transport.write(error_response(exc))
         self.linger()
 
@@ -1021,7 +1023,7 @@ class AsgiWorker(BaseLoop):
         if self.request_finished():
             self.stop_event.set()
 
-    def log_access(self, proto, cycle):
+    def log_access(self, proto, cycle, took):
         req = cycle.req
         environ = {
             "REQUEST_METHOD": req.method, "RAW_URI": req.target, "PATH_INFO": req.path,
@@ -1041,7 +1043,7 @@ class AsgiWorker(BaseLoop):
                 pass
         status = "%d %s" % (cycle.status, _reason(cycle.status)) if cycle.status else None
         try:
-            self.access_log.write(environ, status, headers, cycle.sent, time.time() - cycle.t0)
+            self.access_log.write(environ, status, headers, cycle.sent, took)
         except Exception:
             self.log.exception("Error writing the access log")
 

@@ -180,6 +180,7 @@ class GeventWorker(BaseLoop):
                     self.request_finished()
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
+                ctx.record(exc.status, 0.0, 0)
                 if send_quietly(conn, error_response(exc)):
                     linger(conn)
                 return

@@ -132,10 +132,18 @@ class ThreadWorker(BaseLoop):
         self.active = 0  # requests in pool threads
         self.accepting = False
         self.poller = None
+        record, record_lock = boot.status.record, threading.Lock()
+
+        def locked_record(code, seconds, sent):
+            with record_lock:  # pool threads finish requests concurrently; a counter update is read-modify-write
+                record(code, seconds, sent)
+
         for ctx, _ in boot.listeners:
             ctx.base["wsgi.multithread"] = True
+            ctx.record = locked_record
 
     def _on_term(self, signum, frame):
+        self.stop_requested = True
         self._stop_serving()
 
     def _stop_serving(self):
@@ -174,18 +182,24 @@ class ThreadWorker(BaseLoop):
                         self.log.info("Parent changed, shutting down: %s", os.getppid())
                         return 0
                     self._expire(now)
+                if listening and self.accepting != (len(conns) < self.max_connections):
+                    self._accepting(not self.accepting)
                 if not self.alive:
                     if stop_at is None:
-                        # Graceful stop: no new connections; each open one ends after its next answer or when idle.
+                        # Graceful stop: each open connection ends after its next answer or when idle. On TERM
+                        # each listener first gives up what already waits in its queue (until it is empty once).
                         stop_at = now + self.graceful_timeout
-                        self._accepting(False)
-                    if not conns:
+                        if not self.stop_requested:
+                            self._close_listeners(list(listening))
+                    if self.accepting:
+                        for fd in list(listening):
+                            if fd in listening:
+                                self._accept(*listening[fd])
+                    if not conns and not listening:
                         return 0
                     if now >= stop_at:
                         self.log.info("graceful timeout: closing %d connections", len(conns))
                         return 0
-                elif self.accepting != (len(conns) < self.max_connections):
-                    self._accepting(not self.accepting)
                 for fd, _ in poller.poll(max(0.0, next_tick - now)):
                     conn = conns.get(fd)
                     if conn is not None:
@@ -212,12 +226,21 @@ class ThreadWorker(BaseLoop):
             else:
                 self.poller.remove(fd)
 
+    def _close_listeners(self, fds):
+        taken = [self.listening.pop(fd) for fd in fds]
+        if self.accepting:
+            for fd in fds:
+                self.poller.remove(fd)
+        self.close_listeners(taken)
+
     def _accept(self, ctx, listener):
         conns = self.conns
-        while len(conns) < self.max_connections and self.alive:
+        while len(conns) < self.max_connections and (self.alive or self.stop_requested):
             try:
                 sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
+                if not self.alive:
+                    self._close_listeners([listener.fileno()])  # its queue is empty: the drain is over here
                 return
             except OSError as exc:
                 if accept_failed(exc, self.log):
@@ -235,6 +258,7 @@ class ThreadWorker(BaseLoop):
                 sock.setblocking(False)
             conn = Connection(ctx, sock, peer, time.monotonic() + self.head_timeout)
             conns[conn.fd] = conn
+            self.status.connections(len(conns))
             if ctx.preset_socket_options or conn.setup:
                 # The request usually arrives with the connection: read it now rather than after a poll.
                 self._read(conn)
@@ -352,6 +376,7 @@ class ThreadWorker(BaseLoop):
                 keep, rest = handle_request(ctx, sock, conn.peer, req, buf[end + 4:], keep, conn.proxy)
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(conn.peer), exc)
+                ctx.record(exc.status, 0.0, 0)
                 if send_quietly(sock, error_response(exc)):
                     linger(sock)
                 self._close(conn)
@@ -428,6 +453,7 @@ class ThreadWorker(BaseLoop):
     def _close(self, conn):
         """Any thread: forget the connection, then close it (in that order, so its fd number is free only once forgotten)."""
         self.conns.pop(conn.fd, None)
+        self.status.connections(len(self.conns))
         try:
             conn.sock.close()
         except OSError:

@@ -40,6 +40,9 @@ class BaseLoop(object):
         self.active = 0  # requests in progress
         self.reopen_due = False
         self.quitting = False
+        self.graceful_timeout = float(boot.settings["graceful_timeout"])
+        # TERM (not max_requests): serve what already waits in the listen queues before stopping.
+        self.stop_requested = False
         # Where the loop reports heartbeat/idle/busy (the scoreboard when the arbiter gives one).
         self.status = boot.status
         self.wakeup_r = self.wakeup_w = -1
@@ -70,6 +73,7 @@ class BaseLoop(object):
 
     def _on_term(self, signum, frame):
         self.alive = False
+        self.stop_requested = True
 
     def _on_quit(self, signum, frame):
         self.alive = False
@@ -113,6 +117,18 @@ class BaseLoop(object):
         signal.signal(signal.SIGUSR2, self._on_usr2)
         # gunicorn's workers ignore WINCH (it is the arbiter's signal when daemonised).
         signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+
+    def close_listeners(self, listeners):
+        """Drops this worker's copies of listening sockets once it takes no more connections from them.
+
+        The kernel resets the connections waiting in a listen queue when the last descriptor of that
+        socket closes; closing ours as soon as its queue is empty leaves as short a window as can be.
+        """
+        for _, sock in listeners:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
     def wake(self):
         """Wakes the loop from another thread (the same pipe the signals use)."""

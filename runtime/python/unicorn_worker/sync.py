@@ -91,7 +91,19 @@ class SyncWorker(BaseLoop):
                     self.accept_all(data[0], data[1], ppid)
                 if not self.alive:
                     break
+        if self.stop_requested:
+            self.serve_queued(ppid)
         return 0
+
+    def serve_queued(self, ppid):
+        """TERM: serves the connections already waiting in each listen queue (until it is empty once, within
+        graceful_timeout), then closes this worker's copies of the listeners. See README "Stopping"."""
+        deadline = time.monotonic() + self.graceful_timeout
+        pending = list(self.boot.listeners)
+        while pending and time.monotonic() < deadline:
+            self._tick_due()
+            pending = [(ctx, sock) for ctx, sock in pending if not self.accept_all(ctx, sock, ppid, deadline)]
+        self.close_listeners(self.boot.listeners)
 
     def _tick_due(self):
         """Heartbeat at most every TICK seconds (a write each request would cost a syscall); True when it beat."""
@@ -102,19 +114,20 @@ class SyncWorker(BaseLoop):
         self.status.heartbeat()
         return True
 
-    def accept_all(self, ctx, listener, ppid):
+    def accept_all(self, ctx, listener, ppid, until=None):
         """Serves connections on one listener until its queue is empty (no select between them).
 
         With several listeners it takes one connection per wake-up, so a busy one cannot starve the rest.
         The slot says busy from the first request of a burst to the last, and idle once the queue is
-        empty: one scoreboard write a request fewer than idle after each.
+        empty: one scoreboard write a request fewer than idle after each. `until`: the drain after TERM
+        (serve regardless of `alive` until that monotonic time). True when the queue was found empty.
         """
         burst = len(self.boot.listeners) == 1
         served = self.handled
         # Plain TCP with the socket options preset on the listener: the descriptor alone will do.
         raw = ctx.preset_socket_options and ctx.tls is None
         try:
-            while self.alive:
+            while self.alive if until is None else time.monotonic() < until:
                 try:
                     if raw:
                         fd, peer = listener._accept()
@@ -122,11 +135,11 @@ class SyncWorker(BaseLoop):
                     else:
                         conn, peer = listener.accept()
                 except (BlockingIOError, InterruptedError):
-                    return
+                    return True
                 except OSError as exc:
                     if accept_failed(exc, self.log):
                         continue
-                    return
+                    return False
                 proxy = None
                 try:
                     if ctx.tls is not None:
@@ -137,12 +150,13 @@ class SyncWorker(BaseLoop):
                     if conn is not None:
                         conn.close()
                 self.handled += 1
-                if 0 < self.max_requests <= self.handled:
+                if 0 < self.max_requests <= self.handled and self.alive:
                     self.log.info("Autorestarting worker after current request.")
                     self.alive = False
-                    return
+                    return False
                 if not burst or (self._tick_due() and os.getppid() != ppid):
-                    return
+                    return False
+            return False
         finally:
             if self.handled != served:
                 self.status.idle(self.handled)
@@ -198,6 +212,7 @@ class SyncWorker(BaseLoop):
                 return  # every byte read: a plain close loses nothing
         except errors.RequestError as exc:
             self.log.debug("Invalid request from %s: %s", peer_name(peer), exc)
+            ctx.record(exc.status, 0.0, 0)
             if not send_quietly(conn, error_response(exc)):
                 return
         except errors.TIMEOUTS:

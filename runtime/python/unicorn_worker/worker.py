@@ -40,7 +40,7 @@ class Boot(object):
         accesslog = s["accesslog"]
         self.access_log = None
         if accesslog is not None:
-            self.access_log = applog.AccessLog(accesslog, s["access_log_format"])
+            self.access_log = applog.AccessLog(accesslog, s["access_log_format"], s["access_log_json"])
         # The client socket timeout. timeout 0 turns the arbiter's watchdog off, and then, as in gunicorn,
         # client sockets have no timeout either (None), rather than a made-up one.
         self.client_timeout = s["timeout"] if s["timeout"] > 0 else None
@@ -176,6 +176,7 @@ class Boot(object):
                 spec, self.settings, self.limits, self.app, self.log, self.access_log, error_stream, self.client_timeout,
                 self.parser_cfg,
             )
+            ctx.record = self.status.record
             if self.hooks is not None and self.hooks.per_request:
                 ctx.hooks = self.hooks
             if server_tls is not None:
@@ -292,6 +293,12 @@ class NullStatus(object):
         pass
 
     def busy(self, req, served=None):
+        pass
+
+    def record(self, code, seconds, sent):
+        pass
+
+    def connections(self, count):
         pass
 
     def exiting(self):

@@ -87,6 +87,8 @@ class ListenerContext(object):
         self.preset_socket_options = False
         # Set by the gthread loop on a graceful stop: responses still being written say Connection: close.
         self.draining = False
+        # Where each finished request is counted (the scoreboard slot's metrics): record(code, seconds, sent).
+        self.record = _ignore
         # The worker's hooks when the config file defines pre_request or post_request (else None: no cost).
         self.hooks = None
         # TLS (tls.ServerTLS) and PROXY protocol (proxy.ProxyPolicy) when those are on, else None.
@@ -438,7 +440,7 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
     Raises RequestError only before the app runs (the caller answers it); socket errors propagate.
     `proxy` holds the environ keys from the connection's PROXY protocol header, if it had one.
     """
-    started = time.time() if ctx.access_log is not None else 0.0
+    started = time.time()
     log = ctx.log
     resp = Response(sock, req, log, ctx.client_timeout, keep_alive, ctx)
     on_first_read = None
@@ -501,9 +503,11 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
                 close()
             except Exception:
                 log.exception("Error closing the response iterable of %s", req.target)
+        took = time.time() - started
+        ctx.record(resp.code, took, resp.sent)
         if ctx.access_log is not None:
             try:
-                ctx.access_log.write(environ, resp.status, resp.headers or [], resp.sent, time.time() - started)
+                ctx.access_log.write(environ, resp.status, resp.headers or [], resp.sent, took)
             except Exception:
                 log.exception("Error writing the access log")
         if hooks is not None:
@@ -521,6 +525,10 @@ def handle_request(ctx, sock, peer, req, leftover, keep_alive=False, proxy=None)
         except (errors.RequestError, OSError) + errors.TIMEOUTS:
             return False, None
     return resp.keep_alive, body.rest()
+
+
+def _ignore(code, seconds, sent):
+    pass
 
 
 def send_quietly(sock, data):

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 
 /** The commands, in the order `unicorn ctl --help` lists them. */
-export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug'] as const;
+export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug', 'metrics'] as const;
 export type ControlCommand = (typeof COMMANDS)[number];
 
 export interface ControlRequest {
@@ -28,6 +28,8 @@ export interface ControlResults {
   stop: { stopping: true };
   kill: { killed: number };
   debug: { pid: number; port: number };
+  /** The figures of /metrics, and `text`: the same in Prometheus' text format. */
+  metrics: MetricsSnapshot & { text: string };
 }
 export type ControlResult = ControlResults[ControlCommand];
 
@@ -75,6 +77,33 @@ export interface WorkerStatus {
   request: { method: string; path: string; age: number } | null;
   debug_port: number | null;
   debugger_attached: boolean;
+}
+
+/** Why a worker was replaced (unicorn_worker_restarts_total's `reason`). */
+export const RESTART_REASONS = ['timeout', 'crash', 'max_requests', 'reload'] as const;
+export type RestartReason = (typeof RESTART_REASONS)[number];
+
+/** What a worker counted over its life (the per-request figures of its scoreboard slot), or a sum of those. */
+export interface Counters {
+  /** Responses by status class: index 0 is 1xx … 4 is 5xx. */
+  byStatus: number[];
+  /** Requests by duration bucket (upper bounds DURATION_BUCKETS in scoreboard.ts, then +Inf), not cumulative. */
+  byDuration: number[];
+  seconds: number;
+  bytesSent: number;
+}
+
+/** Everything /metrics and `unicorn ctl metrics` show, gathered by the arbiter at the moment of the request. */
+export interface MetricsSnapshot {
+  version: string;
+  workerClass: string;
+  ready: boolean;
+  workers: Array<{ pid: number; state: WorkerState; rss: number | null; connections: number; requests: number }>;
+  /** Every worker's counters, the exited ones' included. */
+  totals: Counters;
+  restarts: Record<RestartReason, number>;
+  /** Per TCP listener: connections waiting in its accept queue. */
+  listenQueues: Array<{ listener: string; queued: number }>;
 }
 
 /** A request line as the server received it, checked; throws with the message the client is sent back. */

@@ -57,6 +57,19 @@ function statsdAddressProblem(text: string): { problem: string; fix: string } | 
   return parseStatsdAddress(text) ? undefined : { problem: `"${text}" is not HOST:PORT`, fix: 'write it as localhost:8125' };
 }
 
+/** metrics_bind: one TCP or unix address (the arbiter's own HTTP server; no fd://). */
+export function parseMetricsAddress(text: string): { host: string; port: number } | { path: string } | undefined {
+  if (text.startsWith('unix:')) return text.length > 5 ? { path: text.slice(5) } : undefined;
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(text) ?? /^([^:\s/\[\]]+):(\d+)$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port >= 0 && port <= 65535 ? { host: m[1], port } : undefined;
+}
+
+function metricsAddressProblem(text: string): { problem: string; fix: string } | undefined {
+  return parseMetricsAddress(text) ? undefined : { problem: `"${text}" is not HOST:PORT or unix:PATH`, fix: 'write it as 127.0.0.1:9100' };
+}
+
 const BIND_DOC =
   'Where to listen. Each entry is HOST:PORT, [IPv6]:PORT, a bare HOST (port 8000), unix:PATH ' +
   'or fd://N (a socket inherited from the parent). Repeat -b to listen on several addresses; ' +
@@ -197,6 +210,14 @@ export const SETTINGS: readonly Setting[] = [
     default: 30, min: 0, side: BOTH,
     doc: 'On a graceful stop (TERM), seconds the workers get to finish the requests they are serving ' +
       'before they are killed.',
+  }),
+  s({
+    name: 'shutdown_delay', section: 'Worker Processes', flags: ['--shutdown-delay'], metavar: 'SECONDS', type: 'int',
+    default: 0, min: 0, side: MASTER,
+    doc: 'After TERM, seconds the server keeps serving normally while /readyz (see metrics_bind) answers ' +
+      '503, so that load balancers stop sending it traffic before the workers stop; then the graceful ' +
+      'stop begins (graceful_timeout). In Kubernetes this replaces a preStop sleep: keep ' +
+      'terminationGracePeriodSeconds above shutdown_delay + graceful_timeout. A second TERM ends the delay.',
   }),
   s({
     name: 'keepalive', section: 'Worker Processes', flags: ['--keep-alive'], metavar: 'INT', type: 'int', default: 2,
@@ -480,6 +501,14 @@ export const SETTINGS: readonly Setting[] = [
       '{name}o response header, {name}e environment variable, and the rest of gunicorn\'s set.',
   }),
   s({
+    name: 'access_log_json', section: 'Logging', flags: ['--access-log-json'], type: 'bool', default: false,
+    side: WORKER,
+    doc: 'Write each access log line as one JSON object instead of access_log_format\'s text: gunicorn\'s ' +
+      'atoms as fields (h, l, u, t, r, s, m, U, q, H, b, B, f, a, T, D, M, L, p; numbers as numbers, a ' +
+      'missing value as null) plus the {name}i, {name}o and {name}e atoms access_log_format names. ' +
+      'Works with accesslog = "-".',
+  }),
+  s({
     name: 'errorlog', section: 'Logging', flags: ['--error-logfile', '--log-file'], metavar: 'FILE', type: 'string',
     default: '-', side: BOTH, doc: 'Where the arbiter and the workers write their log; - is standard error.',
   }),
@@ -496,6 +525,15 @@ export const SETTINGS: readonly Setting[] = [
       'gunicorn.request.duration timer in milliseconds (from the workers), gunicorn.workers as a gauge ' +
       'whenever the number of worker processes changes (from the arbiter), and the ' +
       'gunicorn.log.critical/error/warning/exception counters. Off (and free) when unset.',
+  }),
+  s({
+    name: 'metrics_bind', section: 'Logging', flags: ['--metrics-bind'], metavar: 'ADDRESS', type: 'string', default: null,
+    side: MASTER, check: (v: string | null) => (v === null ? undefined : metricsAddressProblem(v)),
+    doc: 'HOST:PORT, [IPv6]:PORT or unix:PATH where the arbiter serves /metrics (Prometheus text format: ' +
+      'workers by state, requests by status class, a request duration histogram, the listen queue per ' +
+      'listener, worker restarts by reason, per-worker memory and connections), /healthz (200 while at ' +
+      'least one worker lives) and /readyz (200 once a worker has booted, also through a reload; 503 ' +
+      'during shutdown_delay and the stop). Never on the app\'s own listeners. Off when unset.',
   }),
   s({
     name: 'statsd_prefix', section: 'Logging', flags: ['--statsd-prefix'], metavar: 'STATSD_PREFIX', type: 'string',
