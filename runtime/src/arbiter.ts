@@ -106,6 +106,8 @@ export class Arbiter {
   private readonly abandoned = new Set<number>();
   private bootCrashes = 0;
   private lastLoopAt = Date.now();
+  /** How long the loop last asked to sleep: a turn that comes much later than that was suspended. */
+  private sleptFor = 0;
   private reexecPid = 0;
   /** The worker count nworkers_changed last reported (null before the first report, as in gunicorn). */
   private reportedCount: number | null = null;
@@ -182,7 +184,8 @@ export class Arbiter {
         }
         this.lastLoopAt = Date.now();
         const busy = this.stopping || [...this.workers.values()].some((w) => w.abortedAt);
-        if (!this.queue.length && !this.exits.length) await this.sleep(busy ? 100 : 1000);
+        this.sleptFor = 0;
+        if (!this.queue.length && !this.exits.length) await this.sleep((this.sleptFor = busy ? 100 : 1000));
       }
     } finally {
       this.cleanup();
@@ -432,7 +435,10 @@ export class Arbiter {
     const timeout = this.settings.timeout as number;
     if (!timeout) return;
     const now = Date.now();
-    if (now - this.lastLoopAt > timeout * 1000) return; // we were suspended: heartbeats are stale for everyone
+    // The arbiter (and with it, usually, the workers) was suspended when this turn comes later than the
+    // loop's own sleep explains: heartbeats are stale for everyone, so skip a round. The slack is at most
+    // half the timeout, so a timeout shorter than the loop's 1 s tick still fires.
+    if (now - this.lastLoopAt - this.sleptFor > Math.min(1000, timeout * 500)) return;
     const slots = this.scoreboard.read();
     for (const w of this.workers.values()) {
       if (w.abortedAt) {

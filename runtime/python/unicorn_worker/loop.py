@@ -41,6 +41,10 @@ class BaseLoop(object):
         self.reopen_due = False
         self.quitting = False
         self.graceful_timeout = float(boot.settings["graceful_timeout"])
+        # An idle loop wakes to heartbeat at least twice per watchdog timeout (gunicorn's sync worker
+        # waits timeout / 2), and at least once a second for the parent check.
+        watchdog = boot.settings["timeout"]
+        self.idle_wait = min(1.0, watchdog / 2.0) if watchdog else 1.0
         # TERM (not max_requests): serve what already waits in the listen queues before stopping.
         self.stop_requested = False
         # Where the loop reports heartbeat/idle/busy (the scoreboard when the arbiter gives one).

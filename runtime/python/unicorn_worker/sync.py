@@ -13,7 +13,7 @@ from .parser import parse_head
 from .wsgi import error_response, handle_request, send_quietly
 
 RECV_SIZE = 65536
-# The heartbeat and the parent check happen this often (seconds) under load, and at least once a second idle.
+# The heartbeat and the parent check happen this often (seconds) under load; idle, every loop.idle_wait.
 TICK = 0.25
 _WAKEUP = object()
 
@@ -80,7 +80,7 @@ class SyncWorker(BaseLoop):
             if self._tick_due() and os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 return 0
-            for key, _ in selector.select(1.0):
+            for key, _ in selector.select(self.idle_wait):
                 data = key.data
                 if data is _WAKEUP:
                     drain(self.wakeup_r)
