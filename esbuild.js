@@ -12,6 +12,7 @@ const outdir = path.resolve(__dirname, process.argv.find((a) => a.startsWith('--
 
 const entries = [
   { in: 'client/src/extension.ts', out: 'client/extension' },
+  { in: 'client/src/task-runner.ts', out: 'client/task-runner' },
   { in: 'server/src/server.ts', out: 'server/server' },
   { in: 'runtime/src/cli.ts', out: 'runtime/cli' },
   ...vscodeSuiteEntries(),

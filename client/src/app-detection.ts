@@ -60,6 +60,14 @@ export function moduleFor(folder: string, file: string): { module: string; chdir
   return { module: parts.join('.'), chdir: path.relative(folder, dir) };
 }
 
+/**
+ * An ASGI entry (Django's asgi.py, `async def app(scope, receive, send)`): not a WSGI app, so not
+ * offered to the sync and gthread workers.
+ */
+export function isAsgiModule(text: string): boolean {
+  return /get_asgi_application/.test(text) || /^async\s+def\s+(app|application)\s*\(/m.test(text);
+}
+
 const SKIP_FILES = new Set(['unicorn.conf.py', 'gunicorn.conf.py', 'setup.py', 'conftest.py', 'manage.py']);
 
 /** Candidates from the folder's manage.py files and Python files (already listed by the caller). */
@@ -73,7 +81,7 @@ export function detectApps(folder: string, pythonFiles: string[], readText: (fil
     const text = readText(file);
     if (text === undefined) continue;
     const names = topLevelWsgiNames(text);
-    if (!names.length) continue;
+    if (!names.length || isAsgiModule(text)) continue;
     const { module, chdir } = moduleFor(folder, file);
     // A Django project's own wsgi.py is what unicorn-django serves: not a second choice.
     if (names[0] === 'application' && /get_wsgi_application/.test(text) && out.some((c) => c.kind === 'django')) continue;

@@ -2,13 +2,26 @@
 // the control socket the extension talks to it through.
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  ControlCommand, ControlRequest, ControlResults, ServerStatus, exchange, runtimeDir,
+  ControlCommand, ControlRequest, ControlResults, ServerStatus, runtimeDir,
 } from '../../runtime/src/core/control-protocol';
+import { controlAt } from './discovery';
 import { Invocation } from './invocation';
+
+/** A server the tree shows and the commands act on: one this window started, or one found by discovery. */
+export interface ServerHandle {
+  readonly controlSocket: string;
+  readonly origin: 'editor' | 'discovered';
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  readonly url: string | undefined;
+  lastStatus: ServerStatus | undefined;
+  control<C extends ControlCommand>(req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]>;
+  refreshStatus(): Promise<ServerStatus | undefined>;
+  stop(graceMs?: number): Promise<void>;
+}
 
 /** Unix socket paths longer than this do not fit sockaddr_un (108 bytes on Linux, 104 on macOS). */
 const MAX_SOCKET_PATH = 100;
@@ -22,7 +35,8 @@ export function controlSocketFor(storageDir: string): string {
   return Buffer.byteLength(preferred) <= MAX_SOCKET_PATH ? preferred : path.join(runtimeDir(), `vscode-${name}`);
 }
 
-export class ArbiterProcess implements vscode.Disposable {
+export class ArbiterProcess implements ServerHandle, vscode.Disposable {
+  readonly origin = 'editor';
   private readonly child: ChildProcess;
   private exitResult: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly exited: Promise<void>;
@@ -79,16 +93,18 @@ export class ArbiterProcess implements vscode.Disposable {
     return this.lastStatus?.master.listeners.find((l) => l.startsWith('http'));
   }
 
+  /** The last 20 kB of this server's own output (why it failed to start, for messages). */
+  tail = '';
+
   private append(text: string): void {
     this.write(text);
+    this.tail = (this.tail + text).slice(-20000);
   }
 
   /** Sends one control request; throws with the arbiter's error text. */
   async control<C extends ControlCommand>(req: ControlRequest & { command: C }, timeoutMs?: number): Promise<ControlResults[C]> {
     if (!this.running) throw new Error('the server is not running');
-    const answer = await exchange(net.connect({ path: this.controlSocket }), req, this.controlSocket, timeoutMs);
-    if (!answer.ok) throw new Error(answer.error);
-    return answer.result;
+    return controlAt(this.controlSocket, req, timeoutMs);
   }
 
   /** Asks for `status`; undefined while the control socket is not up yet (booting) or after exit. */

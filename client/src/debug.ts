@@ -3,7 +3,7 @@
 // `unicorn` launch type: one parent session owning the server, every worker a child session.
 import * as vscode from 'vscode';
 import type { WorkerStatus } from '../../runtime/src/core/control-protocol';
-import { ArbiterProcess } from './arbiter-process';
+import { ArbiterProcess, ServerHandle } from './arbiter-process';
 import { bundledDebugpyPath } from './invocation';
 
 export const WORKER_DEBUG_TYPE = 'unicorn-worker';
@@ -41,17 +41,39 @@ export interface Attachment {
   pid: number;
   port: number;
   session: vscode.DebugSession;
+  /** True when the other workers stopped accepting so that this one gets every new connection. */
+  focused: boolean;
+  /** Workers that still accept although asked not to (their worker class cannot pause accepting). */
+  othersAccepting: number[];
+}
+
+export interface AttachOptions {
+  /** The `unicorn` launch session whose child this one is (every worker attached: no focus then). */
+  parentSession?: vscode.DebugSession;
+  /** Send every new connection to this worker while it is attached (the server's focus command). */
+  focus?: boolean;
 }
 
 /** Attaches debug sessions to workers, one per worker, and remembers which are attached. */
 export class WorkerDebugger implements vscode.Disposable {
   private readonly sessions = new Map<number, vscode.DebugSession>();
+  /** Workers given the focus at attach, by session id: it is taken off when the session ends. */
+  private readonly focused = new Map<string, { server: ServerHandle; pid: number }>();
   private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires when a session starts or ends (the tree's Attach/Detach follows). */
+  readonly onDidChange = this.changed.event;
 
   constructor() {
     this.subscriptions.push(
+      this.changed,
       vscode.debug.onDidTerminateDebugSession((s) => {
         for (const [pid, session] of this.sessions) if (session.id === s.id) this.sessions.delete(pid);
+        const focus = this.focused.get(s.id);
+        this.focused.delete(s.id);
+        // Detached: the other workers take connections again.
+        if (focus?.server.running) void focus.server.control({ command: 'unfocus', pid: focus.pid }).catch(() => undefined).then(() => this.changed.fire());
+        else this.changed.fire();
       }),
     );
   }
@@ -61,7 +83,8 @@ export class WorkerDebugger implements vscode.Disposable {
   }
 
   /** Starts debugpy in the worker (through the arbiter) and a session attached to it. */
-  async attach(server: ArbiterProcess, pid: number, parentSession?: vscode.DebugSession): Promise<Attachment> {
+  async attach(server: ServerHandle, pid: number, folder: vscode.WorkspaceFolder | undefined, options: AttachOptions = {}): Promise<Attachment> {
+    const { parentSession } = options;
     const existing = this.sessions.get(pid);
     if (existing) throw new Error(`worker ${pid} already has a debugger attached (${existing.name})`);
     let port: number;
@@ -69,7 +92,8 @@ export class WorkerDebugger implements vscode.Disposable {
       ({ port } = await server.control({ command: 'debug', pid }, 25000));
     } catch (e) {
       const pythonDebugger = Boolean(vscode.extensions.getExtension(PYTHON_DEBUGGER_ID));
-      const inEnv = Boolean(bundledDebugpyPath() && server.invocation.env.PYTHONPATH?.includes(bundledDebugpyPath()!));
+      const bundled = bundledDebugpyPath();
+      const inEnv = Boolean(bundled && server instanceof ArbiterProcess && server.invocation.env.PYTHONPATH?.includes(bundled));
       throw new Error(missingDebugpyAdvice((e as Error).message, pythonDebugger, inEnv));
     }
     const config = workerAttachConfig(pid, port, Boolean(vscode.extensions.getExtension(PYTHON_DEBUGGER_ID)));
@@ -81,12 +105,22 @@ export class WorkerDebugger implements vscode.Disposable {
         }
       });
     });
-    const options: vscode.DebugSessionOptions = parentSession ? { parentSession, lifecycleManagedByParent: true, compact: true } : {};
-    const ok = await vscode.debug.startDebugging(server.invocation.folder, config, options);
+    const sessionOptions: vscode.DebugSessionOptions = parentSession ? { parentSession, lifecycleManagedByParent: true, compact: true } : {};
+    const ok = await vscode.debug.startDebugging(folder, config, sessionOptions);
     if (!ok) throw new Error(`could not start a debug session for worker ${pid} (port ${port})`);
     const session = await started;
     this.sessions.set(pid, session);
-    return { pid, port, session };
+    let focused = false;
+    let othersAccepting: number[] = [];
+    if (options.focus) {
+      const answer = await server.control({ command: 'focus', pid }, 10000);
+      this.focused.set(session.id, { server, pid });
+      // A worker class that cannot stop accepting on request keeps taking connections.
+      othersAccepting = answer.accepting.filter((p) => !answer.focus.includes(p));
+      focused = othersAccepting.length === 0;
+    }
+    this.changed.fire();
+    return { pid, port, session, focused, othersAccepting };
   }
 
   dispose(): void {
@@ -162,7 +196,7 @@ export class LaunchAdapter implements vscode.DebugAdapter {
     for (const w of server.lastStatus?.workers ?? []) {
       if (!isAttachable(w) || this.attaching.has(w.pid) || this.debuggers.sessionFor(w.pid)) continue;
       this.attaching.add(w.pid);
-      this.debuggers.attach(server, w.pid, this.session).catch((e: Error) => {
+      this.debuggers.attach(server, w.pid, server.invocation.folder, { parentSession: this.session }).catch((e: Error) => {
         this.event('output', { category: 'stderr', output: `Unicorn: could not attach to worker ${w.pid}: ${e.message}\n` });
       });
     }

@@ -104,11 +104,15 @@ export async function resolveInvocation(
   const chosen = await chooseApp(folder, state, options.interactive);
   if (chosen.kind === 'django') {
     const chdir = chosen.dir ? ['--chdir', chosen.dir] : [];
-    return { ...base, cli: 'unicorn-django', args: [...common, ...chdir, ...extra], checkArgs: [...common, ...extra], what: 'Django project' };
+    // check resolves the settings as the run does, so it needs the project's directory (manage.py) too.
+    return { ...base, cli: 'unicorn-django', args: [...common, ...chdir, ...extra], checkArgs: [...common, ...chdir, ...extra], what: 'Django project' };
   }
   const chdir = chosen.chdir ? ['--chdir', chosen.chdir] : [];
   return { ...base, cli: 'unicorn', args: [...common, ...chdir, ...extra, chosen.app], checkArgs: [...common, ...extra], what: chosen.app };
 }
+
+/** The labels the last app pick offered (for the API: tests check what the user was offered). */
+export const lastPick: { labels: string[] } = { labels: [] };
 
 async function chooseApp(folder: vscode.WorkspaceFolder, state: vscode.Memento, interactive: boolean): Promise<AppCandidate> {
   const files = await vscode.workspace.findFiles(new vscode.RelativePattern(folder, '**/*.py'), EXCLUDE, 500);
@@ -122,11 +126,12 @@ async function chooseApp(folder: vscode.WorkspaceFolder, state: vscode.Memento, 
   const again = candidates.find((c) => candidateId(c) === remembered);
   if (again) return again;
   if (candidates.length === 1 || !interactive) return candidates[0];
+  lastPick.labels = candidates.map((c) => describeCandidate(c).label);
   const pick = await vscode.window.showQuickPick(
     candidates.map((c) => ({ ...describeCandidate(c), candidate: c })),
     { title: 'Unicorn: which app should the server run?', placeHolder: 'Remembered for this workspace; change it with "unicorn.app"' },
   );
-  if (!pick) throw new InvocationError('Unicorn: no app chosen — nothing started.');
+  if (!pick) throw new InvocationError('Unicorn: nothing started — the list of apps was closed without a choice. Start again to pick one, or set "unicorn.app".');
   await state.update(rememberKey(folder), candidateId(pick.candidate));
   return pick.candidate;
 }

@@ -14,6 +14,8 @@ export const SOURCE = 'unicorn check';
 
 export interface CheckResult {
   findings: Finding[];
+  /** The limits the check compared with (absent when it did not run to the end). */
+  limits?: Record<string, unknown>;
   /** Set when the settings themselves were refused (exit 2): the one-line error. */
   error?: string;
 }
@@ -30,7 +32,8 @@ export function runCheck(bin: string, inv: Invocation): Promise<CheckResult> {
     child.on('exit', (code) => {
       if (code === 0 || code === 1) {
         try {
-          resolve({ findings: (JSON.parse(out) as { findings: Finding[] }).findings });
+          const report = JSON.parse(out) as { findings: Finding[]; limits: Record<string, unknown> };
+          resolve({ findings: report.findings, limits: report.limits });
           return;
         } catch {
           /* fall through: report what it said */

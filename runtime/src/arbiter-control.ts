@@ -2,7 +2,7 @@
 // for the arbiter's loop, which runs it between two iterations (as it runs a signal), so a request
 // never changes the arbiter's state while the loop is in the middle of an iteration. The answer is
 // what the work returned, computed in the loop: two `add`s in a row answer N+1 and N+2.
-import { ControlCommand, ControlRequest, ControlResults, ServerStatus } from './core/control-protocol';
+import { ControlCommand, ControlRequest, ControlResults, FocusResult, ServerStatus } from './core/control-protocol';
 
 /** The arbiter as the control socket sees it. Everything but `status` and `metrics` is called only inside the loop. */
 export interface ControlTarget {
@@ -17,6 +17,10 @@ export interface ControlTarget {
   killWorker(pid: number | undefined): number;
   /** Asks the worker to open a debugpy listener; resolves once it reports the port. */
   startDebugger(pid: number | undefined): Promise<{ pid: number; port: number }>;
+  /** Only that worker (and others focused before) takes new connections; resolves once the workers confirmed. */
+  focus(pid: number | undefined): Promise<FocusResult>;
+  /** Takes the focus off that worker (undefined: all). */
+  unfocus(pid: number | undefined): Promise<FocusResult>;
   /** The figures of /metrics, read now (like status). */
   metrics(): ControlResults['metrics'];
 }
@@ -51,6 +55,8 @@ export function controlHandler(t: ControlTarget): (req: ControlRequest) => Promi
       }),
     kill: (req) => t.inLoop(() => ({ killed: t.killWorker(req.pid) })),
     debug: (req) => t.inLoop(() => t.startDebugger(req.pid)),
+    focus: (req) => t.inLoop(() => t.focus(req.pid)),
+    unfocus: (req) => t.inLoop(() => t.unfocus(req.pid)),
     metrics: async () => t.metrics(),
   };
   return (req) => handlers[req.command](req, req.count ?? 1);

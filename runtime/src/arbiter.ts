@@ -11,7 +11,7 @@ import { Resolved, resolveInvocation } from './config';
 import { controlHandler } from './arbiter-control';
 import { ControlServer } from './control';
 import {
-  Counters, MetricsSnapshot, RESTART_REASONS, RestartReason, ServerStatus, WorkerStatus, controlSocketPath,
+  Counters, FocusResult, MetricsSnapshot, RESTART_REASONS, RestartReason, ServerStatus, WorkerStatus, controlSocketPath,
 } from './core/control-protocol';
 import { CliError, EXIT } from './core/errors';
 import { HookError, HookHost, HookServer, HookWorker, MasterHook, startHooks } from './hooks';
@@ -53,6 +53,9 @@ interface Worker {
   abortedAt?: number;
   sparedLogged?: boolean;
   debugWaiters: Array<(answer: { port?: number; error?: string }) => void>;
+  /** What the worker last confirmed: it takes new connections (false while another worker has the focus). */
+  accepting?: boolean;
+  acceptWaiters?: Array<() => void>;
 }
 
 interface Exit {
@@ -101,6 +104,8 @@ export class Arbiter {
   private nextId = 1;
   private generation = 1;
   private reloading: Reload | undefined;
+  /** Workers being debugged that get every new connection: the others stop accepting until this is empty. */
+  private readonly focus = new Set<number>();
   private reloadQueued = false;
   /** Generations of reloads that failed: their remaining workers are stopped and their exits ignored. */
   private readonly abandoned = new Set<number>();
@@ -386,6 +391,8 @@ export class Arbiter {
       this.pendingHellos.delete(worker.id);
       await this.runHook('child_exit', 'log', { pid: worker.pid, age: worker.id, booted: worker.booted });
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ error: `worker ${worker.pid} exited` });
+      for (const waiter of worker.acceptWaiters?.splice(0) ?? []) waiter();
+      if (this.focus.delete(worker.pid)) void this.applyFocus();
       // Workers of an abandoned reload are on their way out; how they end changes nothing.
       if (this.abandoned.has(worker.generation)) continue;
       const bootFailure = code === EXIT.APP_LOAD || code === EXIT.WORKER_BOOT;
@@ -476,8 +483,9 @@ export class Arbiter {
     }
     const current = this.current();
     if (current.length > this.workerCount) {
-      // The oldest workers go first, as in gunicorn.
-      for (const w of current.sort((a, b) => a.id - b.id).slice(0, current.length - this.workerCount)) this.stopWorker(w, 'SIGTERM');
+      // The oldest workers go first, as in gunicorn; those being debugged (focused) last.
+      const order = (w: Worker) => (this.focus.has(w.pid) ? 1 : 0);
+      for (const w of current.sort((a, b) => order(a) - order(b) || a.id - b.id).slice(0, current.length - this.workerCount)) this.stopWorker(w, 'SIGTERM');
     }
   }
 
@@ -865,11 +873,16 @@ export class Arbiter {
     if (msg.event === 'booted') {
       worker.booted = true;
       this.bootCrashes = 0;
+      worker.accepting = true;
+      if (this.focus.size) void this.applyFocus(); // a new worker while one is debugged takes no connections either
       this.wake(); // a reload may be waiting for this
     } else if (msg.event === 'files' && Array.isArray((msg as { files?: unknown }).files)) {
       this.reloader?.watch((msg as { files: string[] }).files);
     } else if (msg.event === 'debug') {
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ port: msg.port, error: msg.error });
+    } else if (msg.event === 'accepting') {
+      worker.accepting = Boolean((msg as { on?: unknown }).on);
+      for (const waiter of worker.acceptWaiters?.splice(0) ?? []) waiter();
     }
   }
 
@@ -902,6 +915,16 @@ export class Arbiter {
     return [...this.workers.values()].some((w) => w.booted && !w.stopping && serving.includes(w.generation));
   }
 
+  /** Per TCP listener (Linux): the connections waiting in its accept queue now. */
+  private listenQueuesNow(): Array<{ listener: string; queued: number }> {
+    this.rememberListenerInodes();
+    const queues = listenQueues();
+    return this.listeners.flatMap((l) => {
+      const q = queues.get(this.listenerInodes.get(l.url) ?? -1);
+      return q ? [{ listener: l.url, queued: q.queued }] : [];
+    });
+  }
+
   private metricsSnapshot(): MetricsSnapshot {
     this.rememberListenerInodes();
     const slots = this.scoreboard.read();
@@ -913,11 +936,7 @@ export class Arbiter {
       if (mine) addCounters(totals, mine.counters);
       return { pid: w.pid, state: w.stopping ? 'exiting' as const : mine?.state === 'busy' || mine?.state === 'idle' ? mine.state : 'booting' as const, rss: rssBytes(w.pid), connections: mine?.connections ?? 0, requests: mine?.requests ?? 0 };
     });
-    const queues = listenQueues();
-    const listenQueuesNow = this.listeners.flatMap((l) => {
-      const q = queues.get(this.listenerInodes.get(l.url) ?? -1);
-      return q ? [{ listener: l.url, queued: q.queued }] : [];
-    });
+    const listenQueuesNow = this.listenQueuesNow();
     return {
       version: VERSION, workerClass: effectiveWorkerClass(this.settings), ready: this.ready(), workers, totals,
       restarts: { ...this.restarts }, listenQueues: listenQueuesNow,
@@ -941,6 +960,8 @@ export class Arbiter {
         return w.pid;
       },
       startDebugger: (pid) => this.startDebugger(this.workerByPid(pid)),
+      focus: (pid) => this.focusOn(pid),
+      unfocus: (pid) => this.focusOff(pid),
       metrics: () => {
         const snapshot = this.metricsSnapshot();
         return { ...snapshot, text: renderMetrics(snapshot) };
@@ -977,6 +998,43 @@ export class Arbiter {
     return w;
   }
 
+  /** `ctl focus PID`: that worker gets every new connection (with the others focused before it). */
+  private focusOn(pid: number | undefined): Promise<FocusResult> {
+    const w = this.workerByPid(pid);
+    if (!w.booted) throw new Error(`worker ${w.pid} is still booting — try again once it is idle`);
+    this.focus.add(w.pid);
+    return this.applyFocus();
+  }
+
+  /** `ctl unfocus [PID]`: takes the focus off that worker (default: all). */
+  private focusOff(pid: number | undefined): Promise<FocusResult> {
+    if (pid === undefined) this.focus.clear();
+    else this.focus.delete(pid);
+    return this.applyFocus();
+  }
+
+  /**
+   * While some workers have the focus (a debugger is on them), every other booted worker stops
+   * accepting, so the kernel hands new connections to the focused ones; with no focus all accept.
+   * Resolves once each worker told confirmed (a worker busy with a request confirms after it, at most 5 s).
+   */
+  private async applyFocus(): Promise<FocusResult> {
+    const waits: Array<Promise<void>> = [];
+    for (const w of this.workers.values()) {
+      if (!w.booted || w.stopping) continue;
+      const want = this.focus.size === 0 || this.focus.has(w.pid);
+      if (w.accepting === want) continue;
+      waits.push(new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        (w.acceptWaiters ??= []).push(() => (clearTimeout(timer), resolve()));
+      }));
+      this.sendToWorker(w, { command: 'accept', on: want });
+    }
+    await Promise.all(waits);
+    const accepting = [...this.workers.values()].filter((w) => w.booted && w.accepting).map((w) => w.pid);
+    return { focus: [...this.focus], accepting };
+  }
+
   /** Asks a worker to start a debugpy listener; resolves to the port it opened. */
   private startDebugger(worker: Worker): Promise<{ pid: number; port: number }> {
     if (!worker.booted) return Promise.reject(new Error(`worker ${worker.pid} is still booting — try again once it is idle`));
@@ -995,6 +1053,7 @@ export class Arbiter {
   private status(): ServerStatus {
     const now = Date.now();
     const slots = this.scoreboard.read();
+    const queued = new Map(this.listenQueuesNow().map((q) => [q.listener, q.queued]));
     return {
       master: {
         pid: process.pid,
@@ -1008,6 +1067,9 @@ export class Arbiter {
         rss: rssBytes(process.pid),
         timeout: this.settings.timeout as number,
         reloading: Boolean(this.reloading),
+        focus: [...this.focus],
+        // Each TCP listener's accept queue now (Linux): connections waiting for a free worker.
+        listen_queue: this.listeners.map((l) => ({ url: l.url, queued: queued.get(l.url) ?? null, backlog: this.settings.backlog as number })),
       },
       workers: [...this.workers.values()].sort((a, b) => a.id - b.id).map((w) => this.workerStatus(w, slots.get(w.slot), now)),
     };
@@ -1029,6 +1091,7 @@ export class Arbiter {
       request: mine?.request ? { method: mine.request.method, path: mine.request.path, age: Math.max(0, now / 1000 - mine.request.startedAt) } : null,
       debug_port: mine?.debugPort ?? null,
       debugger_attached: mine?.debugPort ? portHasClient(mine.debugPort) : false,
+      accepting: w.accepting ?? false,
     };
   }
 

@@ -207,9 +207,9 @@ export async function main(name: CliName, argv: string[]): Promise<void> {
   const env = { ...process.env };
   const parentMasterPid = takeHandover(env);
   try {
-    // `unicorn check` (first argument only) is the kernel-limits report; an app in a module named
-    // check is served as `unicorn check:application` (or `unicorn check:app`).
-    const subcommand = name === 'unicorn' && (argv[0] === 'ctl' || isCheckCommand(argv)) ? argv[0] : null;
+    // `unicorn check` / `unicorn-django check` (first argument only) is the kernel-limits report; an
+    // app in a module named check is served as `unicorn check:application` (or `unicorn check:app`).
+    const subcommand = (name === 'unicorn' && argv[0] === 'ctl') || isCheckCommand(argv) ? argv[0] : null;
     const invocation = subcommand ? null : await resolveInvocation(name, argv, env);
     if (subcommand === 'ctl') {
       code = await runCtl(argv.slice(1));

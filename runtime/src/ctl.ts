@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { request } from './control';
 import {
-  COMMANDS, ControlCommand, ControlRequest, ControlResults, ServerStatus, controlSocketPath, runtimeDir,
+  COMMANDS, ControlCommand, ControlRequest, ControlResults, FocusResult, ServerStatus, controlSocketPath, runtimeDir,
 } from './core/control-protocol';
 import { CliError, EXIT } from './core/errors';
 
@@ -17,6 +17,8 @@ const HELP: { [C in ControlCommand]: [string, string] } = {
   stop: ['', 'graceful stop (as TERM)'],
   kill: ['PID', 'kill one worker; the arbiter replaces it'],
   debug: ['PID', 'start a debugpy listener in that worker and print its port'],
+  focus: ['PID', 'only that worker takes new connections (the others stop accepting): for debugging it'],
+  unfocus: ['[PID]', 'take the focus off that worker (default: all); with none focused, all accept again'],
   metrics: ['', 'the figures of /metrics, in Prometheus text (--json: structured)'],
 };
 
@@ -89,8 +91,14 @@ const RENDER: { [C in ControlCommand]: (result: ControlResults[C]) => string } =
   stop: () => 'stopping\n',
   kill: (r) => `killed worker ${r.killed}\n`,
   debug: (r) => `worker ${r.pid}: debugpy listening on 127.0.0.1:${r.port}\n`,
+  focus: renderFocus,
+  unfocus: renderFocus,
   metrics: (r) => r.text,
 };
+
+function renderFocus(r: FocusResult): string {
+  return `focus: ${r.focus.join(', ') || 'none'}; accepting: ${r.accepting.join(', ')}\n`;
+}
 
 function render<C extends ControlCommand>(command: C, result: ControlResults[C]): string {
   return RENDER[command](result);
@@ -125,7 +133,8 @@ export async function runCtl(argv: string[]): Promise<number> {
   }
   const req: ControlRequest = { command: command as ControlCommand };
   if (command === 'add' || command === 'remove') req.count = positiveInt(arg, 'count');
-  if (command === 'kill' || command === 'debug') {
+  if (command === 'unfocus' && arg !== undefined) req.pid = positiveInt(arg, 'pid');
+  if (command === 'kill' || command === 'debug' || command === 'focus') {
     if (arg === undefined) throw new CliError(`ctl: ${command} needs a worker pid — see unicorn ctl status`);
     req.pid = positiveInt(arg, 'pid');
   }

@@ -2,7 +2,7 @@
 // the shell's ulimit) and logging the findings.
 import * as childProcess from 'node:child_process';
 import fs from 'node:fs';
-import { Finding, KernelLimits, kernelLimits, probeKernel, systemSource } from './core/kernel';
+import { Finding, KernelLimits, kernelLimits, probeKernel, shortFinding, systemSource } from './core/kernel';
 import type { Logger } from './log';
 
 export const SYSTEM_SOURCE = systemSource({ readFileSync: fs.readFileSync, execFileSync: childProcess.execFileSync });
@@ -17,7 +17,10 @@ export function machineLimits(env: NodeJS.ProcessEnv = process.env): KernelLimit
   return kernelLimits(env, probeMachine);
 }
 
-/** One log line per finding, at its severity, ending with the command in brackets when there is one: the arbiter calls it at boot. */
+/**
+ * One short line per finding at start, at its severity: what is wrong with the numbers. The fix,
+ * with its commands, is `unicorn check`'s to print (and the editor's Problems and hover).
+ */
 export function logFindings(log: Logger, found: Finding[]): void {
-  for (const f of found) log.log(f.severity, `${f.message} Fix: ${f.fix}${f.command ? ` [run: ${f.command}]` : ''}`);
+  for (const f of found) log.log(f.severity, `${shortFinding(f.message)} — "unicorn check" shows the fix [${f.id}]`);
 }

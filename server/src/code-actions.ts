@@ -26,6 +26,12 @@ export function codeActions(params: CodeActionParams): CodeAction[] {
         edit: { changes: { [params.textDocument.uri]: [{ range: d.range, newText: data.text }] } },
       });
     } else {
+      if (data.lower) {
+        // The edit that needs no root: the setting down to what the kernel allows.
+        const title = `Lower ${data.lower.setting} to ${data.lower.value} (the kernel's limit)`;
+        out.push({ title, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true,
+          edit: { changes: { [params.textDocument.uri]: [{ range: data.lower.range, newText: String(data.lower.value) }] } } });
+      }
       const command = typeof data.command === 'string' && data.command ? data.command : undefined;
       const copy = command ? `Copy the command to the clipboard: ${command}` : 'Copy the fix to the clipboard';
       out.push({ title: copy, kind: CodeActionKind.QuickFix, diagnostics: [d],

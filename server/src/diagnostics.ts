@@ -6,7 +6,7 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/core/errors';
 import { parseAddress } from '../../runtime/src/core/address';
 import {
-  Setting, SettingError, coerce, effectiveWorkerClass, getSetting, isHelperName, suggestSetting, unknownSettingError,
+  Setting, SettingError, coerce, effectiveWorkerClass, getSetting, isHelperName, suggest, suggestSetting, unknownSettingError,
 } from '../../runtime/src/core/settings';
 import { AppKind, findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
@@ -70,7 +70,10 @@ export function diagnose(file: ConfigFile, ctx: DiagnoseContext): Diagnostic[] {
     const err = settingError(setting, raw);
     if (err) {
       // bind's entries were checked one by one above; the list as a whole is what coerce judges.
-      out.push(problem(culprit(setting, a.valueNode), err.message, err.problem.startsWith('not supported yet') ? 'not-supported' : 'invalid-value'));
+      const near = setting.type === 'enum' && typeof raw === 'string' ? suggest(raw.trim(), setting.choices!) : undefined;
+      const fix: FixData | undefined = near ? { kind: 'replace', title: `Change to "${near}"`, text: JSON.stringify(near) } : undefined;
+      out.push(problem(culprit(setting, a.valueNode), err.message, err.problem.startsWith('not supported yet') ? 'not-supported' : 'invalid-value',
+        DiagnosticSeverity.Error, fix));
       continue;
     }
     computed.delete(a.name);

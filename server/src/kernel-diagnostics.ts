@@ -44,18 +44,30 @@ const SEVERITY: Record<Severity, DiagnosticSeverity> = {
 export function kernelDiagnostics(kernel: KernelCheck, file: ConfigFile, values: Map<string, unknown>, computed: Set<string>): Diagnostic[] {
   const settings = Object.fromEntries(values);
   const out: Diagnostic[] = [];
-  for (const f of findings(kernel.limits(), settings)) {
+  const limits = kernel.limits();
+  for (const f of findings(limits, settings)) {
     // A computed value is not guessed at: its finding would rest on the default instead.
     if (f.setting && computed.has(f.setting)) continue;
-    out.push(diagnostic(f, file, values));
+    out.push(diagnostic(f, file, values, limits));
   }
   return out;
 }
 
-function diagnostic(f: Finding, file: ConfigFile, values: Map<string, unknown>): Diagnostic {
-  const data: FixData = { kind: 'command', fix: f.fix, ...(f.command ? { command: f.command } : {}) };
-  const base = { severity: SEVERITY[f.severity], source: SOURCE, code: `kernel-${f.id}`, data };
+/** The queue limit a backlog finding is about: the value "lower backlog to N" writes. */
+function backlogCeiling(f: Finding, limits: KernelLimits): number | undefined {
+  if (f.setting !== 'backlog') return undefined;
+  if (f.id === 'somaxconn') return limits.somaxconn;
+  if (f.id === 'syn-backlog') return limits.tcpMaxSynBacklog;
+  return undefined;
+}
+
+function diagnostic(f: Finding, file: ConfigFile, values: Map<string, unknown>, limits: KernelLimits): Diagnostic {
   const assigned = f.setting && values.has(f.setting) ? [...file.assignments].reverse().find((a) => a.name === f.setting) : undefined;
+  const ceiling = backlogCeiling(f, limits);
+  const lower = ceiling !== undefined && assigned?.valueNode && assigned.value.kind === 'literal'
+    ? { setting: f.setting!, value: ceiling, range: rangeOf(assigned.valueNode) } : undefined;
+  const data: FixData = { kind: 'command', fix: f.fix, ...(f.command ? { command: f.command } : {}), ...(lower ? { lower } : {}) };
+  const base = { severity: SEVERITY[f.severity], source: SOURCE, code: `kernel-${f.id}`, data };
   if (assigned) return { ...base, range: rangeOf(assigned.statement), message: `${f.message} Fix: ${f.fix}` };
   // The default (or the machine alone) is the problem: say so on the first line.
   const first = file.tree.rootNode.text.split('\n', 1)[0];

@@ -9,7 +9,14 @@ export const SOURCE = 'unicorn';
 export type FixData =
   | { kind: 'replace'; title: string; text: string }
   /** A kernel finding's fix: the explanation, and the one runnable shell command when there is one. */
-  | { kind: 'command'; fix: string; command?: string };
+  | { kind: 'command'; fix: string; command?: string; lower?: LowerEdit };
+
+/** A kernel finding's other fix: lower the setting's value to what the kernel allows (an edit in the file). */
+export interface LowerEdit {
+  setting: string;
+  value: number;
+  range: Range;
+}
 
 /** A node's range; tree-sitter's columns are UTF-16 code units, as LSP's are. */
 export function rangeOf(node: Node): Range {

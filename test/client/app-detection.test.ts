@@ -32,12 +32,15 @@ test('detectApps: Django via manage.py, modules inside packages, choices in a st
     write('site/manage.py', 'import django\n');
     write('site/site/__init__.py', '');
     write('site/site/wsgi.py', 'from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n');
+    // ASGI entries are not WSGI apps: neither Django's asgi.py nor an `async def app(scope, ...)`.
+    write('site/site/asgi.py', 'from django.core.asgi import get_asgi_application\napplication = get_asgi_application()\n');
+    write('tools/asgi_hello.py', 'async def app(scope, receive, send):\n    pass\n');
     write('pkg/__init__.py', '');
     write('pkg/web.py', 'app = object()\n');
     write('tools/hello.py', 'def app(environ, start_response):\n    return []\n');
     write('unicorn.conf.py', 'app = "not served"\n');
     write('lib.py', 'x = 1\n');
-    const files = ['site/manage.py', 'site/site/wsgi.py', 'pkg/__init__.py', 'pkg/web.py', 'tools/hello.py', 'unicorn.conf.py', 'lib.py'].map((f) => path.join(dir, f));
+    const files = ['site/manage.py', 'site/site/wsgi.py', 'site/site/asgi.py', 'tools/asgi_hello.py', 'pkg/__init__.py', 'pkg/web.py', 'tools/hello.py', 'unicorn.conf.py', 'lib.py'].map((f) => path.join(dir, f));
     const found = detectApps(dir, files, (f) => fs.readFileSync(f, 'utf8'));
     assert.deepEqual(found.map(candidateId), ['django:site', 'module::pkg.web:app', 'module:tools:hello:app']);
     assert.deepEqual(moduleFor(dir, path.join(dir, 'pkg', 'web.py')), { module: 'pkg.web', chdir: '' });

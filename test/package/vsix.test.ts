@@ -26,19 +26,21 @@ function zipEntries(file: string): string[] {
 }
 
 test('npm run package: a .vsix with the bundles, the worker and the wasm, no node_modules, installable into code-server', async (t) => {
-  assert.match(manifest.scripts.package ?? '', /esbuild\.js --production && vsce package --no-dependencies/, 'the package script is what this test repeats');
+  assert.match(manifest.scripts.package ?? '', /esbuild\.js --production && vsce package --no-dependencies .*--readme-path client\/README\.md/, 'the package script is what this test repeats');
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-vsix-'));
   t.after(() => fs.rmSync(stage, { recursive: true, force: true }));
 
   // What vsce reads from the extension folder, with a production build in the staging dist/.
   for (const entry of fs.readdirSync(ROOT)) {
-    if (['package.json', 'README.md', '.vscodeignore', 'runtime', 'syntaxes'].includes(entry) || /^(LICENSE|CHANGELOG)/.test(entry)) {
+    if (['package.json', 'README.md', '.vscodeignore', 'runtime', 'syntaxes', 'images'].includes(entry) || /^(LICENSE|CHANGELOG)/.test(entry)) {
       fs.cpSync(path.join(ROOT, entry), path.join(stage, entry), { recursive: true, filter: (src) => !src.includes(`${path.sep}src`) });
     }
   }
+  fs.mkdirSync(path.join(stage, 'client'));
+  fs.copyFileSync(path.join(ROOT, 'client', 'README.md'), path.join(stage, 'client', 'README.md'));
   run(process.execPath, [path.join(ROOT, 'esbuild.js'), '--production', `--outdir=${path.join(stage, 'dist')}`], ROOT);
   const vsix = path.join(stage, 'unicorn.vsix');
-  run(process.execPath, [VSCE, 'package', '--no-dependencies', '--out', vsix], stage);
+  run(process.execPath, [VSCE, 'package', '--no-dependencies', '--readme-path', 'client/README.md', '--out', vsix], stage);
 
   const entries = zipEntries(vsix);
   for (const file of [
@@ -51,9 +53,16 @@ test('npm run package: a .vsix with the bundles, the worker and the wasm, no nod
     'extension/dist/runtime/python/unicorn_worker_main.py',
     'extension/runtime/bin/unicorn.js',
     'extension/runtime/bin/unicorn-django.js',
+    'extension/dist/client/task-runner.js',
+    'extension/images/icon.png',
+    'extension/readme.md',
   ]) {
     assert.ok(entries.includes(file), `${file} is missing from the .vsix — check .vscodeignore`);
   }
+  // The Marketplace page is the user's README (what the extension does), not the developer one.
+  const readme = run('python3', ['-c', 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("extension/readme.md").decode())', vsix], ROOT);
+  assert.match(readme, /^# Unicorn for VS Code/);
+  assert.doesNotMatch(readme, /npm (install|start)/);
   const unwanted = entries.filter((e) => /(^|\/)node_modules\/|\.map$|^extension\/dist\/test\/|^extension\/test\/|\/src\/|\.ts$|__pycache__|\.vsix$/.test(e));
   assert.deepEqual(unwanted, [], 'the .vsix should hold only what the extension runs');
 

@@ -356,6 +356,57 @@ describe('the watchdog', () => {
 });
 
 describe('the control socket', () => {
+  for (const workerClass of ['sync', 'gthread']) {
+    test(`focus (${workerClass}): only the focused worker accepts, so it serves every new connection; unfocus resumes all`, async () => {
+      const dir = tmpdir();
+      const sock = path.join(dir, 'f.sock');
+      const s = await start(['-w', '3', '-k', workerClass, '--control-socket', sock, 'app:app']);
+      await waitUntil(async () => (await ctl(sock, 'status')).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers');
+      const pids = await workerPids(sock);
+      const target = pids[1];
+      assert.deepEqual(await ctl(sock, 'focus', String(target)), { focus: [target], accepting: [target] });
+      const status = await ctl(sock, 'status');
+      assert.deepEqual(status.master.focus, [target]);
+      assert.deepEqual(status.workers.filter((w: any) => w.accepting).map((w: any) => w.pid), [target]);
+      // Separate connections, each a fresh accept(): every one lands on the focused worker.
+      for (let i = 0; i < 12; i++) assert.equal((await get(s.port, '/pid')).body.toString(), String(target), `request ${i}`);
+      const human = await runCli(['ctl', '--socket', sock, 'unfocus']);
+      assert.equal(human.stdout, `focus: none; accepting: ${[...pids].sort((a, b) => a - b).join(', ')}\n`);
+      assert.deepEqual((await ctl(sock, 'status')).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
+      // Remove Worker spares the focused one, though it is not the newest.
+      await ctl(sock, 'focus', String(pids[0]));
+      await ctl(sock, 'remove', '2');
+      await waitUntil(async () => (await workerPids(sock)).length === 1, 15000, 'one worker left');
+      assert.deepEqual(await workerPids(sock), [pids[0]]);
+      await ctl(sock, 'add', '2');
+      await waitUntil(async () => (await ctl(sock, 'status')).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers again');
+      await ctl(sock, 'unfocus');
+      // A focused worker that exits takes its focus with it: the others accept again.
+      await ctl(sock, 'focus', String(pids[0]));
+      await ctl(sock, 'kill', String(pids[0]));
+      await waitUntil(async () => {
+        const st = await ctl(sock, 'status');
+        return st.master.focus.length === 0 && st.workers.length === 3 && st.workers.every((w: any) => w.state === 'idle' && w.accepting);
+      }, 15000, 'the focus to go with the killed worker and all three to accept');
+      assert.match((await runCli(['ctl', '--socket', sock, 'focus'])).stderr, /ctl: focus needs a worker pid/);
+    });
+  }
+
+  test('status: each listener\'s accept queue, counting connections no worker has taken yet', async () => {
+    const dir = tmpdir();
+    const sock = path.join(dir, 'q.sock');
+    const s = await start(['-w', '1', '--backlog', '64', '--control-socket', sock, 'app:app']);
+    await waitUntil(async () => (await ctl(sock, 'status')).workers.some((w: any) => w.state === 'idle'), 10000, 'an idle worker');
+    assert.deepEqual((await ctl(sock, 'status')).master.listen_queue, [{ url: s.url, queued: 0, backlog: 64 }]);
+    // The only worker sleeps on one request; three more connections wait in the queue.
+    const slow = get(s.port, '/sleep?3');
+    await waitUntil(async () => (await ctl(sock, 'status')).workers[0].state === 'busy', 10000, 'the worker busy');
+    const waiting = [1, 2, 3].map(() => get(s.port, '/'));
+    await waitUntil(async () => (await ctl(sock, 'status')).master.listen_queue[0].queued === 3, 10000, 'three connections queued');
+    await Promise.all([slow, ...waiting]);
+    assert.equal((await ctl(sock, 'status')).master.listen_queue[0].queued, 0);
+  });
+
   test('mode 0600; status, add, remove, kill, debug, reload and stop; errors are clear', async () => {
     const dir = tmpdir();
     const sock = path.join(dir, 'c.sock');

@@ -330,7 +330,7 @@ describe('language server kernel-limit diagnostics (limits injected through UNIC
 
   /** The client commands a diagnostic's quick fixes call, with their one argument. */
   async function fixCommands(server: LspServer, uri: string, d: Diag): Promise<Array<[string, unknown]>> {
-    const actions = await server.codeActions(uri, [d]);
+    const actions = (await server.codeActions(uri, [d])).filter((a) => !a.edit); // the edit (lower the setting) is checked apart
     assert.ok(actions.every((a) => a.kind === 'quickfix' && a.diagnostics?.length === 1 && a.command?.arguments?.length === 1));
     return actions.map((a) => [a.command!.command, a.command!.arguments![0]]);
   }
@@ -339,12 +339,16 @@ describe('language server kernel-limit diagnostics (limits injected through UNIC
     const fx = fixture('kernel', 'backlog.conf.py');
     const [d] = await linux.open(fx.uri, fx.text);
     const command = 'sudo sysctl -w net.core.somaxconn=4096';
-    assert.deepEqual(d.data, { kind: 'command', fix: d.message.slice(d.message.indexOf(' Fix: ') + 6), command });
+    const lower = { setting: 'backlog', value: 128, range: { start: { line: 2, character: 10 }, end: { line: 2, character: 14 } } };
+    assert.deepEqual(d.data, { kind: 'command', fix: d.message.slice(d.message.indexOf(' Fix: ') + 6), command, lower });
     assert.deepEqual(await fixCommands(linux, fx.uri, d), [['unicorn.copyFix', command], ['unicorn.runFixInTerminal', command]]);
     const actions = await linux.codeActions(fx.uri, [d]);
     assert.deepEqual(actions.map((a) => a.title), [
-      `Copy the command to the clipboard: ${command}`, `Open a terminal with the command: ${command}`,
+      "Lower backlog to 128 (the kernel's limit)", `Copy the command to the clipboard: ${command}`, `Open a terminal with the command: ${command}`,
     ]);
+    // The edit needs no root: backlog down to the limit, on the value.
+    assert.deepEqual(actions[0].edit, { changes: { [fx.uri]: [{ range: lower.range, newText: '128' }] } });
+    assert.equal(actions[0].isPreferred, true);
   });
 
   test('macOS: the commands are the macOS ones; port-reserved has none, so only the fix is copied', async () => {
@@ -535,6 +539,21 @@ describe('language server hover, completion and quick fixes', () => {
     const fixed = await applyFix(uri, text, action);
     assert.equal(fixed, 'workers = 4\n');
     assert.deepEqual(await server.change(uri, fixed), []);
+    await server.close(uri);
+  });
+
+  test('quick fix: a mistyped choice becomes the nearest one; the message lists the choices once', async () => {
+    const uri = uriOf('quickfix-choice.conf.py');
+    const text = 'worker_class = "gthred"\nloglevel = "loud"\n';
+    const ds = await server.open(uri, text);
+    assert.match(ds[0].message, /^worker_class: "gthred" is not one of [\w, ]+ — did you mean gthread\?$/);
+    assert.equal((ds[0].message.match(/gthread/g) ?? []).length, 2, ds[0].message);
+    const [action] = await server.codeActions(uri, [ds[0]]);
+    assert.equal(action.title, 'Change to "gthread"');
+    const fixed = await applyFix(uri, text, action);
+    assert.equal(fixed, 'worker_class = "gthread"\nloglevel = "loud"\n');
+    assert.deepEqual(await server.codeActions(uri, [ds[1]]), [], 'nothing near "loud": no fix');
+    assert.deepEqual((await server.change(uri, fixed)).map((d) => d.range.start.line), [1]);
     await server.close(uri);
   });
 

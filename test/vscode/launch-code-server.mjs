@@ -164,6 +164,8 @@ const userDataDir = path.join(tmp, 'user-data');
 const extensionsDir = path.join(tmp, 'extensions');
 const resultsFile = path.join(tmp, 'results.json');
 const screenshotRequests = path.join(tmp, 'screenshot-requests');
+const runtimeDir = path.join(tmp, 'run');
+fs.mkdirSync(runtimeDir, { mode: 0o700 });
 fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
 fs.mkdirSync(extensionsDir, { recursive: true });
 fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
@@ -246,6 +248,9 @@ async function runSuite() {
     UNICORN_VSCODE_ARTIFACTS: artifacts,
     UNICORN_VSCODE_SCREENSHOT_REQUESTS: screenshotRequests,
     UNICORN_VSCODE_TRUSTED: trusted ? '1' : '0',
+    // A runtime directory of this run's own: the tree discovers the servers whose control sockets
+    // are there, and must see only the ones this run starts, not other runs' on the machine.
+    XDG_RUNTIME_DIR: runtimeDir,
     ...(opts.grep ? { UNICORN_VSCODE_GREP: opts.grep } : {}),
     ...extraEnv,
   });

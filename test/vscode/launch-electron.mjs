@@ -7,6 +7,10 @@
 //
 //   npm run build && node test/vscode/launch-electron.mjs [--workspace DIR] [--env KEY=VALUE]...
 //       [--trusted=false] [--grep PATTERN] [--vscode-version 1.100.3]
+// The Django run (test/vscode/run.mjs's third): --workspace test/fixtures/vscode-django
+//   --env UNICORN_VSCODE_SUITE=django --env UNICORN_KERNEL_LIMITS='{"somaxconn":4096}'.
+// As with code-server, the suite runs in a copy of the workspace (it writes files there) with a
+// runtime directory of its own (the tree discovers the servers whose sockets are there).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +49,12 @@ if (!fs.existsSync(suiteEntry)) {
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-vscode-electron-'));
 const resultsFile = path.join(tmp, 'results.json');
+const workspace = path.join(tmp, 'workspace', path.basename(path.resolve(opts.workspace)));
+fs.cpSync(path.resolve(opts.workspace), workspace, { recursive: true, filter: (src) => !/(^|\/)(__pycache__|\.pytest_cache)$/.test(src) });
+const runtimeDir = path.join(tmp, 'run');
+fs.mkdirSync(runtimeDir, { mode: 0o700 });
+// VS Code's terminals (the task's server) inherit this process's environment, the extension host too.
+process.env.XDG_RUNTIME_DIR = runtimeDir;
 let exitCode = 1;
 let problem;
 try {
@@ -53,7 +63,7 @@ try {
     extensionDevelopmentPath: ROOT,
     extensionTestsPath: suiteEntry,
     launchArgs: [
-      path.resolve(opts.workspace),
+      workspace,
       '--disable-extensions', // only the extension under development
       '--skip-welcome',
       '--skip-release-notes',
@@ -65,6 +75,7 @@ try {
       UNICORN_VSCODE_RESULTS: resultsFile,
       UNICORN_VSCODE_ARTIFACTS: path.resolve(opts.artifacts),
       UNICORN_VSCODE_TRUSTED: trusted ? '1' : '0',
+      XDG_RUNTIME_DIR: runtimeDir,
       ...SUITE_ENV,
       ...(opts.grep ? { UNICORN_VSCODE_GREP: opts.grep } : {}),
       ...extraEnv,

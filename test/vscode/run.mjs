@@ -28,7 +28,7 @@ if (process.env.UNICORN_VSCODE_SKIP_SETUP !== '1') {
 /** One launch; its output passes through, its summary line is counted instead of printed. */
 function launch(extraArgs) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'launch-code-server.mjs'), ...extraArgs, ...SUITE_ARGS, ...process.argv.slice(2)], {
+    const child = spawn(process.execPath, [path.join(HERE, 'launch-code-server.mjs'), ...SUITE_ARGS, ...extraArgs, ...process.argv.slice(2)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -42,7 +42,7 @@ function launch(extraArgs) {
         counts[0] += Number(m[1]);
         counts[1] += Number(m[2]);
         counts[2] += Number(m[3] ?? 0);
-        console.log(`vscode: ${extraArgs.length ? 'untrusted run' : 'run'}: ${line}`);
+        console.log(`vscode: ${extraArgs.length ? extraArgs.join(' ').replace(/^.*UNICORN_VSCODE_SUITE=(\w+).*$/, '$1 run').replace('--trusted=false', 'untrusted run') : 'run'}: ${line}`);
       } else {
         console.log(line);
       }
@@ -71,6 +71,12 @@ add(await launch([]));
 const suiteDir = path.join(ROOT, 'dist', 'test', 'vscode', 'suite');
 if (fs.existsSync(suiteDir) && fs.readdirSync(suiteDir).some((f) => f.endsWith('.untrusted.test.js'))) {
   add(await launch(['--trusted=false']));
+}
+if (fs.existsSync(suiteDir) && fs.readdirSync(suiteDir).some((f) => f.endsWith('.django.test.js'))) {
+  // A Django site the suite makes with `django startproject` in a copy of this folder.
+  add(await launch(['--workspace', path.join(ROOT, 'test', 'fixtures', 'vscode-django'), '--env', 'UNICORN_VSCODE_SUITE=django',
+    // Limits this site's default backlog (2048) fits, as on most machines: a stock project has nothing to report.
+    '--env', 'UNICORN_KERNEL_LIMITS={"somaxconn":4096}']));
 }
 console.log(`vscode: ${total[0]} passed, ${total[1]} failed${total[2] ? `, ${total[2]} skipped` : ''}`);
 process.exit(total[1] > 0 ? 1 : 0);

@@ -880,6 +880,11 @@ class AsgiWorker(BaseLoop):
             if not self.alive:
                 self.stop_event.set()
                 return
+            boot = self.boot
+            if boot.accept_changed:
+                # The arbiter's accept command (another worker is being debugged and takes the new connections).
+                self.set_accepting(boot.want_accepting and len(self.conns) + self.pending < self.max_connections)
+                boot.accept_applied()
             self.sweep(loop.time())
             await asyncio.sleep(TICK)
 
@@ -996,7 +1001,7 @@ class AsgiWorker(BaseLoop):
             self.check_accepting()
 
     def check_accepting(self):
-        if self.alive and not self.accepting and len(self.conns) + self.pending < self.max_connections:
+        if self.alive and not self.accepting and self.boot.want_accepting and len(self.conns) + self.pending < self.max_connections:
             self.set_accepting(True)
 
     def opened(self, proto):

@@ -60,6 +60,8 @@ class GeventWorker(BaseLoop):
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 code = -1
                 break
+            if boot.accept_changed:
+                boot.accept_applied()  # the accept loops read want_accepting before each accept
             if not self.act_on_flags():
                 self.log.debug("control channel closed: the arbiter is gone, exiting")
                 code = -1
@@ -86,15 +88,18 @@ class GeventWorker(BaseLoop):
 
     def accept_loop(self, ctx, listener):
         pool = self.pool
+        import gevent
+
         while self.alive:
+            if not self.boot.want_accepting:
+                gevent.sleep(TICK)  # the arbiter's accept command: another worker takes the new connections
+                continue
             pool.wait_available()
             try:
                 conn, peer = listener.accept()
             except OSError as exc:
                 if accept_failed(exc, self.log):
                     continue
-                import gevent
-
                 gevent.sleep(0.1)
                 continue
             pool.spawn(self.serve, ctx, conn, peer)

@@ -182,8 +182,11 @@ class ThreadWorker(BaseLoop):
                         self.log.info("Parent changed, shutting down: %s", os.getppid())
                         return 0
                     self._expire(now)
-                if listening and self.accepting != (len(conns) < self.max_connections):
+                # Not while another worker has the focus (the arbiter's "accept"), except to drain on TERM.
+                if listening and self.accepting != ((boot.want_accepting or not self.alive) and len(conns) < self.max_connections):
                     self._accepting(not self.accepting)
+                if boot.accept_changed and self.alive:
+                    boot.accept_applied()
                 if not self.alive:
                     if stop_at is None:
                         # Graceful stop: each open connection ends after its next answer or when idle. On TERM

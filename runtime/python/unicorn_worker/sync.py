@@ -80,6 +80,8 @@ class SyncWorker(BaseLoop):
             if self._tick_due() and os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 return 0
+            if boot.accept_changed:
+                self._set_accepting(selector, boot.want_accepting)
             for key, _ in selector.select(self.idle_wait):
                 data = key.data
                 if data is _WAKEUP:
@@ -94,6 +96,16 @@ class SyncWorker(BaseLoop):
         if self.stop_requested:
             self.serve_queued(ppid)
         return 0
+
+    def _set_accepting(self, selector, on):
+        """Watches the listeners or stops watching them (the arbiter's "accept"), then confirms."""
+        for ctx, sock in self.boot.listeners:
+            registered = sock in selector.get_map()
+            if on and not registered:
+                selector.register(sock, selectors.EVENT_READ, (ctx, sock))
+            elif not on and registered:
+                selector.unregister(sock)
+        self.boot.accept_applied()
 
     def serve_queued(self, ppid):
         """TERM: serves the connections already waiting in each listen queue (until it is empty once, within

@@ -54,6 +54,10 @@ class Boot(object):
         self.debug_port = 0
         # Set by the control reader thread when the control channel closes: the loop then exits.
         self.arbiter_gone = False
+        # The arbiter's "accept" command: False while another worker is being debugged (it gets every
+        # new connection). The loop applies a change at its next turn and confirms it (accept_applied).
+        self.want_accepting = True
+        self.accept_changed = False
         board = self.config.get("scoreboard")
         # Where the loop reports heartbeat/idle/busy: the arbiter's scoreboard, or nowhere.
         self.status = Scoreboard(board["path"], int(board["slot"])) if board else NullStatus()
@@ -94,9 +98,17 @@ class Boot(object):
                 continue
             if command == "debug":
                 self.start_debugger()
+            elif command == "accept":
+                self.want_accepting = bool(json.loads(line.decode("utf-8")).get("on", True))
+                self.accept_changed = True
             else:
                 self.log.warning("unknown control command from the arbiter: %r", command)
         return True
+
+    def accept_applied(self):
+        """The loop took the accept change: tell the arbiter (it waits for this before answering focus)."""
+        self.accept_changed = False
+        self.send_event({"event": "accepting", "on": self.want_accepting})
 
     def start_debugger(self):
         """`unicorn ctl debug PID`: open a debugpy listener on a port the OS picks and report it."""

@@ -8,14 +8,14 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 
 /** The commands, in the order `unicorn ctl --help` lists them. */
-export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug', 'metrics'] as const;
+export const COMMANDS = ['status', 'add', 'remove', 'reload', 'stop', 'kill', 'debug', 'focus', 'unfocus', 'metrics'] as const;
 export type ControlCommand = (typeof COMMANDS)[number];
 
 export interface ControlRequest {
   command: ControlCommand;
   /** add / remove: how many workers (default 1). */
   count?: number;
-  /** kill / debug: which worker. */
+  /** kill / debug / focus: which worker; unfocus: which (default: all). */
   pid?: number;
 }
 
@@ -30,6 +30,18 @@ export interface ControlResults {
   debug: { pid: number; port: number };
   /** The figures of /metrics, and `text`: the same in Prometheus' text format. */
   metrics: MetricsSnapshot & { text: string };
+  /** focus / unfocus: the focused workers now, and those that take new connections. */
+  focus: FocusResult;
+  unfocus: FocusResult;
+}
+
+/**
+ * While some workers have the focus (a debugger is on them), only they accept new connections, so
+ * the kernel hands every new one to them; the others resume when the focus is gone.
+ */
+export interface FocusResult {
+  focus: number[];
+  accepting: number[];
 }
 export type ControlResult = ControlResults[ControlCommand];
 
@@ -57,6 +69,10 @@ export interface ServerStatus {
     rss: number | null;
     timeout: number;
     reloading: boolean;
+    /** Workers being debugged that get every new connection (empty: all accept). */
+    focus: number[];
+    /** Each listener's accept queue now (queued: null where the platform does not say). */
+    listen_queue: Array<{ url: string; queued: number | null; backlog: number }>;
   };
   workers: WorkerStatus[];
 }
@@ -77,6 +93,8 @@ export interface WorkerStatus {
   request: { method: string; path: string; age: number } | null;
   debug_port: number | null;
   debugger_attached: boolean;
+  /** False while another worker has the focus (or before the worker booted). */
+  accepting: boolean;
 }
 
 /** Why a worker was replaced (unicorn_worker_restarts_total's `reason`). */

@@ -572,3 +572,10 @@ export function describeLimits(limits: KernelLimits): Array<[string, string]> {
     [`ephemeral ports (${n.portRange})`, range],
   ];
 }
+
+/** A finding's message down to what is wrong with its numbers: no parentheses, up to the first clause past a short prefix. */
+export function shortFinding(message: string): string {
+  const plain = message.replace(/\s*\([^()]*\)/g, '');
+  const head = /^(.{20,}?)(?::\s|;\s|\.\s|\.$)/.exec(plain)?.[1] ?? plain;
+  return head.length > 140 ? `${head.slice(0, 139)}…` : head;
+}

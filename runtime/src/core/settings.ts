@@ -811,8 +811,10 @@ export function coerce(setting: Setting, raw: unknown): unknown {
       const refused = choice === undefined && spelled !== undefined ? setting.refuse?.(String(raw)) : undefined;
       if (refused) throw new SettingError(setting.name, refused.problem, refused.fix);
       if (choice === undefined) {
+        // The choices once, in the problem; the fix is the nearest spelling when one is near.
+        const near = typeof raw === 'string' ? suggest(raw.trim(), setting.choices!) : undefined;
         throw new SettingError(setting.name, `${describe(raw)} is not one of ${setting.choices!.join(', ')}`,
-          `use one of ${setting.choices!.join(', ')}`);
+          near ? `did you mean ${near}?` : 'use one of those');
       }
       const why = setting.unsupportedChoices?.[choice];
       if (why) throw new SettingError(setting.name, `not supported yet: ${why}`, `use ${setting.choices![0]} for now`);

@@ -13,7 +13,8 @@ import type { UnicornApi } from '../../../client/src/extension';
 import type { WorkerStatus } from '../../../runtime/src/core/control-protocol';
 // Types only: the suite is bundled apart from the extension, so its classes are not the extension's.
 import type { MasterItem, WorkerItem } from '../../../client/src/process-tree';
-import { screenshot, waitFor } from './harness';
+import { ROOT, alive, screenshot, waitFor } from './harness';
+import { ChildProcess, spawn } from 'node:child_process';
 
 const EXTENSION_ID = 'unicorn-dev.unicorn';
 /** The line of `body = ...` in the fixture's app.py (1-based), where the debugger test breaks. */
@@ -38,15 +39,6 @@ function get(url: string): Promise<{ status: number; body: string }> {
     });
     req.on('error', reject);
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The injected somaxconn the problem tests depend on (the launcher passes UNICORN_KERNEL_LIMITS). */
@@ -145,6 +137,9 @@ suite('Unicorn extension', () => {
   test('Start Unicorn Server serves the app: 200, and the master and 2 workers in the tree', async () => {
     const pid = await vscode.commands.executeCommand<number | undefined>('unicorn.start');
     assert.ok(pid, `unicorn.start returned no pid; log:\n${api.logText()}`);
+    // Start shows the view (it starts collapsed at the bottom of the Explorer) and names the workers' Python first.
+    await waitFor(() => api.treeView.visible, 10_000, 'Start to reveal the Unicorn view');
+    assert.match(api.logText(), /^unicorn: workers run \/usr\/bin\/python3 \(unicorn\.python\)\n\$ unicorn /m);
     const url = await waitFor(() => api.server()?.url, 30_000, 'the server to report its address');
     await waitFor(workerCountIs(2), 30_000, 'two idle workers in the tree');
     const res = await get(`${url}/hello`);
@@ -158,33 +153,34 @@ suite('Unicorn extension', () => {
     assert.deepEqual(workers.map((w) => w.contextValue), ['worker', 'worker']);
     for (const w of workers) {
       assert.equal(api.processTree.getParent(w), master, 'getParent leads back to the master (for reveal)');
-      assert.match(String(w.description), /idle · \d+ req · [\d.]+ MB · up /);
-      assert.match((w.tooltip as vscode.MarkdownString).value, /requests served/);
+      assert.match(String(w.description), /^idle · \d+ req · [\d.]+ MB$/, 'short: the rest is in the tooltip');
+      assert.match((w.tooltip as vscode.MarkdownString).value, /requests served: \d+\n- RSS: [\d.]+ MB, up /);
     }
     await waitFor(() => /Unicorn: 127\.0\.0\.1:\d+ · 2 workers/.test(api.statusBarText()), 10_000, `the status bar to show the address and 2 workers (has "${api.statusBarText()}")`);
+    assert.match(String(master.label), /^master \d+$/);
+    assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 workers$/);
+    assert.match((master.tooltip as vscode.MarkdownString).value, /- python: `\/usr\/bin\/python3`/, "the workers' interpreter in the tooltip");
 
-    // The explorer gives a view added below the folders little height: for the picture, show the
-    // tree beside its log in the panel with VS Code's own "move view", then put it back.
-    await vscode.commands.executeCommand('vscode.moveViews', { viewIds: ['unicorn.processes'], destinationId: 'workbench.panel.output' });
-    try {
-      await vscode.commands.executeCommand('unicorn.processes.focus');
-      await api.treeView.reveal(master, { expand: true, select: true, focus: true });
-      await waitFor(() => api.treeView.visible, 10_000, 'the Unicorn view to be visible');
-      await api.treeView.reveal(workers[1], { select: false, focus: false });
-      // The workbench lays the moved view out and paints it after these commands return, and no
-      // API says when it has: a picture taken at once shows an empty pane.
-      const movedAt = Date.now();
-      await waitFor(() => Date.now() - movedAt > 1500, 5000, 'the moved view to be painted');
-      await screenshot('process-tree');
-    } finally {
-      await vscode.commands.executeCommand('vscode.moveViews', { viewIds: ['unicorn.processes'], destinationId: 'workbench.view.explorer' });
-    }
+    // The picture: the view where Start put it, in the Explorer at the default sidebar width, with
+    // the panel closed so that the view has room.
+    await vscode.commands.executeCommand('workbench.action.closePanel');
+    await api.treeView.reveal(master, { expand: true, select: true, focus: true });
+    await api.treeView.reveal(workers[1], { select: false, focus: false });
+    // The workbench lays the view out and paints it after these commands return, and no API says
+    // when it has: a picture taken at once shows an empty pane.
+    const shownAt = Date.now();
+    await waitFor(() => Date.now() - shownAt > 1500, 5000, 'the view to be painted');
+    await screenshot('process-tree');
   });
 
   test('the log reaches the output channel: boot lines and the access line', async () => {
     await waitFor(() => /\[INFO\] Listening at: http:\/\/127\.0\.0\.1:\d+/.test(api.logText()), 10_000, 'the "Listening at" line');
     await waitFor(() => /"GET \/hello HTTP\/1\.1" 200 /.test(api.logText()), 10_000, 'the access line of GET /hello');
     assert.match(api.logText(), /^\$ unicorn .*--control-socket /m, 'the command line the extension ran comes first');
+    // The kernel finding of unicorn.args' backlog: one short line (the fix is in Problems and hover).
+    const line = api.logText().split('\n').find((l) => /\[WARNING\] backlog 4096 is above/.test(l));
+    assert.match(line ?? '', /\[WARNING\] backlog 4096 is above net\.core\.somaxconn \d+ — "unicorn check" shows the fix \[somaxconn\]$/);
+    assert.ok(api.logText().split('\n').every((l) => l.length < 300 || !/somaxconn/.test(l)), 'no long kernel lines');
   });
 
   test('the check at Start puts the backlog that unicorn.args sets on .vscode/settings.json', async () => {
@@ -205,9 +201,9 @@ suite('Unicorn extension', () => {
   });
 
   test('Add Worker and Remove Worker change the tree', async () => {
-    await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItem);
+    await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItems[0]);
     await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker');
-    await vscode.commands.executeCommand('unicorn.removeWorker', api.processTree.masterItem);
+    await vscode.commands.executeCommand('unicorn.removeWorker', api.processTree.masterItems[0]);
     await waitFor(workerCountIs(2), 30_000, 'two idle workers after Remove Worker');
     await waitFor(() => /· 2 workers/.test(api.statusBarText()), 10_000, 'the status bar to follow');
   });
@@ -297,13 +293,88 @@ suite('Unicorn extension', () => {
     await waitFor(() => attached.every((a) => !api.debuggers.sessionFor(a.pid)), 20_000, 'the worker sessions to end');
   });
 
-  test('Reload replaces every worker', async () => {
+  test('with 3 workers, attach sends the traffic to the attached worker: the first request stops at the breakpoint; detach resumes the others', async function () {
+    this.timeout(120_000);
+    await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItems[0]);
+    const three = await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker');
+    const target = three[1];
+    const a = await vscode.commands.executeCommand<{ pid: number; port: number; focused: boolean } | undefined>('unicorn.attachDebugger', target);
+    assert.ok(a, `attach failed; messages: ${api.messages().join(' | ')}`);
+    assert.equal(a.focused, true, 'with several workers, attach gives the worker the focus');
+    assert.ok(api.messages().some((m) => m.includes(`worker ${a.pid} is attached and now takes every new connection`)), api.messages().join(' | '));
+    const status = await server().refreshStatus();
+    assert.deepEqual(status?.master.focus, [a.pid]);
+    assert.deepEqual(status?.workers.filter((w) => w.accepting).map((w) => w.pid), [a.pid], 'only the attached worker accepts');
+    // The row offers Detach instead of Attach, and the others say they are not accepting.
+    await api.processTree.refresh();
+    const rows = await treeWorkers();
+    assert.equal(rows.find((w) => w.status.pid === a.pid)?.contextValue, 'worker-attached');
+    assert.ok(rows.filter((w) => w.status.pid !== a.pid).every((w) => /not accepting/.test(String(w.description))));
+
+    const session = api.debuggers.sessionFor(a.pid)!;
+    const appPy = fixture('app.py');
+    const bp = new vscode.SourceBreakpoint(new vscode.Location(appPy, new vscode.Position(BREAKPOINT_LINE - 1, 0)));
+    vscode.debug.addBreakpoints([bp]);
+    await waitFor(() => (sent.get(session.id) ?? []).some((m) => {
+      const r = m as { type: string; command?: string; body?: { breakpoints?: Array<{ verified: boolean; line?: number }> } };
+      return r.type === 'response' && r.command === 'setBreakpoints' && r.body?.breakpoints?.some((b) => b.verified && b.line === BREAKPOINT_LINE);
+    }), 20_000, 'debugpy to verify the breakpoint');
+    const stoppedBefore = (sent.get(session.id) ?? []).filter((x) => x.type === 'event' && x.event === 'stopped').length;
+    const pending = get(`${server().url}/first`); // one request, the first since attach
+    const stop = await waitFor(() => (sent.get(session.id) ?? []).filter((x) => x.type === 'event' && x.event === 'stopped')[stoppedBefore], 30_000,
+      `the attached worker ${a.pid} to stop at the breakpoint on the first request`);
+    assert.equal((stop.body as { reason: string }).reason, 'breakpoint');
+    await screenshot('paused-worker-focus');
+    vscode.debug.removeBreakpoints([bp]);
+    await session.customRequest('continue', { threadId: (stop.body as { threadId: number }).threadId });
+    assert.equal((await pending).status, 200);
+
+    await vscode.commands.executeCommand('unicorn.detachDebugger', (await treeWorkers()).find((w) => w.status.pid === a.pid));
+    await waitFor(async () => {
+      const s = await server().refreshStatus();
+      return s && s.master.focus?.length === 0 && s.workers.every((w) => w.accepting) ? s : undefined;
+    }, 20_000, 'every worker to accept again after Detach');
+    await vscode.commands.executeCommand('unicorn.removeWorker', api.processTree.masterItems[0]);
+    await waitFor(workerCountIs(2), 30_000, 'two idle workers again');
+  });
+
+  test('Reload replaces every worker; after Add Worker it says the count returns to the configuration\'s', async () => {
+    await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItems[0]);
+    await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker');
     const before = liveWorkers().map((w) => w.pid);
     await vscode.commands.executeCommand('unicorn.reload');
+    assert.ok(api.messages().some((m) => /worker count returns to the configuration's 2 /.test(m)), api.messages().join(' | '));
     await waitFor(async () => {
       const items = await workerCountIs(2)();
       return items && items.every((w) => !before.includes(w.status.pid));
     }, 40_000, 'two new workers after Reload');
+  });
+
+  test('the live view draws requests/s, busy state and memory per worker and the listen queue, updating live', async function () {
+    this.timeout(90_000);
+    assert.equal(await vscode.commands.executeCommand('unicorn.showLiveView', api.processTree.masterItems[0]), true);
+    const view = api.liveView();
+    assert.ok(view, 'a live view is open');
+    assert.equal(view.server, server(), "the row's server");
+    // Traffic while it watches: a request every poll, until the webview has drawn a rate above zero.
+    const url = server().url!;
+    const report = await waitFor(async () => {
+      await get(`${url}/live`);
+      const r = view.lastRendered;
+      // Ten samples at least, so that the picture shows lines over time.
+      return r && r.workers === 2 && r.rps > 0 && r.queue !== null && (view.snapshot?.times.length ?? 0) >= 10 ? r : undefined;
+    }, 60_000, 'the webview to draw a rate above zero for the 2 workers').catch(async (e: Error) => {
+      await screenshot('live-view-failed');
+      throw new Error(`${e.message} (last drawn: ${JSON.stringify(view.lastRendered)}, snapshot: ${JSON.stringify(view.snapshot?.now)})`);
+    });
+    assert.equal(report.master, server().pid);
+    assert.ok(report.lines >= 5, `2 rate lines, 2 memory lines and the queue, drew ${report.lines}`);
+    const snap = view.snapshot!;
+    assert.ok(snap.times.length >= 2);
+    assert.ok(snap.workers.every((w) => w.rssMb.some((v) => v !== null && v > 0)), 'memory for every worker');
+    await screenshot('live-view');
+    view.dispose();
+    assert.equal(api.liveView(), undefined);
   });
 
   test('Stop Server ends the master and its workers', async () => {
@@ -314,6 +385,134 @@ suite('Unicorn extension', () => {
     assert.equal(api.server()?.running ?? false, false);
     assert.deepEqual(await api.processTree.getChildren(), [], 'the tree is empty again');
     assert.match(api.logText(), /unicorn exited \(code 0\)/);
+    assert.equal(vscode.languages.getDiagnostics(fixture('.vscode', 'settings.json')).filter((d) => d.source === 'unicorn check').length, 0,
+      'the check at Start was about that run: Stop clears it');
+  });
+
+  test('a start that fails on a missing module names the module and the interpreter, and offers the fix', async () => {
+    const pid = await vscode.commands.executeCommand<number | undefined>('unicorn.start', { app: 'broken:app' });
+    if (pid) await waitFor(() => !alive(pid), 30_000, `the server ${pid} to give up on the app that cannot load`);
+    const message = await waitFor(() => api.messages().find((m) => /has no module "unicorn_missing_dependency"/.test(m)), 30_000,
+      `the missing-module message (have: ${api.messages().join(' | ')})`);
+    assert.match(message, /\/usr\/bin\/python3/);
+    assert.match(message, /unicorn\.python/);
+  });
+
+  /** A server started from the command line in the workspace, as a user would (own process group). */
+  function startCli(args: string[]): ChildProcess {
+    const child = spawn(process.execPath, [path.join(ROOT, 'runtime', 'bin', 'unicorn.js'), '--python', '/usr/bin/python3', '-c', 'unicorn.conf.py', ...args], {
+      cwd: folder().uri.fsPath, stdio: 'ignore', detached: true,
+    });
+    cliServers.push(child);
+    return child;
+  }
+  const cliServers: ChildProcess[] = [];
+  disposables.push({ dispose: () => cliServers.forEach((c) => alive(c.pid!) && process.kill(c.pid!, 'SIGKILL')) });
+
+  const masterWithPid = (pid: number) => async () => {
+    await api.processTree.refresh();
+    return api.processTree.masterItems.find((m) => m.status.pid === pid);
+  };
+
+  test('servers started from the CLI (a pid file in the workspace; the runtime directory) appear in the tree with the same actions', async function () {
+    this.timeout(120_000);
+    const withPidFile = startCli(['--pid', 'cli-server.pid']);
+    const plain = startCli([]);
+    const a = await waitFor(masterWithPid(withPidFile.pid!), 40_000, `the CLI server ${withPidFile.pid} (pid file) in the tree`);
+    const b = await waitFor(masterWithPid(plain.pid!), 40_000, `the CLI server ${plain.pid} (runtime directory) in the tree`);
+    assert.equal(a.server.controlSocket, fixture('cli-server.ctl').fsPath);
+    assert.equal(path.dirname(b.server.controlSocket), path.join(process.env.XDG_RUNTIME_DIR!, 'unicorn'));
+    assert.match(String(a.description), /not started here/);
+    for (const child of [withPidFile, plain]) {
+      await waitFor(async () => {
+        const m = await masterWithPid(child.pid!)();
+        return m && api.processTree.workersOf(m).filter((w) => w.status.state === 'idle').length === 2;
+      }, 40_000, `two idle workers in the CLI server ${child.pid}`);
+    }
+    await vscode.commands.executeCommand('notifications.clearAll');
+    await vscode.commands.executeCommand('workbench.action.closePanel');
+    for (const pid of [withPidFile.pid!, plain.pid!]) await api.treeView.reveal((await masterWithPid(pid)())!, { expand: true, select: false, focus: false });
+    const shownAt = Date.now();
+    await waitFor(() => Date.now() - shownAt > 1500, 5000, 'the view to be painted'); // no API says when it is
+    await screenshot('tree-cli-servers');
+    // The same actions as for the extension's own server: Add Worker on that row, then Stop.
+    await vscode.commands.executeCommand('unicorn.addWorker', a);
+    await waitFor(async () => {
+      const m = await masterWithPid(withPidFile.pid!)();
+      const ws = m ? api.processTree.workersOf(m) : [];
+      return ws.length === 3 && ws.every((w) => w.status.state === 'idle');
+    }, 30_000, 'three workers in the CLI server after Add Worker on its row');
+    for (const [item, child] of [[a, withPidFile], [b, plain]] as const) {
+      const workers = api.processTree.workersOf(item).map((w) => w.status.pid);
+      await vscode.commands.executeCommand('unicorn.stop', item);
+      await waitFor(() => [child.pid!, ...workers].every((p) => !alive(p)), 40_000, `the CLI server ${child.pid} and its workers to exit after Stop on its row`);
+    }
+    await api.processTree.refresh();
+    assert.deepEqual(api.processTree.masterItems.map((m) => m.status.pid), [], 'the tree is empty again');
+  });
+
+  /** Runs the workspace's unicorn task and waits for its server in the tree: [execution, master pid, worker pids]. */
+  async function runTask(): Promise<{ execution: vscode.TaskExecution; terminal: vscode.Terminal | undefined; pids: number[] }> {
+    const [task] = await vscode.tasks.fetchTasks({ type: 'unicorn' });
+    assert.ok(task, 'no unicorn task');
+    let terminal: vscode.Terminal | undefined;
+    const sub = vscode.window.onDidOpenTerminal((t) => (terminal ??= t));
+    const execution = await vscode.tasks.executeTask(task);
+    const master = await waitFor(async () => {
+      await api.processTree.refresh();
+      const m = api.processTree.masterItems.find((x) => x.server.origin === 'discovered');
+      return m && api.processTree.workersOf(m).filter((w) => w.status.state === 'idle').length === 2 ? m : undefined;
+    }, 60_000, "the task's server with 2 idle workers in the tree");
+    sub.dispose();
+    return { execution, terminal, pids: [master.status.pid, ...api.processTree.workersOf(master).map((w) => w.status.pid)] };
+  }
+
+  test('a task owns its server: closing its terminal stops it (no process left)', async function () {
+    this.timeout(120_000);
+    const { terminal, pids } = await runTask();
+    assert.ok(terminal, "the task's terminal");
+    terminal.dispose();
+    await waitFor(() => pids.every((p) => !alive(p)), 60_000, `the task's master and workers (${pids.join(', ')}) to exit when its terminal closes`);
+  });
+
+  test('a task owns its server: Terminate Task stops it (no process left)', async function () {
+    this.timeout(120_000);
+    const { execution, pids } = await runTask();
+    execution.terminate();
+    await waitFor(() => pids.every((p) => !alive(p)), 60_000, `the task's master and workers (${pids.join(', ')}) to exit on Terminate Task`);
+  });
+
+  test('quick fixes: "did you mean gthread" edits the value; the backlog warning offers "lower backlog to <somaxconn>"; the terminal fix waits for the prompt', async () => {
+    const somaxconn = injectedSomaxconn();
+    const dir = path.join(folder().uri.fsPath, 'quickfix');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = vscode.Uri.file(path.join(dir, 'gunicorn.conf.py'));
+    fs.writeFileSync(file.fsPath, 'worker_class = "gthred"\nbacklog = 2048\n');
+    const doc = await vscode.workspace.openTextDocument(file);
+    await vscode.window.showTextDocument(doc);
+    const typo = await waitFor(() => vscode.languages.getDiagnostics(file).find((d) => d.code === 'invalid-value'), 30_000, 'the worker_class problem');
+    assert.match(typo.message, /^worker_class: "gthred" is not one of [\w, ]+ — did you mean gthread\?$/);
+    assert.equal((typo.message.match(/gthread/g) ?? []).length, 2, `the choices once, then the suggestion: ${typo.message}`);
+    const fixes = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', file, typo.range);
+    const change = fixes.find((f) => f.title === 'Change to "gthread"');
+    assert.ok(change?.edit, fixes.map((f) => f.title).join(' | '));
+    assert.equal(await vscode.workspace.applyEdit(change.edit), true);
+    assert.equal(doc.lineAt(0).text, 'worker_class = "gthread"');
+
+    const backlog = await waitFor(() => vscode.languages.getDiagnostics(file).find((d) => d.code === 'kernel-somaxconn'), 30_000, 'the somaxconn warning');
+    const backlogFixes = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', file, backlog.range);
+    const lower = backlogFixes.find((f) => f.title.startsWith(`Lower backlog to ${somaxconn}`));
+    assert.ok(lower?.edit, backlogFixes.map((f) => f.title).join(' | '));
+    assert.equal(await vscode.workspace.applyEdit(lower.edit), true);
+    assert.equal(doc.lineAt(1).text, `backlog = ${somaxconn}`);
+    await waitFor(() => !vscode.languages.getDiagnostics(file).some((d) => d.code === 'kernel-somaxconn'), 30_000, 'the warning to go once backlog fits');
+    await doc.save();
+
+    const terminalFix = backlogFixes.find((f) => f.title.startsWith('Open a terminal with the command'));
+    assert.ok(terminalFix?.command, backlogFixes.map((f) => f.title).join(' | '));
+    const waited = await vscode.commands.executeCommand<string>(terminalFix.command.command, ...(terminalFix.command.arguments ?? []));
+    assert.equal(waited, 'prompt', 'the command is typed once the shell reported its prompt');
+    vscode.window.terminals.find((t) => t.name === 'Unicorn: kernel fix')?.dispose();
   });
 
   test('the unicorn task type offers the workspace server', async () => {

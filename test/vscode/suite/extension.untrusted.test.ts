@@ -25,6 +25,23 @@ suite('Unicorn extension (untrusted workspace)', () => {
     await screenshot('untrusted-start-refused');
   });
 
+  test('the view\'s welcome offers no Start button here (it could only fail), but says why and how to trust', async () => {
+    const ext = vscode.extensions.getExtension('unicorn-dev.unicorn')!;
+    const welcome = (ext.packageJSON.contributes.viewsWelcome as Array<{ view: string; contents: string; when?: string }>).filter((w) => w.view === 'unicorn.processes');
+    // The workbench shows an entry when its `when` holds: here isWorkspaceTrusted is false.
+    const shown = welcome.filter((w) => w.when === '!isWorkspaceTrusted');
+    assert.equal(shown.length, 1, JSON.stringify(welcome));
+    assert.doesNotMatch(shown[0].contents, /command:unicorn\.start/);
+    assert.match(shown[0].contents, /Restricted Mode.*command:workbench\.trust\.manage/s);
+    assert.ok(welcome.filter((w) => w.contents.includes('command:unicorn.start')).every((w) => w.when === 'isWorkspaceTrusted'));
+    // Nor a ▶ in the view's title bar.
+    const titleStart = (ext.packageJSON.contributes.menus['view/title'] as Array<{ command: string; when: string }>).find((m) => m.command === 'unicorn.start');
+    assert.match(titleStart?.when ?? '', /&& isWorkspaceTrusted$/);
+    await vscode.commands.executeCommand('unicorn.processes.focus');
+    await waitFor(() => api.treeView.visible, 10_000, 'the Unicorn view to show');
+    await screenshot('untrusted-welcome');
+  });
+
   test('the language server still checks unicorn.conf.py (it never runs it)', async () => {
     const conf = vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, 'unicorn.conf.py');
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(conf));

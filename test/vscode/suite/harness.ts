@@ -78,3 +78,13 @@ export async function screenshot(name: string, timeoutMs = 30_000): Promise<stri
   await waitFor(() => !fs.existsSync(request) && fs.existsSync(png), timeoutMs, `the launcher to save screenshot ${png}`);
   return png;
 }
+
+/** Whether a process exists (signal 0): the tests check by pid that nothing they started is left. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -22,9 +22,11 @@ export async function run(): Promise<void> {
   });
   // The launcher's --trusted=false run (Restricted Mode) runs only *.untrusted.test.js; the
   // normal run (Workspace Trust off) runs every other *.test.js.
+  // UNICORN_VSCODE_SUITE=django (run.mjs's third run, on a fresh startproject site) runs only *.django.test.js.
   const untrusted = process.env.UNICORN_VSCODE_TRUSTED === '0';
+  const django = process.env.UNICORN_VSCODE_SUITE === 'django';
   const files = fs.readdirSync(__dirname)
-    .filter((f) => f.endsWith('.test.js') && f.endsWith('.untrusted.test.js') === untrusted)
+    .filter((f) => f.endsWith('.test.js') && f.endsWith('.untrusted.test.js') === untrusted && f.endsWith('.django.test.js') === django)
     .sort();
   for (const file of files) mocha.addFile(path.join(__dirname, file));
 
