@@ -18,7 +18,12 @@ import re
 import socket
 import sys
 
-import h11
+import tempfile
+
+# hypothesis keeps a directory of its own: a temporary one, not the checkout.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "unicorn-fuzz-hypothesis"))
+
+import h11  # noqa: E402
 from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -186,3 +186,42 @@ for (const [klass, classArgs] of CLASSES) {
     });
   }
 }
+
+// After a framing error (or a framing the connection cannot safely go on from) no later request on the
+// same connection is processed, also on a keep-alive gthread connection with the next request pipelined.
+const PIPELINE_CLASSES: Array<[string, string[]]> = [
+  ['sync', []],
+  ['gthread', ['-k', 'gthread', '--threads', '2', '--keep-alive', '5']],
+];
+const NEXT = `GET /second HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
+const PIPELINES: Array<[string, string, number]> = [
+  ['bad chunk size', chunked('zz\r\nhello\r\n0\r\n\r\n') + NEXT, 400],
+  ['chunk data longer than its size', chunked('3\r\nhello\r\n0\r\n\r\n') + NEXT, 400],
+  ['forbidden trailer', chunked('5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n') + NEXT, 400],
+  ['Content-Length and chunked', post('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n') + NEXT, 400],
+  ['gzip, chunked: served, then the connection closes', post('Transfer-Encoding: gzip, chunked\r\n', '5\r\nhello\r\n0\r\n\r\n') + NEXT, 200],
+];
+for (const [klass, classArgs] of PIPELINE_CLASSES) {
+  describe(`no request after a framing error on the same connection (${klass})`, () => {
+    let server: Server;
+    let record: string;
+    before(async () => {
+      record = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-conformance-')), 'calls.txt');
+      server = await startServer(['--chdir', APPS, ...classArgs, 'conformance_app:app'], { env: { UNICORN_TEST_RECORD: record } });
+    });
+    after(async () => {
+      await server?.stop();
+    });
+    for (const [name, request, status] of PIPELINES) {
+      test(`${name} → ${status}, and /second is never processed`, async () => {
+        const raw = await exchange(server.port, request);
+        const res = parseResponse(raw);
+        assert.equal(res.status, status, raw.toString('latin1'));
+        assert.equal(res.headers.connection, 'close');
+        // One answer only: nothing follows the first response's body.
+        assert.equal(res.body.length, Number(res.headers['content-length']), raw.toString('latin1'));
+        assert.doesNotMatch(fs.readFileSync(record, 'utf8'), /\/second/);
+      });
+    }
+  });
+}

@@ -43,7 +43,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).rglob("*.py")):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
             target, key = node.func.value, node.args[0]
         elif isinstance(node, ast.Subscript):
-            # (3.9+: the slice is the Constant itself; 3.8: an Index around it)
+            # (Python 3.9+: the slice is the Constant itself; 3.8 wraps it in an ast.Index.)
             target, key = node.value, node.slice if isinstance(node.slice, ast.Constant) else getattr(node.slice, "value", node.slice)
         if target is None or not isinstance(key, ast.Constant) or key.value not in names:
             continue
@@ -90,9 +90,6 @@ describe('the settings a worker receives', () => {
       header_map: 'refuse',
       permit_obsolete_folding: true,
       permit_unconventional_http_version: true,
-      asgi_loop: 'asyncio',
-      asgi_lifespan: 'off',
-      asgi_disconnect_grace_period: 5,
       keyfile: pki.serverKey,
       certfile: pki.serverCert,
       ca_certs: pki.caCert,

@@ -146,7 +146,7 @@ class Body(object):
     first time the app reads.
     """
 
-    __slots__ = ("sock", "framer", "data", "on_first_read")
+    __slots__ = ("sock", "framer", "data", "on_first_read", "done")
 
     def __init__(self, sock, leftover, framer, on_first_read=None):
         self.sock = sock
@@ -154,10 +154,8 @@ class Body(object):
         self.on_first_read = on_first_read
         # The common case: the whole body came with the head.
         self.data = bytearray(framer.feed(leftover))
-
-    @property
-    def done(self):
-        return self.framer.done
+        # framer.done, copied after each feed (read on every request: an attribute, not a property).
+        self.done = framer.done
 
     # -- the app's side (PEP 3333) --
 
@@ -166,12 +164,12 @@ class Body(object):
             self._first_read()
         data = self.data
         if size is None or size < 0:
-            while not self.framer.done:
+            while not self.done:
                 self._fill()
             out = bytes(data)
             del data[:]
             return out
-        while len(data) < size and not self.framer.done:
+        while len(data) < size and not self.done:
             self._fill()
         out = bytes(data[:size])
         del data[:size]
@@ -188,7 +186,7 @@ class Body(object):
             if nl >= 0:
                 end = nl + 1
                 break
-            if 0 <= size <= len(self.data) or self.framer.done:
+            if 0 <= size <= len(self.data) or self.done:
                 end = len(self.data)
                 break
             start = len(self.data)
@@ -231,21 +229,21 @@ class Body(object):
 
     def prefetch(self, limit):
         """Decodes up to `limit` bytes ahead so framing errors surface before the app runs."""
-        while not self.framer.done and len(self.data) < limit:
+        while not self.done and len(self.data) < limit:
             self._fill()
 
     def unconsumed(self):
         """True when request bytes remain that nobody read (the close must then linger)."""
-        return not self.framer.done or bool(self.framer.extra)
+        return not self.done or bool(self.framer.extra)
 
     def discard(self, limit):
         """Reads and drops what the app left of the body, up to `limit` bytes; True when the body is done."""
-        while not self.framer.done and limit >= 0:
+        while not self.done and limit >= 0:
             limit -= len(self.data)
             del self.data[:]
             self._fill()
         del self.data[:]
-        return self.framer.done
+        return self.done
 
     def rest(self):
         """The bytes received beyond this request's body (the start of a pipelined request); body done only."""
@@ -254,7 +252,7 @@ class Body(object):
     def _first_read(self):
         callback = self.on_first_read
         self.on_first_read = None
-        if not self.framer.done:
+        if not self.done:
             callback()
 
     def _fill(self):
@@ -262,3 +260,4 @@ class Body(object):
         if not data:
             raise errors.ClientDisconnected("client closed the connection before the body was complete")
         self.data += self.framer.feed(data)
+        self.done = self.framer.done

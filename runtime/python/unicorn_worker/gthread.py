@@ -125,7 +125,6 @@ class ThreadWorker(BaseLoop):
         self.max_connections = s["worker_connections"]
         # keepalive 0 turns keep-alive off (gunicorn's rule).
         self.keepalive = s["keepalive"]
-        self.graceful_timeout = s["graceful_timeout"]
         self.conns = {}  # fd -> Connection: every open connection, parked or in a pool thread
         self.jobs = queue.SimpleQueue()
         self.lock = threading.Lock()

@@ -40,7 +40,7 @@ class BaseLoop(object):
         self.active = 0  # requests in progress
         self.reopen_due = False
         self.quitting = False
-        self.graceful_timeout = float(boot.settings["graceful_timeout"])
+        self.graceful_timeout = boot.settings["graceful_timeout"]
         # An idle loop wakes to heartbeat at least twice per watchdog timeout (gunicorn's sync worker
         # waits timeout / 2), and at least once a second for the parent check.
         watchdog = boot.settings["timeout"]

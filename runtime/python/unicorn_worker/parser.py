@@ -9,10 +9,13 @@ The API (stable; the asgi worker builds on it):
                                                 # header_map, permit_obsolete_folding,
                                                 # permit_unconventional_http_version
 
-    # 1. Collect the head: call after each recv with everything received so far.
-    buf, end = take_head(buf, len(new_bytes), limits)   # end >= 0: the head is buf[:end], the body starts at end + 4
-                                                        # (leading empty lines are skipped; raises when the
-                                                        #  bytes can no longer become an acceptable head)
+    # 1. Collect the head: call after each recv with everything received so far (loop.head_step wraps
+    #    this with the PROXY protocol header; loop.ConnState/advance_setup do the TLS/PROXY setup).
+    buf, end = take_head(buf, len(new_bytes), limits, cfg)  # end >= 0: the head is buf[:end], the body
+                                                            # starts at end + 4 (leading empty lines are
+                                                            # skipped; a partial head is checked as it
+                                                            # arrives and refused as soon as it cannot
+                                                            # become acceptable)
     # 2. Parse it.
     req = parse_head(buf[:end], limits, cfg)   # -> Request, or raises errors.RequestError (status on the class)
     # 3. Frame the body (body.py): feed what follows the head, then each recv.

@@ -52,12 +52,12 @@ class Boot(object):
         # The config file's worker-side hooks (post_fork ... worker_exit), or None when it defines none.
         self.hooks = None
         self.debug_port = 0
-        # Set by the control reader thread when the control channel closes: the loop then exits.
-        self.arbiter_gone = False
         # The arbiter's "accept" command: False while another worker is being debugged (it gets every
         # new connection). The loop applies a change at its next turn and confirms it (accept_applied).
         self.want_accepting = True
         self.accept_changed = False
+        # Set by the control reader thread when the control channel closes: the loop then exits.
+        self.arbiter_gone = False
         board = self.config.get("scoreboard")
         # Where the loop reports heartbeat/idle/busy: the arbiter's scoreboard, or nowhere.
         self.status = Scoreboard(board["path"], int(board["slot"])) if board else NullStatus()
@@ -74,6 +74,8 @@ class Boot(object):
                     break
                 if not self.read_control():
                     break
+                if self.accept_changed:
+                    wake()  # the loop applies (and confirms) an "accept" at its next turn: make that now
             self.arbiter_gone = True
             wake()
 

@@ -203,7 +203,7 @@ export const SETTINGS: readonly Setting[] = [
       'heartbeat at least once a second while idle and around every request, so a request that runs ' +
       'longer than this is taken for a hung worker; its Python stacks go to the error log first. A ' +
       'worker paused in a debugger is spared. Also the longest a worker waits for a client to send ' +
-      'its request. 0 turns the watchdog off.',
+      'its request. 0 turns the watchdog off, and then, as in gunicorn, client sockets have no timeout either.',
   }),
   s({
     name: 'graceful_timeout', section: 'Worker Processes', flags: ['--graceful-timeout'], metavar: 'INT', type: 'int',
