@@ -21,10 +21,12 @@ import { Reloader } from './reloader';
 import { parseAddress } from './core/address';
 import { Listener, bindForSettings, closeAll, inheritable, releaseDescriptors } from './listeners';
 import { Level, Logger } from './log';
-import { listenQueues, portHasClient, rssBytes, socketInode } from './procinfo';
+import { isAlive, listenQueues, portHasClient, rssBytes, socketInode } from './procinfo';
+import { removePidfile, writePidfile } from './pidfile';
 import { PYTHON_DIR } from './python';
 import { MetricsServer, renderMetrics } from './metrics';
-import { Scoreboard, Slot, addCounters, emptyCounters } from './scoreboard';
+import { Scoreboard, Slot, addCounters, emptyCounters, removeStaleFiles } from './scoreboard';
+import { SignalQueue } from './signals';
 import { reportWorkers } from './statsd';
 import { WorkerSocket, Zygote, ZygoteFailed } from './zygote';
 import { VERSION, WORKER_HOOKS, effectiveWorkerClass, workerSettingNames } from './core/settings';
@@ -82,9 +84,6 @@ interface Reload {
   previous: { config: Resolved; listeners: Listener[]; workerCount: number; hooks: HookHost; zygote: Zygote | undefined };
 }
 
-/** Signals the arbiter handles; the handler only queues the name. */
-const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-
 /** Worker exits before a successful boot, in a row, that stop the server instead of respawning. */
 const MAX_BOOT_CRASHES = 5;
 /** After SIGABRT (stack dump), how long a timed-out worker has before SIGKILL. */
@@ -117,12 +116,14 @@ export class Arbiter {
   /** The worker count nworkers_changed last reported (null before the first report, as in gunicorn). */
   private reportedCount: number | null = null;
   private readonly startedAt = Date.now();
-  private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private readonly scoreboard: Scoreboard;
   private zygote: Zygote | undefined;
   private readonly zygotes = new Set<Zygote>();
   private workerSocket: WorkerSocket | undefined;
-  private readonly pendingHellos = new Map<number, Worker>();
+  /** Preloaded workers' ids whose hello we expect: null until the zygote reports the pid. */
+  private readonly awaitedHellos = new Map<number, Worker | null>();
+  /** Hellos that came before the zygote's spawn report, by worker id. */
+  private readonly heldHellos = new Map<number, { pid: number; conn: Socket; rest: string }>();
   private reloader: Reloader | undefined;
   private control: ControlServer | undefined;
   private pidfile: string | null = null;
@@ -141,6 +142,8 @@ export class Arbiter {
     private readonly log: Logger,
     private readonly origin: Origin,
     private hooks: HookHost,
+    /** Installed before the first hook ran: signals that came since then are waiting in it. */
+    private readonly signals: SignalQueue,
   ) {
     this.workerCount = this.settings.workers as number;
     this.scoreboard = new Scoreboard((this.settings.worker_tmp_dir as string | null) ?? undefined);
@@ -162,6 +165,7 @@ export class Arbiter {
     this.log.info(`Starting unicorn ${VERSION}`);
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${process.pid})`);
     this.log.info(`Using worker: ${effectiveWorkerClass(this.settings)}`);
+    for (const name of removeStaleFiles(this.scoreboard.dir)) this.log.info(`Removed ${path.join(this.scoreboard.dir, name)}: its server is gone`);
     try {
       logFindings(this.log, findings(machineLimits(this.origin.env), this.settings));
       await this.startControl();
@@ -207,8 +211,6 @@ export class Arbiter {
   /** Under --reload, a changed source file reloads the workers as HUP does (old ones serve until the new boot). */
   private startReloader(): void {
     this.reloader?.close();
-    for (const z of this.zygotes) z.stop();
-    this.workerSocket?.close();
     this.reloader = undefined;
     if (!this.settings.reload) return;
     this.reloader = new Reloader(this.settings.reload_engine as 'auto' | 'poll' | 'inotify', (file) =>
@@ -277,11 +279,7 @@ export class Arbiter {
   }
 
   private installSignals(): void {
-    for (const signal of SIGNALS) {
-      const handler = () => this.enqueue({ kind: 'signal', signal });
-      this.handlers.set(signal, handler);
-      process.on(signal, handler);
-    }
+    this.signals.attach((signal) => this.enqueue({ kind: 'signal', signal }));
   }
 
   private async handleSignal(signal: NodeJS.Signals): Promise<void> {
@@ -385,10 +383,12 @@ export class Arbiter {
     for (let exit = this.exits.shift(); exit; exit = this.exits.shift()) {
       const { worker, code, signal } = exit;
       this.countExit(worker, code, signal);
-      this.workers.delete(worker.pid);
+      // Only this worker's own entry: under --preload the zygote may already have forked a new worker
+      // with the same (reused) pid, and its spawn report is read before this queued exit is reaped.
+      if (this.workers.get(worker.pid) === worker) this.workers.delete(worker.pid);
       this.scoreboard.release(worker.slot);
       worker.control?.destroy();
-      this.pendingHellos.delete(worker.id);
+      this.forgetHello(worker.id);
       await this.runHook('child_exit', 'log', { pid: worker.pid, age: worker.id, booted: worker.booted });
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ error: `worker ${worker.pid} exited` });
       for (const waiter of worker.acceptWaiters?.splice(0) ?? []) waiter();
@@ -771,6 +771,7 @@ export class Arbiter {
       consume();
     });
     control.on('error', () => undefined); // a worker that dies mid-write is reaped, not fatal
+    control.resume(); // a preloaded worker's connection was paused while its hello was held
     consume();
     for (const line of worker.outbox.splice(0)) control.write(line);
   }
@@ -800,6 +801,8 @@ export class Arbiter {
         this.zygotes.delete(zygote);
         this.wake();
       });
+      // 'close': after the last of its reports (a worker's real exit code) has been read.
+      zygote.proc.on('close', () => this.zygoteExited(zygote));
       this.log.info(`Preloading the app in pid: ${zygote.pid}`);
     }
     const zygote = this.zygote;
@@ -820,26 +823,75 @@ export class Arbiter {
     const zygote = await this.currentZygote();
     if (!zygote || this.stopping) return false;
     const slot = this.scoreboard.allocate();
-    const pid = await zygote.spawn({ worker_id: id, scoreboard: { path: this.scoreboard.path, slot }, settings: this.workerSettings() }, this.workerSocket!.path);
+    // From here a hello for this id may arrive before the zygote's spawn report: it is held until then.
+    this.awaitedHellos.set(id, null);
+    const pid = await zygote.spawn(
+      { worker_id: id, scoreboard: { path: this.scoreboard.path, slot }, settings: this.workerSettings() },
+      this.workerSocket!.path,
+      // Called as the report is read, before any later line of the zygote (such as this worker's exit).
+      (spawned) => this.claimHello(this.addWorker(spawned, id, { zygote, slot })),
+    );
     if (!pid) {
       this.scoreboard.release(slot);
+      this.forgetHello(id);
       return false; // the zygote died meanwhile: the next round starts another
     }
-    const worker = this.addWorker(pid, id, { zygote, slot });
-    // The zygote reports the exit; if it is gone, the end of the worker's connection stands in for it.
-    this.pendingHellos.set(id, worker);
     return true;
   }
 
+  /**
+   * A preloaded worker says hello on the worker socket as soon as it is forked, which may be before
+   * the zygote's "spawned" report reaches us: a hello for a worker id we are spawning is held until
+   * the report names its pid (claimHello); any other hello is refused.
+   */
   private onPreloadedHello(id: number, pid: number, conn: Socket, rest: string): void {
-    const worker = this.pendingHellos.get(id);
-    if (!worker || worker.pid !== pid) {
+    if (!this.awaitedHellos.has(id)) {
       conn.destroy();
       return;
     }
-    this.pendingHellos.delete(id);
+    const worker = this.awaitedHellos.get(id);
+    if (worker) {
+      this.acceptHello(worker, pid, conn, rest);
+      return;
+    }
+    this.heldHellos.get(id)?.conn.destroy();
+    this.heldHellos.set(id, { pid, conn, rest });
+  }
+
+  /** The zygote reported the worker's pid: a hello that came first is taken now. */
+  private claimHello(worker: Worker): void {
+    this.awaitedHellos.set(worker.id, worker);
+    const held = this.heldHellos.get(worker.id);
+    if (!held) return;
+    this.heldHellos.delete(worker.id);
+    this.acceptHello(worker, held.pid, held.conn, held.rest);
+  }
+
+  private acceptHello(worker: Worker, pid: number, conn: Socket, rest: string): void {
+    if (worker.pid !== pid || conn.destroyed) {
+      conn.destroy();
+      return;
+    }
+    this.awaitedHellos.delete(worker.id);
     this.attachControl(worker, conn, rest);
-    conn.on('close', () => setTimeout(() => this.workerExited(worker, null, null), 500).unref());
+    // The zygote reports the exit; once the zygote is gone, the end of the connection stands in for it.
+    conn.on('close', () => {
+      if (worker.zygote?.exited) this.workerExited(worker, null, null);
+    });
+  }
+
+  private forgetHello(id: number): void {
+    this.awaitedHellos.delete(id);
+    this.heldHellos.get(id)?.conn.destroy();
+    this.heldHellos.delete(id);
+  }
+
+  /** A zygote exited: its workers whose connection is already closed (or never came) are gone as far as we know. */
+  private zygoteExited(zygote: Zygote): void {
+    for (const w of this.workers.values()) {
+      if (w.zygote !== zygote) continue;
+      if (w.control ? w.control.destroyed : !isAlive(w.pid)) this.workerExited(w, null, null);
+    }
   }
 
   /** Zygotes of older generations stop once their last worker has gone. */
@@ -972,7 +1024,7 @@ export class Arbiter {
       this.control = server;
       this.log.debug(`Control socket: ${socketPath}`);
     } catch (e) {
-      this.log.warning(`No control socket: ${(e as Error).message}`);
+      this.log.error(`No control socket: ${(e as Error).message}`);
     }
   }
 
@@ -1106,22 +1158,17 @@ export class Arbiter {
     const file = this.settings.pidfile as string | null;
     if (!file) return;
     this.pidfile = this.origin.parentMasterPid ? `${file}.2` : file;
-    fs.writeFileSync(this.pidfile, `${process.pid}\n`);
+    writePidfile(this.pidfile, process.pid);
   }
 
   private cleanup(): void {
-    for (const [sig, handler] of this.handlers) process.off(sig, handler);
+    this.signals.uninstall();
     this.reloader?.close();
     this.control?.close();
+    this.workerSocket?.close();
     this.metrics?.close();
     this.scoreboard.close();
-    if (this.pidfile) {
-      try {
-        if (fs.readFileSync(this.pidfile, 'utf8').trim() === String(process.pid)) fs.unlinkSync(this.pidfile);
-      } catch {
-        /* already gone */
-      }
-    }
+    if (this.pidfile) removePidfile(this.pidfile, process.pid);
   }
 
   /** Whether the listeners' unix socket files should be removed at exit: not while another master uses them. */

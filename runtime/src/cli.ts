@@ -18,8 +18,10 @@ import {
 } from './listeners';
 import { Level, Logger } from './log';
 import { countLogLines } from './statsd';
+import { readPidfile } from './pidfile';
 import { runConfigHelper } from './python';
 import { effectiveWorkerClass } from './core/settings';
+import { SignalQueue } from './signals';
 
 /** Fails early, with the fix, when the interpreter cannot be run at all. */
 function checkInterpreter(python: string): void {
@@ -30,9 +32,8 @@ function checkInterpreter(python: string): void {
 }
 
 function checkPidfile(file: string | null): void {
-  if (!file || !fs.existsSync(file)) return;
-  const pid = Number(fs.readFileSync(file, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+  const pid = file ? readPidfile(file) : null;
+  if (!pid || pid === process.pid) return;
   try {
     process.kill(pid, 0);
   } catch {
@@ -131,6 +132,8 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
   let listeners: Listener[] = [];
   let arbiter: Arbiter | undefined;
   let hooks: HookHost | undefined;
+  // Queueing signal handlers before any hook runs; the arbiter's loop acts on what they queued.
+  const signals = new SignalQueue().install();
   try {
     hooks = await startHooks(config, origin);
     // on_starting runs before anything is bound; when it raises, gunicorn does not start, nor do we.
@@ -153,14 +156,17 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
     }
     await describeInherited(listeners, config.python);
     useTlsUrls(listeners, tlsEnabled(settings));
-    arbiter = new Arbiter(config, listeners, log, origin, hooks);
+    arbiter = new Arbiter(config, listeners, log, origin, hooks, signals);
     return await arbiter.run();
   } catch (e) {
     if (!(e instanceof HookError)) throw e;
     log.error(e.message);
     throw new CliError(`the config file's ${e.hook === 'config' ? 'hooks could not be loaded' : `${e.hook} hook raised an exception`} — see the traceback above`, EXIT.FAILURE);
   } finally {
-    if (!arbiter) hooks?.close();
+    if (!arbiter) {
+      hooks?.close();
+      signals.uninstall();
+    }
     closeAll(arbiter?.currentListeners ?? listeners, arbiter?.ownsSocketFiles ?? !origin.parentMasterPid);
     log.close();
   }

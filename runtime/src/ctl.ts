@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { request } from './control';
+import { UntrustedPeer, checkRuntimeDir, request } from './control';
 import {
   COMMANDS, ControlCommand, ControlRequest, ControlResults, FocusResult, ServerStatus, controlSocketPath, runtimeDir,
 } from './core/control-protocol';
@@ -38,6 +38,13 @@ function discover(): string {
     names = fs.readdirSync(dir).filter((n) => /^\d+\.ctl$/.test(n));
   } catch {
     /* no directory: no server */
+  }
+  if (names.length) {
+    try {
+      checkRuntimeDir(dir);
+    } catch (e) {
+      throw new CliError(`ctl: ${(e as Error).message}`);
+    }
   }
   const live = names.filter((n) => {
     try {
@@ -141,8 +148,9 @@ export async function runCtl(argv: string[]): Promise<number> {
   const socketPath = opts.socket ? path.resolve(opts.socket) : opts.pid ? controlSocketPath(null, opts.pid) : discover();
   let answer;
   try {
-    answer = await request(socketPath, req);
+    answer = await request(socketPath, req, 20000, {});
   } catch (e) {
+    if (e instanceof UntrustedPeer) throw new CliError(`ctl: ${e.message}`, EXIT.FAILURE);
     throw new CliError(`ctl: cannot reach ${socketPath}: ${(e as Error).message} — is the server running?`, EXIT.FAILURE);
   }
   if (!answer.ok) {

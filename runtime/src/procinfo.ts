@@ -77,3 +77,13 @@ export function listenQueues(): Map<number, { queued: number; port: number }> {
   for (const t of tcpSockets()) if (t.state === '0A') out.set(t.inode, { queued: t.rxQueue, port: t.port });
   return out;
 }
+
+/** Whether a process with this pid exists (signal 0: nothing is sent). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, but another user's
+  }
+}

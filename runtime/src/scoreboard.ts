@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Counters, WORKER_STATES, WorkerState } from './core/control-protocol';
+import { isAlive } from './procinfo';
 
 /** Bytes per slot; the layout below is mirrored in runtime/python/unicorn_worker/scoreboard.py. */
 export const SLOT_SIZE = 512;
@@ -91,6 +92,44 @@ export function defaultScoreboardDir(): string {
   }
 }
 
+/**
+ * The name of a file this server keeps beside its scoreboard (in /dev/shm or worker_tmp_dir): our pid
+ * first, so that the next start can tell a file whose server is gone (removeStaleFiles).
+ */
+export function serverFileName(kind: 'scoreboard' | 'workers.sock'): string {
+  return `unicorn-${process.pid}-${Date.now().toString(36)}.${kind}`;
+}
+
+const SERVER_FILE = /^unicorn-(\d+)-[0-9a-z]+\.(scoreboard|workers\.sock)$/;
+
+/**
+ * Removes the files a killed server left in `dir`: only ours (same owner), and only those whose
+ * server pid no longer exists. Returns the names removed.
+ */
+export function removeStaleFiles(dir: string): string[] {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = SERVER_FILE.exec(name);
+    if (!m || Number(m[1]) === process.pid || isAlive(Number(m[1]))) continue;
+    const file = path.join(dir, name);
+    try {
+      if (fs.lstatSync(file).uid !== uid) continue;
+      fs.unlinkSync(file);
+      removed.push(name);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return removed;
+}
+
 export class Scoreboard {
   readonly path: string;
   readonly dir: string;
@@ -100,7 +139,7 @@ export class Scoreboard {
 
   constructor(dir: string = defaultScoreboardDir()) {
     this.dir = dir;
-    this.path = path.join(dir, `unicorn-${process.pid}-${Date.now().toString(36)}.scoreboard`);
+    this.path = path.join(dir, serverFileName('scoreboard'));
     this.fd = fs.openSync(this.path, 'w+', 0o600);
   }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { PYTHON_DIR } from './python';
+import { serverFileName } from './scoreboard';
 
 export interface ZygoteExit {
   pid: number;
@@ -81,11 +82,17 @@ export class Zygote {
     return this.proc.pid;
   }
 
-  /** Forks a worker; resolves to its pid (0 when the zygote died first). */
-  spawn(worker: { worker_id: number } & Record<string, unknown>, socketPath: string): Promise<number> {
+  /**
+   * Forks a worker; resolves to its pid (0 when the zygote died first). `onSpawned` runs as soon as
+   * the report is read, before any later line of the zygote (such as that worker's exit) is handled.
+   */
+  spawn(worker: { worker_id: number } & Record<string, unknown>, socketPath: string, onSpawned: (pid: number) => void): Promise<number> {
     return new Promise((resolve) => {
       if (this.exited) return resolve(0);
-      this.spawnWaiters.set(worker.worker_id, resolve);
+      this.spawnWaiters.set(worker.worker_id, (pid) => {
+        if (pid) onSpawned(pid);
+        resolve(pid);
+      });
       this.control.write(JSON.stringify({ command: 'spawn', worker, socket: socketPath }) + '\n');
     });
   }
@@ -110,7 +117,7 @@ export class WorkerSocket {
   }
 
   static async listen(dir: string, onHello: (workerId: number, pid: number, conn: net.Socket, rest: string) => void): Promise<WorkerSocket> {
-    const socketPath = path.join(dir, `unicorn-${process.pid}-${Date.now().toString(36)}.workers.sock`);
+    const socketPath = path.join(dir, serverFileName('workers.sock'));
     const server = net.createServer((conn) => {
       let buf = '';
       conn.setEncoding('utf8');
@@ -120,6 +127,7 @@ export class WorkerSocket {
         const nl = buf.indexOf('\n');
         if (nl < 0) return;
         conn.off('data', onData);
+        conn.pause(); // a held hello's later lines (its "booted") wait in the stream, not dropped, until attached
         try {
           const hello = JSON.parse(buf.slice(0, nl)) as { worker_id: number; pid: number };
           onHello(hello.worker_id, hello.pid, conn, buf.slice(nl + 1));

@@ -16,6 +16,7 @@ after(async () => {
 /** The workers (the hook process is a child of the arbiter too, so /proc's children would count it). */
 async function workers(sock: string): Promise<number[]> {
   const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
+  assert.equal(r.code, 0, `unicorn ctl status: ${r.stderr}`);
   return JSON.parse(r.stdout).workers.filter((w: { state: string }) => w.state !== 'exiting').map((w: { pid: number }) => w.pid);
 }
 
@@ -25,7 +26,8 @@ function ctlSocket(): string {
 
 function records(file: string): Array<Record<string, unknown>> {
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  // Complete lines only: the last one may still be being appended by a hook.
+  return fs.readFileSync(file, 'utf8').split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l));
 }
 
 describe('master-side hooks', () => {
@@ -40,7 +42,7 @@ describe('master-side hooks', () => {
     let calls = records(record);
     assert.deepEqual(calls[0], { hook: 'on_starting', workers: 2, pid: s.pid });
     assert.match(s.output(), new RegExp(`\\[${s.pid}\\] \\[INFO\\] on_starting hook ran for 2 workers`));
-    assert.deepEqual(calls.find((c) => c.hook === 'when_ready'), { hook: 'when_ready', address: [s.url], kept: true });
+    assert.deepEqual(calls.find((c) => c.hook === 'when_ready'), { hook: 'when_ready', address: [s.url], kept: true, pid: s.pid });
     assert.deepEqual(calls.find((c) => c.hook === 'nworkers_changed'), { hook: 'nworkers_changed', new: 2, old: null });
     assert.deepEqual(calls.filter((c) => c.hook === 'pre_fork'), [
       { hook: 'pre_fork', age: 1, pid: null },
@@ -63,8 +65,10 @@ describe('master-side hooks', () => {
     await waitUntil(() => records(record).some((c) => c.hook === 'pre_exec'), 10000, 'pre_exec');
     await s.waitForOutput(/Started a new master with pid (\d+)/);
     const newMaster = Number(/Started a new master with pid (\d+)/.exec(s.output())![1]);
-    // The new master runs the same hooks: its on_starting is recorded too. Stop it before the old one.
-    await waitUntil(() => records(record).some((c) => c.hook === 'on_starting' && c.pid === newMaster), 10000, 'the new master\'s on_starting');
+    // The new master runs the same hooks: its on_starting is recorded too. Once it is ready (when_ready,
+    // the event that says it serves), stop it before the old one.
+    await waitUntil(() => records(record).some((c) => c.hook === 'when_ready' && c.pid === newMaster), 10000, 'the new master\'s when_ready');
+    assert.ok(records(record).some((c) => c.hook === 'on_starting' && c.pid === newMaster), 'the new master ran on_starting');
     process.kill(newMaster, 'SIGTERM');
     await waitUntil(() => records(record).filter((c) => c.hook === 'on_exit').length === 1, 15000, 'the new master\'s on_exit');
 
@@ -74,6 +78,25 @@ describe('master-side hooks', () => {
     assert.equal(calls.filter((c) => c.hook === 'on_exit').length, 2);
     assert.equal(calls[calls.length - 1].hook, 'on_exit');
     assert.ok(calls.filter((c) => c.hook === 'child_exit').length >= 4, 'child_exit for the workers stopped at exit');
+  });
+
+  test('a TERM that arrives while on_starting runs waits for the loop: on_exit runs, nothing is left behind', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-hookterm-'));
+    const record = path.join(dir, 'calls.jsonl');
+    const gate = path.join(dir, 'gate');
+    const shm = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-hookshm-'));
+    const s = await startServer(['-c', path.join(HOOKS, 'gated.conf.py'), '--chdir', APPS, '--worker-tmp-dir', shm, 'app:app'], {
+      env: { HOOK_RECORD: record, GATE: gate },
+      readyPattern: /on_starting waits for the gate/,
+    });
+    started.push(s);
+    process.kill(s.pid, 'SIGTERM'); // inside on_starting: before the arbiter exists
+    fs.writeFileSync(gate, '');
+    const end = await s.exited(20000);
+    assert.deepEqual(end, { code: 0, signal: null }, s.output());
+    assert.deepEqual(records(record).map((c) => c.hook), ['on_starting', 'on_exit']);
+    assert.match(s.output(), /Handling signal: term/);
+    assert.deepEqual(fs.readdirSync(shm), [], 'no scoreboard or socket file left');
   });
 
   test('on_starting that raises: nothing starts, the traceback is logged, exit 1', async () => {

@@ -2,6 +2,7 @@
 // worker count signals, log reopening, the watchdog, a worker paused in a debugger, the control socket.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,18 @@ after(async () => {
 
 function tmpdir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-life-'));
+}
+
+/**
+ * An interpreter of our own that cannot import debugpy, whatever python3 the machine puts first on
+ * PATH: a venv without pip and without the system's site-packages (where Debian's debugpy lives).
+ */
+function bareInterpreter(): string {
+  const dir = path.join(tmpdir(), 'bare');
+  execFileSync(SYSTEM_PYTHON, ['-m', 'venv', '--without-pip', dir]);
+  const python = path.join(dir, 'bin', 'python');
+  assert.notEqual(spawnSync(python, ['-c', 'import debugpy']).status, 0, 'the bare interpreter has no debugpy');
+  return python;
 }
 
 function bootedPids(out: string, master?: number): number[] {
@@ -410,7 +423,7 @@ describe('the control socket', () => {
   test('mode 0600; status, add, remove, kill, debug, reload and stop; errors are clear', async () => {
     const dir = tmpdir();
     const sock = path.join(dir, 'c.sock');
-    const s = await start(['-w', '2', '--control-socket', sock, 'app:app']);
+    const s = await start(['-w', '2', '--control-socket', sock, '--python', bareInterpreter(), 'app:app']);
     assert.equal(fs.statSync(sock).mode & 0o777, 0o600);
     await waitUntil(async () => (await workerPids(sock)).length === 2, 10000, 'two workers');
     const status = await ctl(sock, 'status');
@@ -438,7 +451,7 @@ describe('the control socket', () => {
     assert.deepEqual(await ctl(sock, 'kill', String(victim)), { killed: victim });
     await waitUntil(async () => !(await workerPids(sock)).includes(victim) && (await workerPids(sock)).length === 3, 10000, 'a replacement');
 
-    // python3 on PATH (pyenv) has no debugpy: the error says how to get it.
+    // The workers' interpreter has no debugpy (bareInterpreter makes sure): the error says how to get it.
     const [w] = await workerPids(sock);
     const dbg = await runCli(['ctl', '--socket', sock, 'debug', String(w)]);
     assert.equal(dbg.code, 1);

@@ -1,6 +1,7 @@
 // preload_app through the real server: the app is imported once and workers are forked from it.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,8 +17,9 @@ function recordFile(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-preload-')), 'imports.txt');
 }
 
+/** The pids in the record, one complete line each (a line still being appended is not one yet). */
 function imports(file: string): number[] {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(Number) : [];
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(0, -1).filter(Boolean).map(Number) : [];
 }
 
 function ppid(pid: number): number {
@@ -28,6 +30,7 @@ function ppid(pid: number): number {
 /** Workers that have booted and not begun to exit. */
 async function workers(sock: string): Promise<number[]> {
   const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
+  assert.equal(r.code, 0, `unicorn ctl status: ${r.stderr}`); // (a server that stopped says why here, not as bad JSON)
   return JSON.parse(r.stdout).workers.filter((w: { state: string }) => w.state === 'idle' || w.state === 'busy').map((w: { pid: number }) => w.pid);
 }
 
@@ -74,6 +77,29 @@ describe('preload_app', () => {
     await waitUntil(async () => (await workers(sock)).length === 2, 10000, 'two workers again');
     assert.equal(imports(record).length, 1, 'never imported again');
     await s.stop();
+  });
+
+  test('recycling under load: --preload -w 4 --max-requests 20 with wrk for 20 s, the server never exits', async () => {
+    // A forked worker says hello on the worker socket at once; the zygote's "spawned" report may come
+    // after it. Hundreds of recycles under load make that order happen; the server must take both.
+    const record = recordFile();
+    const { s } = await start(['--preload', '-w', '4', '--max-requests', '20'], record);
+    const wrk = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const p = spawn('wrk', ['-t', '2', '-c', '16', '-d', '20s', `http://127.0.0.1:${s.port}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      p.on('error', reject);
+      p.on('close', (code) => resolve({ code, out }));
+    });
+    assert.equal(wrk.code, 0, wrk.out);
+    assert.ok(isAlive(s.pid), `the server is still running; output:\n${s.output().slice(-3000)}`);
+    assert.doesNotMatch(s.output(), /failed to boot|Shutting down/);
+    const recycles = s.output().match(/Autorestarting worker after current request/g)?.length ?? 0;
+    assert.ok(recycles >= 20, `workers were recycled under load (${recycles} times); wrk:\n${wrk.out}`);
+    assert.equal((await get(s.port, '/')).status, 200);
+    assert.equal(imports(record).length, 1, 'never imported again');
+    assert.equal((await s.stop()).code, 0);
   });
 
   test('an app that fails to import under --preload: traceback, exit 4', async () => {

@@ -43,6 +43,58 @@ class Connection(ConnState):
         self.registered = False
 
 
+class DeadlineSend(object):
+    """The socket a pool thread answers through: each write of the response (the whole of a body given
+    as one bytes object) has one deadline, `timeout` seconds from its start.
+
+    A blocking send with SO_SNDTIMEO (or a Python socket timeout) starts its wait again after every
+    partial send, so a client that takes a few bytes now and then — or whose buffers keep growing —
+    held a pool thread for many times `timeout`. The fast path is one non-blocking send; only a
+    client that does not take everything at once costs the poll() calls.
+    """
+
+    __slots__ = ("sock", "timeout", "tls")
+
+    def __init__(self, sock, timeout, tls_socket):
+        self.sock = sock
+        self.timeout = timeout
+        self.tls = tls_socket
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+    def sendall(self, data):
+        view = memoryview(data).cast("B")
+        deadline = time.monotonic() + self.timeout if self.tls else None
+        while view:
+            try:
+                if self.tls:
+                    # An SSLSocket takes no flags; its timeout (set by the pool thread) becomes what is left.
+                    if deadline is not None:
+                        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
+                    sent = self.sock.send(view)
+                else:
+                    sent = self.sock.send(view, _DONTWAIT)
+            except (BlockingIOError, InterruptedError, tls.WANT_WRITE):
+                sent = 0
+            except socket.timeout:
+                sent = 0
+            view = view[sent:]
+            if not view:
+                break
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.timeout
+            if now >= deadline:
+                raise socket.timeout("the client took less than the response within %ss" % self.timeout)
+            if not self.tls:
+                poll = select.poll()
+                poll.register(self.sock.fileno(), select.POLLOUT)
+                poll.poll(max(1, int((deadline - now) * 1000)))
+        if self.tls:
+            self.sock.settimeout(self.timeout)
+
+
 class EpollPoller(object):
     """Linux: connections wait one-shot, so the pool thread that answered one re-arms it with one epoll_ctl."""
 
@@ -177,9 +229,9 @@ class ThreadWorker(BaseLoop):
                 if now >= next_tick:
                     next_tick = now + TICK
                     status.heartbeat()
-                    if os.getppid() != ppid:
+                    if self.alive and os.getppid() != ppid:
                         self.log.info("Parent changed, shutting down: %s", os.getppid())
-                        return 0
+                        self._stop_serving()  # as on TERM: what we hold is finished within graceful_timeout
                     self._expire(now)
                 # Not while another worker has the focus (the arbiter's "accept"), except to drain on TERM.
                 if listening and self.accepting != ((boot.want_accepting or not self.alive) and len(conns) < self.max_connections):
@@ -213,9 +265,11 @@ class ThreadWorker(BaseLoop):
                             self._accept(*listening[fd])
                     elif fd == wakeup_r:
                         drain(wakeup_r)
-                        if not self.act_on_flags():
-                            self.log.debug("control channel closed: the arbiter is gone, exiting")
-                            return 0
+                        if not self.act_on_flags() and self.alive:
+                            # The arbiter is gone (killed, say): stop accepting, finish what we hold
+                            # within graceful_timeout, as on TERM, then exit.
+                            self.log.info("The arbiter is gone: finishing %d open connections, then exiting", len(conns))
+                            self._stop_serving()
         finally:
             for _ in range(self.threads):
                 self.jobs.put(None)
@@ -375,7 +429,8 @@ class ThreadWorker(BaseLoop):
                 keep = req.keep_alive and self.keepalive > 0 and self.alive
                 self._busy(req)
                 busy = True
-                keep, rest = handle_request(ctx, sock, conn.peer, req, buf[end + 4:], keep, conn.proxy)
+                out = DeadlineSend(sock, self.timeout, conn.tls)
+                keep, rest = handle_request(ctx, out, conn.peer, req, buf[end + 4:], keep, conn.proxy)
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(conn.peer), exc)
                 ctx.record(exc.status, 0.0, 0)

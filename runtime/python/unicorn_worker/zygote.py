@@ -17,9 +17,13 @@ import selectors
 import signal
 import socket
 import sys
+import traceback
 
 from . import applog
 from .worker import EXIT_BOOT_FAILED, Boot, from_control, load, serve
+
+# The signals the zygote handles itself; a forked worker starts from their default actions.
+_ZYGOTE_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
 def _signal_name(number):
@@ -98,16 +102,22 @@ class Zygote(object):
                 self.send({"event": "exit", "pid": pid, "code": os.WEXITSTATUS(status), "signal": None})
 
     def spawn(self, worker, socket_path):
+        # The arbiter learns the new pid from the "spawned" report and may signal it (TERM on a stop) before
+        # the child has dropped the zygote's handlers, which would swallow it: the child would serve on as
+        # if never told. Blocked across the fork, such a signal waits until the child's own dispositions apply.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _ZYGOTE_SIGNALS)
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             self.send({"event": "spawned", "worker_id": worker["worker_id"], "pid": pid})
             return
         # In the worker: leave the zygote's world behind, join the arbiter, and serve.
         code = EXIT_BOOT_FAILED
         try:
             signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            for sig in _ZYGOTE_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a TERM sent meanwhile ends the child now
             self.control.close()
             control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             control.connect(socket_path)
@@ -120,7 +130,8 @@ class Zygote(object):
         except SystemExit as exc:  # INT/QUIT end a worker with sys.exit: an exit, not a boot failure
             code = exc.code if isinstance(exc.code, int) else 0
         except BaseException:  # noqa: B902 - a worker must never return into the zygote's loop
-            applog.boot_failure("Worker failed to boot from the preloaded app")
+            # With the reason, as a worker started on its own shows it (its traceback reaches stderr).
+            applog.boot_failure("Worker failed to boot from the preloaded app\n%s" % traceback.format_exc().rstrip())
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
