@@ -2,7 +2,7 @@
 
 Usage: unicorn_config.py load PATH          -> {"settings": {...}, "callables": [...], "lines": {...}}
        unicorn_config.py django-settings PATH/manage.py -> {"settings_module": "..."}
-       unicorn_config.py check-app JSON       -> {"ok": true}   (JSON: {"app", "chdir", "pythonpath"})
+       unicorn_config.py check-app JSON       -> {"ok": true}   (JSON: {"app", "chdir", "pythonpath", "worker_class"})
        unicorn_config.py describe-fds 3,4     -> {"sockets": [{"fd", "kind", "host", "port", "path"}]}
        unicorn_config.py owner JSON           -> {"uid", "gid", "user"}   (JSON: {"user", "group"})
 On failure: {"error": "...", "line": N} and exit status 1. Standard library only, Python 3.8+.
@@ -129,17 +129,18 @@ def check_app(spec):
     """--check-config: import the app exactly as a worker would, with the worker's own loader."""
     spec = json.loads(spec)
     here = os.path.dirname(os.path.abspath(__file__))
-    from unicorn_worker.loader import load_app
+    from unicorn_worker.loader import kind_mismatch, load_app
 
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     for entry in reversed([spec["chdir"]] + spec.get("pythonpath", [])):
         sys.path.insert(0, entry)
     os.chdir(spec["chdir"])
     try:
-        load_app(spec["app"])
+        app = load_app(spec["app"])
     except BaseException as e:  # noqa: B902 - the app's failure is the answer
         return {"error": "%s: %s" % (type(e).__name__, e), "traceback": traceback.format_exc()}
-    return {"ok": True}
+    mismatch = kind_mismatch(spec.get("worker_class") or "sync", app, spec["app"])
+    return {"error": mismatch} if mismatch else {"ok": True}
 
 
 def describe_fds(text):

@@ -21,6 +21,7 @@ import { arbiterLogSpec, syslogSpec } from './logconfig';
 import { countLogLines } from './statsd';
 import { readPidfile } from './pidfile';
 import { runConfigHelper } from './python';
+import { effectiveWorkerClass } from './core/settings';
 import { SignalQueue } from './signals';
 
 /** Fails early, with the fix, when the interpreter cannot be run at all. */
@@ -197,8 +198,13 @@ function takeHandover(env: NodeJS.ProcessEnv): number {
 async function checkConfig(config: Resolved): Promise<number> {
   checkInterpreter(config.python);
   checkTls(config.settings);
-  const spec = JSON.stringify({ app: config.app, chdir: config.chdir, pythonpath: config.pythonpath });
+  const spec = JSON.stringify({
+    app: config.app, chdir: config.chdir, pythonpath: config.pythonpath, worker_class: effectiveWorkerClass(config.settings),
+  });
   const answer = await runConfigHelper(config.python, 'check-app', spec, config.chdir, { ...process.env, ...config.workerEnv });
+  if (typeof answer.error === 'string' && answer.traceback === undefined) {
+    throw new CliError(answer.error, EXIT.APP_LOAD);
+  }
   if (typeof answer.error === 'string') {
     process.stderr.write(String(answer.traceback ?? ''));
     throw new CliError(`app "${config.app}" failed to load: ${answer.error} — fix the import, or the app name`, EXIT.APP_LOAD);

@@ -241,7 +241,7 @@ export async function resolveInvocation(
       module = answer.settings_module as string;
     }
     workerEnv.DJANGO_SETTINGS_MODULE = module;
-    app = 'django.core.wsgi:get_wsgi_application()';
+    app = settings.worker_class === 'asgi' ? 'django.core.asgi:get_asgi_application()' : 'django.core.wsgi:get_wsgi_application()';
   }
   if (app !== null && !parseAppSpec(app)) {
     throw new CliError(`app "${app}" is not MODULE:CALLABLE — write it like test:app, mypkg.wsgi:application or app:create_app()`);

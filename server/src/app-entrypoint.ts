@@ -34,7 +34,18 @@ export interface ModuleNames {
   open: boolean;
   /** The source has syntax errors: an absent name proves nothing. */
   broken: boolean;
+  /** Names whose app kind the source shows: `async def`, a WSGI `def app(environ, start_response)`, or
+   * an assignment from a framework's constructor (FastAPI(), Flask(), get_asgi_application(), ...). */
+  kinds: Map<string, AppKind>;
 }
+
+export type AppKind = 'asgi' | 'wsgi';
+
+/** Constructors whose result is known to be an ASGI or a WSGI app (the last dotted part of the call). */
+const APP_CONSTRUCTORS: Record<string, AppKind> = {
+  FastAPI: 'asgi', Starlette: 'asgi', Quart: 'asgi', get_asgi_application: 'asgi', ASGIHandler: 'asgi', Litestar: 'asgi',
+  Flask: 'wsgi', Bottle: 'wsgi', get_wsgi_application: 'wsgi', WSGIHandler: 'wsgi', Falcon: 'wsgi', Pyramid: 'wsgi',
+};
 
 const cache = new Map<string, { stamp: string; names: ModuleNames }>();
 
@@ -50,7 +61,7 @@ export function moduleNames(parser: Parser, file: string): ModuleNames | undefin
     text = fs.readFileSync(file, 'utf8');
     const tree = parse(parser, text);
     try {
-      const names: ModuleNames = { names: new Set(), open: false, broken: tree.rootNode.hasError };
+      const names: ModuleNames = { names: new Set(), open: false, broken: tree.rootNode.hasError, kinds: new Map() };
       collect(tree.rootNode, names);
       if (names.names.has('__getattr__')) names.open = true;
       cache.set(file, { stamp, names });
@@ -72,6 +83,9 @@ function collect(parent: Node, out: ModuleNames): void {
     if (!node) continue;
     switch (node.type) {
       case 'function_definition':
+        addName(node.childForFieldName('name'), out);
+        functionKind(node, out);
+        break;
       case 'class_definition':
         addName(node.childForFieldName('name'), out);
         break;
@@ -105,7 +119,27 @@ function collect(parent: Node, out: ModuleNames): void {
   }
 }
 
+/** `async def app(scope, receive, send)` is ASGI; `def app(environ, start_response)` is WSGI. */
+function functionKind(node: Node, out: ModuleNames): void {
+  const name = node.childForFieldName('name')?.text;
+  if (!name) return;
+  if (node.children.some((c) => c?.type === 'async')) out.kinds.set(name, 'asgi');
+  else if ((node.childForFieldName('parameters')?.namedChildren.length ?? 0) === 2) out.kinds.set(name, 'wsgi');
+}
+
+/** `app = FastAPI(...)`, `application = get_wsgi_application()`: the kind of app the constructor makes. */
+function assignmentKind(node: Node, out: ModuleNames): void {
+  const left = node.childForFieldName('left');
+  const right = node.childForFieldName('right');
+  if (left?.type !== 'identifier' || right?.type !== 'call') return;
+  const callee = right.childForFieldName('function')?.text.split('.').pop() ?? '';
+  const kind = APP_CONSTRUCTORS[callee];
+  if (kind) out.kinds.set(left.text, kind);
+  else out.kinds.delete(left.text);
+}
+
 function assigned(node: Node, out: ModuleNames): void {
+  if (node.type === 'assignment') assignmentKind(node, out);
   let cur: Node | null = node;
   while (cur && (cur.type === 'assignment' || cur.type === 'augmented_assignment')) {
     targets(cur.childForFieldName('left'), out);

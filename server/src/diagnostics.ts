@@ -6,9 +6,9 @@ import { Diagnostic, DiagnosticSeverity, Range } from 'vscode-languageserver/nod
 import { CliError } from '../../runtime/src/core/errors';
 import { parseAddress } from '../../runtime/src/core/address';
 import {
-  DIRTY_HOOKS, HOOKS, Setting, SettingError, annotationOnly, coerce, getSetting, ignoredWarning, nameHint, suggest, valueHint,
+  DIRTY_HOOKS, HOOKS, Setting, SettingError, annotationOnly, coerce, effectiveWorkerClass, getSetting, ignoredWarning, nameHint, suggest, valueHint,
 } from '../../runtime/src/core/settings';
-import { findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
+import { AppKind, findModule, moduleNames, parseAppSpec, searchPath, sitePackages } from './app-entrypoint';
 import { Assignment, ConfigFile, literal } from './config-file';
 import { KernelCheck, kernelDiagnostics } from './kernel-diagnostics';
 import { FixData, SOURCE, rangeOf } from './problem';
@@ -169,6 +169,20 @@ function bindEntries(value: Node): Diagnostic[] {
   return out;
 }
 
+/** A WSGI app under worker_class asgi, or an ASGI app under the WSGI classes (the worker refuses both at boot). */
+function appKindDiagnostics(node: Node, callable: string, kind: AppKind | undefined, values: Map<string, unknown>,
+  computed: Set<string>): Diagnostic[] {
+  if (!kind || callable.includes('.') || computed.has('worker_class') || computed.has('threads')) return [];
+  const klass = effectiveWorkerClass({ worker_class: values.get('worker_class') ?? 'sync', threads: values.get('threads') ?? 1 });
+  if (klass === 'asgi' && kind === 'wsgi') {
+    return [problem(node, `wsgi_app: "${callable}" is a WSGI app but worker_class asgi serves ASGI apps — set worker_class = "gthread" (or sync, gevent), or name the project's ASGI app`, 'app-kind')];
+  }
+  if (klass !== 'asgi' && kind === 'asgi') {
+    return [problem(node, `wsgi_app: "${callable}" is an ASGI app but worker_class ${klass} serves WSGI apps — set worker_class = "asgi"`, 'app-kind')];
+  }
+  return [];
+}
+
 /** wsgi_app: the module must be importable from chdir / pythonpath and define the callable. */
 function appDiagnostics(file: ConfigFile, values: Map<string, unknown>, computed: Set<string>, ctx: DiagnoseContext): Diagnostic[] {
   const app = lastAssignments(file).get('wsgi_app');
@@ -199,7 +213,8 @@ function appDiagnostics(file: ConfigFile, values: Map<string, unknown>, computed
   }
   const names = moduleNames(ctx.parser, moduleFile);
   const first = parsed.callable.split('.')[0];
-  if (!names || names.open || names.broken || names.names.has(first)) return [];
+  if (names && names.names.has(first)) return appKindDiagnostics(app.valueNode, parsed.callable, names.kinds.get(first), values, computed);
+  if (!names || names.open || names.broken) return [];
   return [problem(app.valueNode, `wsgi_app: "${first}" is not defined at the top level of ${path.relative(configDir, moduleFile) || moduleFile} — define it there or name the right callable after the colon`,
     'wsgi-app')];
 }

@@ -9,9 +9,14 @@
 //   gthread GET   the same app, threads=4, keep-alive (wrk's default)
 //   sync POST     16 KiB body echoed (test/bench/apps/echo.py), Connection: close
 //   gthread POST  the same, threads=4, keep-alive
+//   asgi hello    raw ASGI hello world (test/bench/apps/asgi_hello.py), keep-alive: unicorn -k asgi against
+//                 uvicorn (Debian, --loop uvloop --http httptools: its fastest) and hypercorn (Debian)
+//   asgi fastapi  a FastAPI JSON route (test/bench/apps/fastapi_json.py), the same three servers
+//   asgi ws       websocket echo, messages/s: python3-websockets clients (test/bench/apps/ws_load.py),
+//                 unicorn against uvicorn
 //
-//   node test/bench/bench.mjs [--duration 5] [--runs 3] [--connections 16,64] [--threads 2]
-//                             [--groups sync-get,gthread-get,sync-post,gthread-post] [--no-uwsgi]
+//   node test/bench/bench.mjs [--duration 5] [--runs 3] [--connections 16,64] [--threads 2] [--no-uwsgi]
+//                             [--groups sync-get,gthread-get,sync-post,gthread-post,asgi-hello,asgi-fastapi,asgi-ws]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -36,19 +41,31 @@ const DURATION_S = Number(option('duration', '5'));
 const RUNS = Number(option('runs', '3'));
 const CONNECTIONS = option('connections', '16,64').split(',').map(Number);
 const WRK_THREADS = Number(option('threads', '2'));
-const GROUP_NAMES = option('groups', 'sync-get,gthread-get,sync-post,gthread-post').split(',');
+const GROUP_NAMES = option('groups', 'sync-get,gthread-get,sync-post,gthread-post,asgi-hello,asgi-fastapi,asgi-ws').split(',');
 const WITH_UWSGI = !process.argv.includes('--no-uwsgi');
 
 const HELLO = { dir: 'examples', module: 'test', callable: 'app' };
 const ECHO = { dir: path.join('test', 'bench', 'apps'), module: 'echo', callable: 'app' };
+const ASGI_HELLO = { dir: path.join('test', 'bench', 'apps'), module: 'asgi_hello', callable: 'app' };
+const FASTAPI_JSON = { dir: path.join('test', 'bench', 'apps'), module: 'fastapi_json', callable: 'app' };
 
 /** How each server is started for an app in a worker class: [command, args]. */
 const COMMANDS = {
   unicorn: (port, app, klass) => [
     process.execPath,
     [path.join(ROOT, 'runtime', 'bin', 'unicorn.js'), '-w', String(WORKERS), '-b', `127.0.0.1:${port}`,
-      ...(klass === 'gthread' ? ['-k', 'gthread', '--threads', String(THREADS)] : []),
+      ...(klass === 'gthread' ? ['-k', 'gthread', '--threads', String(THREADS)] : klass === 'asgi' ? ['-k', 'asgi'] : []),
       '--chdir', app.dir, '--python', SYSTEM_PYTHON, `${app.module}:${app.callable}`],
+  ],
+  uvicorn: (port, app) => [
+    SYSTEM_PYTHON,
+    ['-m', 'uvicorn', '--workers', String(WORKERS), '--host', '127.0.0.1', '--port', String(port), '--loop', 'uvloop',
+      '--http', 'httptools', '--no-access-log', '--log-level', 'warning', '--app-dir', app.dir, `${app.module}:${app.callable}`],
+  ],
+  hypercorn: (port, app) => [
+    SYSTEM_PYTHON,
+    ['-m', 'hypercorn', '-w', String(WORKERS), '-b', `127.0.0.1:${port}`, '--log-level', 'warning',
+      `${path.join(app.dir, app.module)}.py:${app.callable}`],
   ],
   gunicorn: (port, app, klass) => [
     SYSTEM_PYTHON,
@@ -70,7 +87,22 @@ const GROUPS = {
   'gthread-get': { label: `gthread GET (threads=${THREADS}, keep-alive)`, klass: 'gthread', app: HELLO, close: false, post: false },
   'sync-post': { label: 'sync POST 16 KiB echo (Connection: close)', klass: 'sync', app: ECHO, close: true, post: true },
   'gthread-post': { label: `gthread POST 16 KiB echo (threads=${THREADS}, keep-alive)`, klass: 'gthread', app: ECHO, close: false, post: true },
+  // ASGI: against uvicorn (the target: ≥ 1.0×, p99 no worse) and hypercorn.
+  'asgi-hello': { label: 'asgi raw ASGI hello (keep-alive)', klass: 'asgi', app: ASGI_HELLO, close: false, post: false, servers: ['unicorn', 'uvicorn', 'hypercorn'], baseline: 'uvicorn', target: 1.0 },
+  'asgi-fastapi': { label: 'asgi FastAPI JSON route (keep-alive)', klass: 'asgi', app: FASTAPI_JSON, close: false, post: false, servers: ['unicorn', 'uvicorn', 'hypercorn'], baseline: 'uvicorn', target: 1.0 },
+  'asgi-ws': { label: 'asgi websocket echo, 64-byte messages/s (python3-websockets clients)', klass: 'asgi', app: ASGI_HELLO, close: false, post: false, ws: true, servers: ['unicorn', 'uvicorn'], baseline: 'uvicorn', target: 1.0 },
 };
+
+/** Websocket echo load: messages/s and p99 of one echo, from test/bench/apps/ws_load.py. */
+function runWsLoad(port, connections, seconds, leader) {
+  const cpuBefore = leader ? cpuSeconds(leader) : 0;
+  const out = spawnSync(SYSTEM_PYTHON, [path.join(ROOT, 'test', 'bench', 'apps', 'ws_load.py'), String(port), String(connections), String(seconds)],
+    { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const cpu = leader ? cpuSeconds(leader) - cpuBefore : 0;
+  if (out.error || out.status !== 0) fail(`ws_load.py failed: ${out.error?.message ?? out.stderr}`);
+  const r = JSON.parse(out.stdout);
+  return { rps: r.per_second, p99Ms: r.p99_ms, errors: r.errors, cpuUs: r.messages ? (cpu * 1e6) / r.messages : 0 };
+}
 
 /** Every server group this process started and has not yet seen end: killed on the way out. */
 const liveGroups = new Set();
@@ -318,8 +350,9 @@ async function main() {
   const gunicornVersion = gunicorn.status === 0 ? gunicorn.stdout.trim() : undefined;
   if (gunicornVersion) names.push('gunicorn');
   else console.log(`gunicorn is not installed for ${SYSTEM_PYTHON} (apt-get install -y python3-gunicorn) — the gunicorn rows are skipped`);
-  if (WITH_UWSGI && ensureUwsgi()) names.push('uwsgi');
-  else if (WITH_UWSGI) console.log('uWSGI could not be installed — the uwsgi rows are skipped');
+  const wsgiGroups = GROUP_NAMES.some((g) => !GROUPS[g].servers);
+  if (WITH_UWSGI && wsgiGroups && ensureUwsgi()) names.push('uwsgi');
+  else if (WITH_UWSGI && wsgiGroups) console.log('uWSGI could not be installed — the uwsgi rows are skipped');
   const uwsgiVersion = names.includes('uwsgi') ? spawnSync('uwsgi', ['--version'], { encoding: 'utf8' }).stdout.trim() : '';
 
   const python = spawnSync(SYSTEM_PYTHON, ['-c', 'import platform; print(platform.python_version())'], { encoding: 'utf8' }).stdout.trim();
@@ -334,25 +367,27 @@ async function main() {
   console.log('');
 
   const groups = GROUP_NAMES.map((g) => ({ id: g, ...GROUPS[g] }));
+  const serversOf = (g) => g.servers ?? names;
   const samples = {}; // group -> name -> c -> [{rps, p99Ms, errors}]
   const boots = {}; // "name klass" -> [{bootMs, bootRss, loadRss}] (GET groups: the hello-world app)
-  for (const g of groups) samples[g.id] = Object.fromEntries(names.map((n) => [n, Object.fromEntries(CONNECTIONS.map((c) => [c, []]))]));
+  for (const g of groups) samples[g.id] = Object.fromEntries(serversOf(g).map((n) => [n, Object.fromEntries(CONNECTIONS.map((c) => [c, []]))]));
 
   for (let run = 0; run < RUNS; run++) {
     for (const g of groups) {
       // Alternate which server goes first, so none always meets a warmer (or hotter) machine.
-      const order = run % 2 === 0 ? names : [...names].reverse();
+      const order = run % 2 === 0 ? serversOf(g) : [...serversOf(g)].reverse();
       for (const name of order) {
         const server = await startServer(name, g);
         try {
-          runWrk(server.port, CONNECTIONS[0], 1, g); // warm-up: imports, caches, first forks
+          if (g.ws) runWsLoad(server.port, CONNECTIONS[0], 1);
+          else runWrk(server.port, CONNECTIONS[0], 1, g); // warm-up: imports, caches, first forks
           const parts = [];
           for (const c of CONNECTIONS) {
-            const r = runWrk(server.port, c, DURATION_S, g, server.child.pid);
+            const r = g.ws ? runWsLoad(server.port, c, DURATION_S, server.child.pid) : runWrk(server.port, c, DURATION_S, g, server.child.pid);
             samples[g.id][name][c].push(r);
-            parts.push(`c=${c} ${r.rps.toFixed(0)} req/s p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
+            parts.push(`c=${c} ${r.rps.toFixed(0)} ${g.ws ? 'msg/s' : 'req/s'} p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
           }
-          if (!g.post) {
+          if (!g.post && !g.ws) {
             const key = name === 'uwsgi' ? 'uwsgi' : `${name} ${g.klass}`;
             (boots[key] ??= []).push({ bootMs: server.bootMs, bootRss: server.bootRss, loadRss: measureRss(server.child.pid) });
           }
@@ -369,28 +404,31 @@ async function main() {
   for (const g of groups) {
     for (const c of CONNECTIONS) {
       const med = (name, key) => median(samples[g.id][name][c].map((r) => r[key]));
-      const base = names.includes('gunicorn') ? { rps: med('gunicorn', 'rps'), p99: med('gunicorn', 'p99Ms') } : undefined;
-      for (const name of names) {
+      const baseline = g.baseline ?? 'gunicorn';
+      const target = g.target ?? 1.5;
+      const base = serversOf(g).includes(baseline) ? { rps: med(baseline, 'rps'), p99: med(baseline, 'p99Ms') } : undefined;
+      for (const name of serversOf(g)) {
         const rps = med(name, 'rps');
         const p99 = med(name, 'p99Ms');
         const errors = samples[g.id][name][c].reduce((a, r) => a + r.errors, 0);
-        const ratio = base && name !== 'gunicorn' ? `${(rps / base.rps).toFixed(2)}×` : '';
+        const ratio = base && name !== baseline ? `${(rps / base.rps).toFixed(2)}× ${baseline}` : '';
         const cpuUs = med(name, 'cpuUs');
         rows.push([g.id, name, c, rps.toFixed(0), formatMs(p99), cpuUs.toFixed(0), errors, ratio]);
         if (name === 'unicorn' && base) {
-          verdicts.push(`${g.id} c=${c}: ${(rps / base.rps).toFixed(2)}× gunicorn ${rps / base.rps >= 1.5 ? '(≥ 1.5× ✓)' : '(below 1.5× ✗)'}, ` +
+          verdicts.push(`${g.id} c=${c}: ${(rps / base.rps).toFixed(2)}× ${baseline} ${rps / base.rps >= target ? `(≥ ${target}× ✓)` : `(below ${target}× ✗)`}, ` +
             `p99 ${formatMs(p99)} vs ${formatMs(base.p99)} ${p99 <= base.p99 ? '✓' : '✗'}`);
         }
       }
     }
   }
   console.log('\n' + groups.map((g) => `${g.id}: ${g.label}`).join('\n'));
-  console.log('\n' + table(['group', 'server', 'c', 'req/s (median)', 'p99 (median)', 'server CPU µs/req', 'errors', 'vs gunicorn'], rows, 2));
+  console.log('\n' + table(['group', 'server', 'c', 'req/s (median)', 'p99 (median)', 'server CPU µs/req', 'errors', 'vs baseline'], rows, 2));
+  if (groups.some((g) => g.ws)) console.log('asgi-ws: the req/s column is echoed messages/s, p99 the round trip of one message.');
   console.log('\nserver CPU µs/req: user + system time of the master and its workers during the load, per request answered — ' +
     'steadier than req/s when other processes share the machine.');
   if (names.includes('uwsgi')) console.log("uwsgi's errors are wrk's read errors: uWSGI closes every connection after its answer without saying " +
     "Connection: close, and wrk counts each such close as an error; the answers themselves are complete.");
-  if (verdicts.length) console.log('\ntargets (unicorn ≥ 1.5× gunicorn req/s, p99 ≤ gunicorn\'s):\n  ' + verdicts.join('\n  '));
+  if (verdicts.length) console.log('\ntargets (WSGI: unicorn ≥ 1.5× gunicorn; ASGI: ≥ 1.0× uvicorn; p99 no worse):\n  ' + verdicts.join('\n  '));
 
   const bootRows = Object.entries(boots).map(([key, b]) => [
     key,

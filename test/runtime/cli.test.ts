@@ -204,8 +204,8 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
     await refused(['-w', '0', 'a:b'], /^unicorn: error: command line: workers: 0 is below the minimum 1 — give a number of at least 1$/);
     await refused(['-w', 'four', 'a:b'], /workers: "four" is not a whole number — give a whole number of at least 1, e\.g\. --workers 4$/);
     await refused(['-t', '-5', 'a:b'], /timeout: -5 is below the minimum 0/);
-    await refused(['-k', 'eventlet', 'a:b'], /worker_class: "eventlet" is not one of sync, gthread — use one of those$/);
-    await refused(['-k', 'gthred', 'a:b'], /worker_class: "gthred" is not one of sync, gthread — did you mean gthread\?$/);
+    await refused(['-k', 'eventlet', 'a:b'], /worker_class: eventlet is not supported \(gunicorn 26 removed its eventlet worker; eventlet is unmaintained\) — use -k gevent for greenlets, or -k asgi for an async app$/);
+    await refused(['-k', 'gthred', 'a:b'], /worker_class: "gthred" is not one of sync, gthread, asgi, gevent — did you mean gthread\?$/);
     await refused(['--log-level', 'loud', 'a:b'], /loglevel: "loud" is not one of debug, info, warning, error, critical/);
     await refused(['-e', 'NOEQUALS', 'a:b'], /raw_env: "NOEQUALS" is not KEY=VALUE — write it as -e NAME=value$/);
     await refused(['-w'], /option '-w, --workers <INT>' argument missing/);

@@ -7,14 +7,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, rawRequest, parseResponse, runCli, waitUntil, sleep, FIXTURES, Server, ParsedResponse } from '../helpers';
+import { Client, destroyClients } from '../http-client';
 
 const APPS = path.join(FIXTURES, 'apps');
 const GET = (p: string, extra = '', version = '1.1') => `GET ${p} HTTP/${version}\r\nHost: x\r\n${extra}\r\n`;
 
 const servers: Server[] = [];
-const clients: Client[] = [];
 after(async () => {
-  for (const c of clients) c.destroy();
+  destroyClients();
   for (const s of servers) await s.stop('SIGKILL', 5000).catch(() => undefined);
 });
 
@@ -24,107 +24,6 @@ async function serve(args: string[]): Promise<Server> {
   return s;
 }
 
-/** One client connection that reads responses one at a time (Content-Length, chunked or close-delimited). */
-class Client {
-  private buf = Buffer.alloc(0);
-  closed = false;
-  closedAt = 0;
-  private wake: Array<() => void> = [];
-
-  private constructor(readonly sock: net.Socket) {
-    sock.on('data', (d) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.notify();
-    });
-    sock.on('error', () => undefined);
-    sock.on('close', () => {
-      this.closed = true;
-      this.closedAt = Date.now();
-      this.notify();
-    });
-  }
-
-  static connect(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ port, host: '127.0.0.1' });
-      sock.once('connect', () => {
-        const c = new Client(sock);
-        clients.push(c);
-        resolve(c);
-      });
-      sock.once('error', reject);
-    });
-  }
-
-  private notify() {
-    for (const w of this.wake.splice(0)) w();
-  }
-
-  private until(cond: () => boolean, ms: number, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms; got ${JSON.stringify(this.buf.toString('latin1'))}`)), ms);
-      const check = () => {
-        if (cond()) {
-          clearTimeout(timer);
-          resolve();
-        } else if (this.closed) {
-          clearTimeout(timer);
-          reject(new Error(`${what}: connection closed; got ${JSON.stringify(this.buf.toString('latin1'))}`));
-        } else this.wake.push(check);
-      };
-      check();
-    });
-  }
-
-  send(data: string): void {
-    this.sock.write(Buffer.from(data, 'latin1'));
-  }
-
-  /** The next whole response on this connection (consumed from the buffer). */
-  async response(ms = 5000): Promise<ParsedResponse> {
-    let size = -1;
-    const complete = () => {
-      const end = this.buf.indexOf('\r\n\r\n');
-      if (end < 0) return false;
-      const head = parseResponse(this.buf.subarray(0, end + 4));
-      if (head.status < 200) size = end + 4; // an interim response: a head alone
-      else if (head.headers['content-length'] !== undefined) {
-        const want = end + 4 + Number(head.headers['content-length']);
-        if (this.buf.length >= want) size = want;
-      } else if (head.headers['transfer-encoding'] === 'chunked') {
-        const last = this.buf.indexOf('0\r\n\r\n', end + 4);
-        if (last >= 0) size = last + 5;
-      } else if (this.closed) size = this.buf.length;
-      return size >= 0;
-    };
-    try {
-      await this.until(complete, ms, 'response');
-    } catch (e) {
-      if (!complete()) throw e;
-    }
-    const raw = this.buf.subarray(0, size);
-    this.buf = this.buf.subarray(size);
-    return parseResponse(raw);
-  }
-
-  /** Resolves when the server closes the connection; rejects after `ms`. */
-  async closedWithin(ms: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`still open after ${ms} ms`)), ms);
-      const check = () => {
-        if (this.closed) {
-          clearTimeout(timer);
-          resolve();
-        } else this.wake.push(check);
-      };
-      check();
-    });
-  }
-
-  destroy(): void {
-    this.sock.destroy();
-  }
-}
 
 const pidOf = (res: ParsedResponse) => Number(/pid=(\d+)/.exec(res.body.toString())![1]);
 

@@ -178,6 +178,23 @@ describe('language server diagnostics', () => {
     }
   });
 
+  test('wsgi_app: the app kind the worker class serves (ASGI under asgi, WSGI under the others)', async () => {
+    const sync = fixture('app', 'asgi-under-sync.conf.py');
+    const [d, ...rest] = await server.open(sync.uri, sync.text);
+    assert.deepEqual(rest, []);
+    assert.equal(d.message, 'wsgi_app: "api" is an ASGI app but worker_class sync serves WSGI apps — set worker_class = "asgi"');
+    assert.equal(d.severity, DiagnosticSeverity.Error);
+    assert.equal(span(d), '0:11-0:26');
+    const asgi = fixture('app', 'wsgi-under-asgi.conf.py');
+    const [d2] = await server.open(asgi.uri, asgi.text);
+    assert.match(d2.message, /^wsgi_app: "site" is a WSGI app but worker_class asgi serves ASGI apps — set worker_class = "gthread"/);
+    assert.equal(d2.range.start.line, 1);
+    for (const name of ['asgi-under-uvicorn', 'wsgi-under-gevent']) {
+      const fx = fixture('app', `${name}.conf.py`);
+      assert.deepEqual(await server.open(fx.uri, fx.text), [], name);
+    }
+  });
+
   test('wsgi_app: a value that is not MODULE:CALLABLE', async () => {
     const fx = fixture('app', 'malformed.conf.py');
     const [d] = await server.open(fx.uri, fx.text);
@@ -471,7 +488,7 @@ describe('language server hover, completion and quick fixes', () => {
 
   test('completion of enum values: bare inside quotes, quoted after =; True/False for bools', async () => {
     const inQuotes = await completeAt('worker_class = "sy\n', 0, 18);
-    assert.deepEqual(inQuotes.map((i) => (i.textEdit as TextEdit).newText), ['sync', 'gthread']);
+    assert.deepEqual(inQuotes.map((i) => (i.textEdit as TextEdit).newText), ['sync', 'gthread', 'asgi', 'gevent']);
     assert.deepEqual((inQuotes[0].textEdit as TextEdit).range, { start: { line: 0, character: 16 }, end: { line: 0, character: 18 } });
     assert.equal(inQuotes[1].detail, 'worker_class value', 'gthread is supported');
     const closed = await completeAt('loglevel = "deb"\n', 0, 14);

@@ -2,6 +2,7 @@
 
 import ast
 import importlib
+import inspect
 import re
 
 _CALLABLE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*(\((.*)\))?\s*\Z", re.S)
@@ -60,3 +61,23 @@ def load_app(uri):
     if not callable(obj):
         raise AppLoadError("Application object %s:%s must be callable." % (module_name, name))
     return obj
+
+
+def app_kind(app):
+    """'asgi' for an ASGI 3 app (a coroutine function, or an object whose __call__ is one), else 'wsgi'."""
+    if inspect.iscoroutinefunction(app):
+        return "asgi"
+    if not inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+        return "asgi"
+    return "wsgi"
+
+
+def kind_mismatch(worker_class, app, uri):
+    """The one-line reason when `app` is not the kind `worker_class` serves (WSGI or ASGI), else None."""
+    kind = app_kind(app)
+    if worker_class == "asgi" and kind == "wsgi":
+        return ("%s is a WSGI app but worker_class asgi serves ASGI apps — run it with -k gthread (or sync, "
+                "gevent), or name the project's ASGI app" % uri)
+    if worker_class != "asgi" and kind == "asgi":
+        return "%s is an ASGI app but worker_class %s serves WSGI apps — run it with -k asgi" % (uri, worker_class)
+    return None

@@ -37,6 +37,7 @@ class BaseLoop(object):
         self.head_timeout = boot.client_timeout if boot.client_timeout is not None else float("inf")
         self.max_requests = boot.max_requests
         self.handled = 0
+        self.active = 0  # requests in progress
         self.reopen_due = False
         self.quitting = False
         self.graceful_timeout = boot.settings["graceful_timeout"]
@@ -49,6 +50,30 @@ class BaseLoop(object):
         # Where the loop reports heartbeat/idle/busy (the scoreboard when the arbiter gives one).
         self.status = boot.status
         self.wakeup_r = self.wakeup_w = -1
+
+    def request_started(self, req):
+        """Single-threaded loops with many requests in progress (asgi, gevent): busy from the first one."""
+        self.active += 1
+        self.status.busy(req, self.handled)
+
+    def request_finished(self):
+        """Idle after the last one; True when max_requests now calls for a graceful stop (alive is cleared)."""
+        self.active -= 1
+        self.handled += 1
+        if self.active == 0:
+            self.status.idle(self.handled)
+        if 0 < self.max_requests <= self.handled and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+            return True
+        return False
+
+    def take_connection_settings(self):
+        """What the loops that hold many connections (asgi, gevent) read: the cap, keep-alive, graceful stop."""
+        s = self.boot.settings
+        self.max_connections = s["worker_connections"]
+        self.keepalive = s["keepalive"]
+        self.graceful_timeout = float(s["graceful_timeout"])
 
     def _on_term(self, signum, frame):
         self.alive = False

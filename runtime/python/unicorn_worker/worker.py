@@ -15,7 +15,7 @@ import traceback
 
 from . import applog, logconfig, privileges, statsd, tls
 from .hooks import WorkerHooks
-from .loader import AppLoadError, load_app
+from .loader import AppLoadError, kind_mismatch, load_app
 from .parser import Limits, ParserConfig
 from .proxy import ProxyPolicy
 from .scoreboard import Scoreboard
@@ -297,6 +297,8 @@ def install_abort_handler(boot):
     Called again after the logs are reopened, to point faulthandler at the new file.
     """
     signal.signal(signal.SIGABRT, boot.on_abort)
+    # enable() keeps its old handlers when already enabled: disable first, or the signal.signal above wins.
+    faulthandler.disable()
     faulthandler.enable(file=boot.log.file.fd, all_threads=True)
 
 
@@ -324,6 +326,9 @@ class NullStatus(object):
     def set_debug_port(self, port):
         pass
 
+    def connections(self, count):
+        pass
+
 
 def worker_class(settings):
     """The loop to run: gunicorn's rule turns sync with more than one thread into gthread."""
@@ -339,6 +344,14 @@ def make_worker(boot):
         from .gthread import ThreadWorker
 
         return ThreadWorker(boot)
+    if name == "asgi":
+        from .asgi import AsgiWorker
+
+        return AsgiWorker(boot)
+    if name == "gevent":
+        from .ggevent import GeventWorker
+
+        return GeventWorker(boot)
     if name != "sync":
         boot.log.warning("worker class %r is not available; running the sync worker", name)
     from .sync import SyncWorker
@@ -426,6 +439,14 @@ def serve(boot, app=None):
     """
     log = boot.log
     install_abort_handler(boot)
+    if worker_class(boot.settings) == "gevent":
+        from .ggevent import patch
+
+        try:
+            patch()  # before the app (and anything it imports) is imported
+        except RuntimeError as exc:
+            log.error("Worker failed to boot: %s", exc)
+            return EXIT_BOOT_FAILED
     set_proc_name("%s: worker" % (boot.settings["proc_name"] or "unicorn"))
     if app is None:
         failed = set_paths(boot)
@@ -474,6 +495,10 @@ def boot_and_run(boot, app):
         failed = import_app(boot)
         if failed is not None:
             return failed
+    mismatch = kind_mismatch(worker_class(boot.settings), boot.app, boot.config.get("app"))
+    if mismatch is not None:
+        log.error("%s", mismatch)
+        return EXIT_APP_LOAD_FAILED
     try:
         worker = make_worker(boot)
         worker.install_signals()

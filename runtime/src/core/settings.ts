@@ -30,6 +30,8 @@ export interface Setting {
    * bool, other words → 'true' or 'false'.
    */
   aliases?: Record<string, string>;
+  /** Spellings refused with a reason of their own (a worker class gunicorn removed, a custom class path). */
+  refuse?: (spelled: string) => { problem: string; fix: string } | undefined;
   /** Choices that are known but not built yet. */
   unsupportedChoices?: Record<string, string>;
   min?: number;
@@ -131,6 +133,42 @@ function compat(rows: CompatRow[]): Setting[] {
 
 const s = (x: Setting): Setting => x;
 
+/** gunicorn's and uvicorn's names for worker classes (lower-cased) → the class Unicorn runs. */
+export const WORKER_CLASS_ALIASES: Record<string, string> = Object.fromEntries([
+  ...['sync', 'gthread', 'gevent'].flatMap((k) => [[`egg:gunicorn#${k}`, k], [`gunicorn#${k}`, k]]),
+  ['egg:gunicorn#asgi', 'asgi'], ['gunicorn#asgi', 'asgi'],
+  ['gunicorn.workers.sync.syncworker', 'sync'],
+  ['gunicorn.workers.gthread.threadworker', 'gthread'],
+  ['gunicorn.workers.ggevent.geventworker', 'gevent'],
+  ['gunicorn.workers.ggevent.geventpywsgiworker', 'gevent'],
+  ['ggevent', 'gevent'], ['gevent_wsgi', 'gevent'], ['gevent_pywsgi', 'gevent'],
+  ['egg:gunicorn#gevent_wsgi', 'gevent'], ['egg:gunicorn#gevent_pywsgi', 'gevent'],
+  ['gunicorn.workers.gasgi.asgiworker', 'asgi'],
+  ['uvicorn.workers.uvicornworker', 'asgi'],
+  ['uvicorn.workers.uvicornh11worker', 'asgi'],
+  ['uvicorn_worker.uvicornworker', 'asgi'],
+  ['uvicorn_worker.uvicornh11worker', 'asgi'],
+]);
+
+/** Worker classes Unicorn refuses by name, and a user's own Worker subclass: why, and what to use. */
+export function refusedWorkerClass(spelled: string): { problem: string; fix: string } | undefined {
+  const name = spelled.trim().replace(/^egg:gunicorn#/i, '');
+  const lower = name.toLowerCase();
+  if (/^(eventlet|gunicorn\.workers\.geventlet\.eventletworker)$/.test(lower)) {
+    return { problem: 'eventlet is not supported (gunicorn 26 removed its eventlet worker; eventlet is unmaintained)', fix: 'use -k gevent for greenlets, or -k asgi for an async app' };
+  }
+  if (/^(tornado|gunicorn\.workers\.gtornado\.tornadoworker)$/.test(lower)) {
+    return { problem: 'tornado is not supported (Tornado apps are neither WSGI nor ASGI)', fix: 'run a Tornado app with its own server, or serve a WSGI app with -k gthread' };
+  }
+  if (/^[a-z_][\w]*(\.[a-z_][\w]*)+$/i.test(name)) {
+    return {
+      problem: `"${name}" looks like a custom gunicorn Worker subclass, which cannot run here (Unicorn's workers are its own Python loops, not gunicorn's Worker class)`,
+      fix: 'use one of sync, gthread, asgi, gevent, and move per-worker setup into the post_fork or post_worker_init hook',
+    };
+  }
+  return undefined;
+}
+
 /** Every setting, in reference order. */
 export const SETTINGS: readonly Setting[] = [
   // --- Config file -------------------------------------------------------------------------
@@ -175,12 +213,19 @@ export const SETTINGS: readonly Setting[] = [
   }),
   s({
     name: 'worker_class', section: 'Worker Processes', flags: ['-k', '--worker-class'], metavar: 'CLASS', type: 'enum',
-    choices: ['sync', 'gthread'], default: 'sync', side: BOTH,
+    choices: ['sync', 'gthread', 'asgi', 'gevent'], aliases: WORKER_CLASS_ALIASES, refuse: refusedWorkerClass,
+    default: 'sync', side: BOTH,
     doc: 'How a worker serves connections. sync takes one connection at a time, answers one request ' +
       'and closes it: the choice for fast clients behind a reverse proxy. gthread keeps connections ' +
       'open (keep-alive, pipelining) and runs the app in a pool of threads; its selector thread ' +
       'reads each request head before a thread is involved, so slow or idle clients never hold a ' +
-      'thread. As in gunicorn, sync with threads above 1 runs gthread.',
+      'thread. As in gunicorn, sync with threads above 1 runs gthread. asgi serves ASGI apps ' +
+      '(FastAPI, Starlette, Quart, Django\'s get_asgi_application()) on an asyncio event loop: ' +
+      'keep-alive, streaming bodies, lifespan and websockets, up to worker_connections at once. ' +
+      'gevent serves WSGI apps on greenlets (the gevent package must be importable by the workers\' ' +
+      'interpreter), worker_connections requests at once. gunicorn\'s and uvicorn\'s class names ' +
+      '(uvicorn.workers.UvicornWorker, gunicorn.workers.ggevent.GeventWorker, egg:gunicorn#gthread, ...) ' +
+      'mean the matching class here; eventlet and tornado are refused.',
   }),
   s({
     name: 'threads', section: 'Worker Processes', flags: ['--threads'], metavar: 'INT', type: 'int', default: 1, min: 1,
@@ -192,9 +237,9 @@ export const SETTINGS: readonly Setting[] = [
   s({
     name: 'worker_connections', section: 'Worker Processes', flags: ['--worker-connections'], metavar: 'INT', type: 'int',
     default: 1000, min: 1, side: BOTH,
-    doc: 'The most connections one gthread worker holds open at a time, idle keep-alive ones included. ' +
-      'At the cap it stops accepting; further clients wait in the listen queue (or go to another ' +
-      'worker) until one of its connections closes. The sync worker holds one.',
+    doc: 'The most connections one gthread, asgi or gevent worker holds open at a time, idle keep-alive ' +
+      'ones and websockets included. At the cap it stops accepting; further clients wait in the listen ' +
+      'queue (or go to another worker) until one of its connections closes. The sync worker holds one.',
   }),
   s({
     name: 'max_requests', section: 'Worker Processes', flags: ['--max-requests'], metavar: 'INT', type: 'int', default: 0,
@@ -236,6 +281,28 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Seconds a gthread worker keeps an idle connection open waiting for its next request; 0 ' +
       'closes every connection after its response. The sync worker always closes. Behind a proxy ' +
       'that reuses connections, make it longer than the proxy\'s own idle timeout.',
+  }),
+  s({
+    name: 'asgi_loop', section: 'ASGI', flags: ['--asgi-loop'], metavar: 'LOOP', type: 'enum',
+    choices: ['auto', 'asyncio', 'uvloop'], default: 'auto', side: WORKER,
+    doc: 'The event loop of the asgi workers: auto takes uvloop when the workers\' interpreter can import ' +
+      'it (Debian: python3-uvloop) and asyncio\'s own otherwise; uvloop insists on it (a worker without it ' +
+      'fails to boot, saying how to install it); asyncio never uses it.',
+  }),
+  s({
+    name: 'asgi_lifespan', section: 'ASGI', flags: ['--asgi-lifespan'], metavar: 'MODE', type: 'enum',
+    choices: ['auto', 'on', 'off'], default: 'auto', side: WORKER,
+    doc: 'The ASGI lifespan protocol, run once in each asgi worker: startup before it accepts, shutdown ' +
+      'after its last connection, with a state dict every request\'s scope gets a copy of. auto: an app ' +
+      'that raises on the lifespan scope is served without it (logged); on: that, or a ' +
+      'lifespan.startup.failed, stops the boot with the app\'s message; off: never sent.',
+  }),
+  s({
+    name: 'asgi_disconnect_grace_period', section: 'ASGI', flags: ['--asgi-disconnect-grace-period'], metavar: 'SECONDS',
+    type: 'int', default: 3, min: 0, side: WORKER,
+    doc: 'Seconds an ASGI request or websocket task may run on after its client disconnected (it sees ' +
+      'http.disconnect / websocket.disconnect, and send() raises) before the worker cancels it; 0 ' +
+      'cancels at once.',
   }),
   // --- Security ----------------------------------------------------------------------------
   s({
@@ -1096,6 +1163,8 @@ function coerceType(setting: Setting, raw: unknown): unknown {
       const spelled = typeof raw === 'string' ? raw.trim().toLowerCase() : typeof raw === 'number' ? String(raw) : undefined;
       const choice = spelled === undefined ? undefined
         : setting.choices!.find((c) => c.toLowerCase() === spelled) ?? setting.aliases?.[spelled];
+      const refused = choice === undefined && spelled !== undefined ? setting.refuse?.(String(raw)) : undefined;
+      if (refused) throw new SettingError(setting.name, refused.problem, refused.fix);
       if (choice === undefined) {
         // The choices once, in the problem; the fix is the nearest spelling when one is near.
         const near = typeof raw === 'string' ? suggest(raw.trim(), setting.choices!) : undefined;
