@@ -74,6 +74,9 @@ describe('user, group, initgroups', { skip }, () => {
       '--chdir', APPS, 'app:app'], { python });
     started.push(s);
     await waitUntil(() => childPids(s.pid).length === 2, 10000, 'two workers');
+    // A worker switches to the user early in its boot: startServer saw one answer, the other may still be
+    // starting its interpreter (as root). Wait for that switch, the event asserted on, in both.
+    await waitUntil(() => childPids(s.pid).every((pid) => procIds(pid).uid[0] === nobody.uid), 10000, 'both workers to switch to nobody');
     for (const pid of childPids(s.pid)) {
       const p = procIds(pid);
       assert.deepEqual(p.uid, [nobody.uid, nobody.uid, nobody.uid, nobody.uid], `worker ${pid} Uid`);
