@@ -5,7 +5,11 @@ One protocol object per connection. Request heads go through the same parser as 
 is answered 400/414/431/501/505 before the app runs. Each request runs in its own task, and the
 connection's next (pipelined) request is parsed only once the previous response is complete, so
 answers go out in order. The request body is pulled by the app's receive() from the connection's
-buffer (reading pauses while the buffer is full), so bodies stream both ways with back-pressure.
+buffer (reading pauses while the buffer is full), so bodies stream both ways with back-pressure. A
+chunked body is decoded ahead first, as the WSGI workers do (up to CHUNKED_PREFETCH, or whole): bad
+chunk framing or a forbidden trailer in that part is refused before the app runs; a framing error
+further on gives the app http.disconnect, the client the 400 (if nothing was answered yet), and the
+connection is closed.
 
 Lifespan runs once per worker before the worker reports booted; a startup failure is a boot failure.
 Websockets (RFC 6455) are in websocket.py. The worker accepts on its own (not loop.create_server) so
@@ -27,7 +31,7 @@ from .worker import install_abort_handler
 from .body import framer_for
 from .parser import parse_head, take_head
 from .proxy import parse as parse_proxy, try_read_before_tls
-from .wsgi import SERVER_SOFTWARE, _forwarded_scheme, error_response, http_date, internal_error_response
+from .wsgi import CHUNKED_PREFETCH, SERVER_SOFTWARE, _forwarded_scheme, error_response, http_date, internal_error_response
 
 TICK = 0.25
 # The connection's buffer of unread request bytes: reading pauses above HIGH until the app takes them.
@@ -180,7 +184,7 @@ class RequestCycle(Waiting):
     __slots__ = (
         "proto", "req", "scope", "keep_alive", "framer", "body_done", "continue_due",
         "started", "head_only", "chunked", "length", "sent", "complete", "status", "headers", "task",
-        "disconnected", "t0", "waiter", "head_out", "body_given",
+        "disconnected", "t0", "waiter", "head_out", "body_given", "ahead",
     )
 
     def __init__(self, proto, req, scope, keep_alive):
@@ -205,6 +209,7 @@ class RequestCycle(Waiting):
         self.waiter = None
         self.head_out = False
         self.body_given = False  # the last http.request message (more_body False) went to the app
+        self.ahead = None  # a chunked body's start, decoded before the app ran (HttpProtocol.prefetch)
 
     # -- receive() --
 
@@ -240,6 +245,9 @@ class RequestCycle(Waiting):
             except errors.RequestError as exc:
                 proto.body_error(self, exc)
                 return {"type": "http.disconnect"}
+            if self.ahead is not None:
+                data = bytes(self.ahead) + data
+                self.ahead = None
             if proto.reading_paused and len(proto.buf) < HIGH_WATER:
                 proto.resume()
             if data or self.body_done:
@@ -255,12 +263,12 @@ class RequestCycle(Waiting):
         kind = message["type"]
         proto = self.proto
         if kind == "http.response.body":
+            if self.disconnected:
+                raise Disconnected("the client closed the connection")
             if not self.started:
                 raise RuntimeError("http.response.body sent before http.response.start")
             if self.complete:
                 raise RuntimeError("http.response.body sent after the response was complete")
-            if self.disconnected:
-                raise Disconnected("the client closed the connection")
             body = message.get("body", b"")
             more = message.get("more_body", False)
             self.write_body(body, more)
@@ -476,6 +484,8 @@ class HttpProtocol(asyncio.Protocol):
         elif cycle.complete:
             # Still draining the body the app left unread.
             pass
+        elif cycle.task is None:
+            self.prefetch(cycle)
         else:
             if cycle.waiter is not None:
                 cycle.wake()
@@ -549,8 +559,32 @@ class HttpProtocol(asyncio.Protocol):
         cycle = RequestCycle(self, req, scope, keep)
         cycle.t0 = time.time()
         self.cycle = cycle
-        worker.request_started(req)
+        if req.chunked and not req.expect_continue:
+            cycle.ahead = bytearray()
+            self.deadline = self.loop.time() + worker.head_timeout
+            self.prefetch(cycle)
+            return
+        self.start_app(cycle)
+
+    def start_app(self, cycle):
+        self.worker.request_started(cycle.req)
         cycle.task = self.loop.create_task(self.run_app(cycle))
+
+    def prefetch(self, cycle):
+        """Decodes a chunked body ahead of the app, as the WSGI workers do: its framing errors are refused
+        before the app runs. The app starts once the body is whole or CHUNKED_PREFETCH bytes are in; a body
+        still incomplete at the head deadline, or cut off by the client, never reaches the app."""
+        try:
+            data = cycle.take_body()
+        except errors.RequestError as exc:
+            self.cycle = None
+            self.refuse(exc)
+            return
+        cycle.ahead += data
+        if cycle.body_done or len(cycle.ahead) >= CHUNKED_PREFETCH:
+            self.start_app(cycle)
+        elif self.reading_paused:
+            self.resume()
 
     def forwarded_scheme(self, req):
         """The scheme the trusted proxy's headers say (the WSGI rule), looking only at those headers."""
@@ -586,7 +620,8 @@ class HttpProtocol(asyncio.Protocol):
         else:
             if not cycle.complete:
                 if not cycle.started:
-                    self.log.error("the app returned without starting a response to %s", cycle.req.target)
+                    if not cycle.disconnected:
+                        self.log.error("the app returned without starting a response to %s", cycle.req.target)
                     self.abort_cycle(cycle, internal_error_response())
                 else:
                     if not cycle.disconnected:
@@ -686,10 +721,11 @@ class HttpProtocol(asyncio.Protocol):
         cycle.keep_alive = False
         if not cycle.head_out:
             cycle.status = exc.status
+            cycle.head_out = True
             self.transport.write(error_response(exc))
         cycle.complete = True
         cycle.body_done = True
-        self.buf.clear()
+        self.linger()  # nothing more is read from this connection
 
     # -- websockets --
 
@@ -893,7 +929,7 @@ class AsgiWorker(BaseLoop):
         for proto in list(self.conns):
             if proto.ws is not None:
                 proto.ws.expire(now)
-            elif proto.cycle is None and proto.deadline <= now:
+            elif (proto.cycle is None or proto.cycle.task is None) and proto.deadline <= now:
                 proto.transport.close()
 
     async def drain(self):
