@@ -211,6 +211,35 @@ describe('asgi: HTTP/1.1', () => {
     }
   });
 
+  test('pre_request and post_request hooks from a config file run around each request, as for WSGI', async () => {
+    const record = tmp('hooks.jsonl');
+    const hs = await serve(['-c', path.join(DIR, 'hooks.conf.py'), 'raw_app:app'], { HOOK_RECORD: record });
+    const calls = () => fs.readFileSync(record, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const res = await get(hs.port, '/hello?x=1', { 'X-Hook-Test': 'yes' });
+    assert.deepEqual([res.status, res.body.toString()], [200, 'Hello, world!']);
+    assert.equal((await get(hs.port, '/refused-by-hook')).status, 500, 'pre_request raising: a 500, the app never runs (it would 404)');
+    await hs.waitForOutput(/Error handling request \/refused-by-hook\nTraceback[\s\S]*RuntimeError: pre_request says no/);
+    assert.equal((await get(hs.port, '/post-fails')).status, 404, 'post_request raising: the answer stands');
+    await hs.waitForOutput(/\[ERROR\] Exception in post_request hook\nTraceback[\s\S]*RuntimeError: post_request says no/);
+    await waitUntil(() => calls().some((c) => c.hook === 'post_request' && c.path === '/post-fails'), 5000, 'post_request for /post-fails');
+
+    const pre = calls().find((c) => c.hook === 'pre_request' && c.path === '/hello')!;
+    assert.deepEqual(
+      { ...pre, pid: 0 },
+      { hook: 'pre_request', pid: 0, method: 'GET', uri: '/hello?x=1', path: '/hello', query: 'x=1', version: [1, 1], header: 'yes', scheme: 'http', remote_addr: '127.0.0.1' },
+    );
+    const post = calls().find((c) => c.hook === 'post_request' && c.path === '/hello')!;
+    assert.deepEqual(
+      { status: post.status, status_code: post.status_code, sent: post.sent, headers: post.headers, environ_path: post.environ_path,
+        environ_header: post.environ_header, same_req: post.same_req },
+      { status: '200 OK', status_code: 200, sent: 13, headers: [['content-type', 'text/plain']], environ_path: '/hello',
+        environ_header: 'yes', same_req: true },
+    );
+    const refused = calls().find((c) => c.hook === 'post_request' && c.path === '/refused-by-hook')!;
+    assert.deepEqual([refused.status, refused.status_code], ['500 Internal Server Error', 500], 'post_request sees the 500');
+    assert.equal((await hs.stop()).code, 0);
+  });
+
   test('Expect: 100-continue is answered when the app first reads', async () => {
     const c = await Client.connect(s.port);
     c.send('POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');

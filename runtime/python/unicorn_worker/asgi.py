@@ -5,11 +5,12 @@ One protocol object per connection. Request heads go through the same parser as 
 is answered 400/414/431/501/505 before the app runs. Each request runs in its own task, and the
 connection's next (pipelined) request is parsed only once the previous response is complete, so
 answers go out in order. The request body is pulled by the app's receive() from the connection's
-buffer (reading pauses while the buffer is full), so bodies stream both ways with back-pressure. A
-chunked body is decoded ahead first, as the WSGI workers do (up to CHUNKED_PREFETCH, or whole): bad
-chunk framing or a forbidden trailer in that part is refused before the app runs; a framing error
-further on gives the app http.disconnect, the client the 400 (if nothing was answered yet), and the
-connection is closed.
+buffer (reading pauses while the buffer is full), so bodies stream both ways with back-pressure. The
+part of a chunked body that came with the head is decoded before the app runs, so bad chunk framing or
+a forbidden trailer in it is refused with the app never called (the WSGI workers read up to 1 MiB
+ahead; waiting for more here would stall a client that streams both ways). A framing error further on
+gives the app http.disconnect (never a truncated body as complete), the client the 400 if nothing was
+answered yet, and the connection is closed.
 
 Lifespan runs once per worker before the worker reports booted; a startup failure is a boot failure.
 Websockets (RFC 6455) are in websocket.py. The worker accepts on its own (not loop.create_server) so
@@ -31,7 +32,7 @@ from .worker import install_abort_handler
 from .body import framer_for
 from .parser import parse_head, take_head
 from .proxy import parse as parse_proxy, try_read_before_tls
-from .wsgi import CHUNKED_PREFETCH, SERVER_SOFTWARE, _forwarded_scheme, error_response, http_date, internal_error_response
+from .wsgi import SERVER_SOFTWARE, _forwarded_scheme, error_response, http_date, internal_error_response
 
 TICK = 0.25
 # The connection's buffer of unread request bytes: reading pauses above HIGH until the app takes them.
@@ -184,7 +185,7 @@ class RequestCycle(Waiting):
     __slots__ = (
         "proto", "req", "scope", "keep_alive", "framer", "body_done", "continue_due",
         "started", "head_only", "chunked", "length", "sent", "complete", "status", "headers", "task",
-        "disconnected", "t0", "waiter", "head_out", "body_given", "ahead",
+        "disconnected", "t0", "waiter", "head_out", "body_given", "ahead", "hooked",
     )
 
     def __init__(self, proto, req, scope, keep_alive):
@@ -209,7 +210,8 @@ class RequestCycle(Waiting):
         self.waiter = None
         self.head_out = False
         self.body_given = False  # the last http.request message (more_body False) went to the app
-        self.ahead = None  # a chunked body's start, decoded before the app ran (HttpProtocol.prefetch)
+        self.ahead = b""  # the start of a chunked body, decoded with the head (HttpProtocol.next_request)
+        self.hooked = None  # (req, environ) for the config file's pre_request/post_request hooks, when it has them
 
     # -- receive() --
 
@@ -245,9 +247,9 @@ class RequestCycle(Waiting):
             except errors.RequestError as exc:
                 proto.body_error(self, exc)
                 return {"type": "http.disconnect"}
-            if self.ahead is not None:
-                data = bytes(self.ahead) + data
-                self.ahead = None
+            if self.ahead:
+                data = self.ahead + data
+                self.ahead = b""
             if proto.reading_paused and len(proto.buf) < HIGH_WATER:
                 proto.resume()
             if data or self.body_done:
@@ -484,8 +486,6 @@ class HttpProtocol(asyncio.Protocol):
         elif cycle.complete:
             # Still draining the body the app left unread.
             pass
-        elif cycle.task is None:
-            self.prefetch(cycle)
         else:
             if cycle.waiter is not None:
                 cycle.wake()
@@ -559,32 +559,26 @@ class HttpProtocol(asyncio.Protocol):
         cycle = RequestCycle(self, req, scope, keep)
         cycle.t0 = time.time()
         self.cycle = cycle
-        if req.chunked and not req.expect_continue:
-            cycle.ahead = bytearray()
-            self.deadline = self.loop.time() + worker.head_timeout
-            self.prefetch(cycle)
-            return
+        if req.chunked and buf and not req.expect_continue:
+            # Decode what came with the head now: bad framing in it is refused before the app runs.
+            try:
+                cycle.ahead = cycle.take_body()
+            except errors.RequestError as exc:
+                self.cycle = None
+                self.refuse(exc)
+                return
         self.start_app(cycle)
 
     def start_app(self, cycle):
         self.worker.request_started(cycle.req)
+        hooks = self.ctx.hooks
+        if hooks is not None:
+            # gunicorn's ASGI worker calls pre_request/post_request too, with a WSGI-like environ (the access log's).
+            environ = request_environ(self, cycle)
+            view = hooks.request(cycle.req, environ, self.client)
+            view.scheme = cycle.scope["scheme"]
+            cycle.hooked = (view, environ)
         cycle.task = self.loop.create_task(self.run_app(cycle))
-
-    def prefetch(self, cycle):
-        """Decodes a chunked body ahead of the app, as the WSGI workers do: its framing errors are refused
-        before the app runs. The app starts once the body is whole or CHUNKED_PREFETCH bytes are in; a body
-        still incomplete at the head deadline, or cut off by the client, never reaches the app."""
-        try:
-            data = cycle.take_body()
-        except errors.RequestError as exc:
-            self.cycle = None
-            self.refuse(exc)
-            return
-        cycle.ahead += data
-        if cycle.body_done or len(cycle.ahead) >= CHUNKED_PREFETCH:
-            self.start_app(cycle)
-        elif self.reading_paused:
-            self.resume()
 
     def forwarded_scheme(self, req):
         """The scheme the trusted proxy's headers say (the WSGI rule), looking only at those headers."""
@@ -602,6 +596,8 @@ class HttpProtocol(asyncio.Protocol):
     async def run_app(self, cycle):
         worker = self.worker
         try:
+            if cycle.hooked is not None:
+                self.ctx.hooks.pre_request(cycle.hooked[0])  # raising: logged below, and a 500 (gunicorn's rule)
             await worker.app(cycle.scope, cycle.receive, cycle.send)
         except asyncio.CancelledError:
             if not cycle.disconnected:
@@ -634,6 +630,7 @@ class HttpProtocol(asyncio.Protocol):
         """The app failed: a 500 if nothing of the response went out, else the connection ends."""
         if answer is not None and not cycle.head_out and not self.closed:
             cycle.status = 500
+            cycle.head_out = True
             cycle.headers = ()
             cycle.sent = len(answer) - answer.index(b"\r\n\r\n") - 4
             self.transport.write(answer)
@@ -646,6 +643,8 @@ class HttpProtocol(asyncio.Protocol):
         self.ctx.record(cycle.status if cycle.head_out else 0, took, cycle.sent)
         if worker.access_log is not None:
             worker.log_access(self, cycle, took)
+        if cycle.hooked is not None:
+            self.ctx.hooks.post_request(cycle.hooked[0], cycle.hooked[1], ResponseInfo(cycle))
         worker.request_done()
         self.cycle = None
         if self.closed:
@@ -929,7 +928,7 @@ class AsgiWorker(BaseLoop):
         for proto in list(self.conns):
             if proto.ws is not None:
                 proto.ws.expire(now)
-            elif (proto.cycle is None or proto.cycle.task is None) and proto.deadline <= now:
+            elif proto.cycle is None and proto.deadline <= now:
                 proto.transport.close()
 
     async def drain(self):
@@ -1065,28 +1064,46 @@ class AsgiWorker(BaseLoop):
             self.stop_event.set()
 
     def log_access(self, proto, cycle, took):
-        req = cycle.req
-        environ = {
-            "REQUEST_METHOD": req.method, "RAW_URI": req.target, "PATH_INFO": req.path,
-            "QUERY_STRING": req.query, "SERVER_PROTOCOL": req.protocol,
-            "REMOTE_ADDR": proto.client[0] if proto.client else "",
-        }
-        for name, value in req.headers:
-            key = "HTTP_" + name.replace("-", "_")
-            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                key = key[5:]
-            environ[key] = value
+        environ = cycle.hooked[1] if cycle.hooked is not None else request_environ(proto, cycle)
+        resp = ResponseInfo(cycle)
+        try:
+            self.access_log.write(environ, resp.status, resp.headers, cycle.sent, took)
+        except Exception:
+            self.log.exception("Error writing the access log")
+
+
+def request_environ(proto, cycle):
+    """The WSGI-like environ the access log and the pre/post_request hooks see of an ASGI request (gunicorn's)."""
+    req = cycle.req
+    environ = {
+        "REQUEST_METHOD": req.method, "RAW_URI": req.target, "PATH_INFO": req.path,
+        "QUERY_STRING": req.query, "SERVER_PROTOCOL": req.protocol,
+        "REMOTE_ADDR": proto.client[0] if proto.client else "", "wsgi.url_scheme": cycle.scope["scheme"],
+    }
+    for name, value in req.headers:
+        key = "HTTP_" + name.replace("-", "_")
+        if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+            key = key[5:]
+        environ[key] = value
+    return environ
+
+
+class ResponseInfo(object):
+    """An ASGI response as the access log and post_request see it: the WSGI Response's names (status "200 OK",
+    code, headers as str pairs, sent body bytes, headers_sent)."""
+
+    def __init__(self, cycle):
         headers = []
         for item in cycle.headers or ():
             try:
                 headers.append((item[0].decode("latin-1"), item[1].decode("latin-1")))
             except (AttributeError, IndexError, TypeError):
                 pass
-        status = "%d %s" % (cycle.status, _reason(cycle.status)) if cycle.status else None
-        try:
-            self.access_log.write(environ, status, headers, cycle.sent, took)
-        except Exception:
-            self.log.exception("Error writing the access log")
+        self.headers = headers
+        self.code = cycle.status
+        self.status = "%d %s" % (cycle.status, _reason(cycle.status)) if cycle.status else None
+        self.sent = cycle.sent
+        self.headers_sent = cycle.head_out
 
 
 def _reason(code):
