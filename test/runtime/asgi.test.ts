@@ -368,6 +368,15 @@ describe('asgi: websockets (python3-websockets client)', () => {
     assert.deepEqual(await wsClient('bad-version', s.port), { status_line: 'HTTP/1.1 426 Upgrade Required', version_header: true });
   });
 
+  test('websocket_max_message_size: a message over it, whole or fragmented, closes with 1009; 0 means no limit', async () => {
+    const small = await serve(['-k', 'asgi', '--asgi-lifespan', 'off', '--websocket-max-message-size', '1000', 'raw_app:app']);
+    assert.deepEqual(await wsClient('sizes', small.port, '1000'), { echoed: 1000, whole: 1009, fragmented: 1009 });
+    await small.stop();
+    const unlimited = await serve(['-k', 'asgi', '--asgi-lifespan', 'off', '--websocket-max-message-size', '0', 'raw_app:app']);
+    assert.deepEqual(await wsClient('sizes', unlimited.port, '0'), { echoed: (16 << 20) + 1 });
+    await unlimited.stop();
+  });
+
   test('a graceful stop (TERM) closes open websockets with 1001', async () => {
     const held = wsClientProcess('hold', s.port);
     await held.opened;

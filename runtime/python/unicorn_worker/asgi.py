@@ -764,6 +764,7 @@ class AsgiWorker(BaseLoop):
         s = boot.settings
         self.take_connection_settings()
         self.disconnect_grace = float(s["asgi_disconnect_grace_period"])
+        self.websocket_max_message = int(s["websocket_max_message_size"]) or float("inf")  # 0: no limit
         self.lifespan_mode = s["asgi_lifespan"]
         self.loop_kind = s["asgi_loop"]
         root = s.get("root_path")
