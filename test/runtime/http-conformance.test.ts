@@ -1,5 +1,5 @@
 // HTTP/1.1 conformance and smuggling defences at gunicorn 26's level (issue 11), table-driven, over real
-// sockets through every worker class (sync, gthread, asgi): each case asserts the status and whether the
+// sockets through every worker class (sync, gthread, gevent, asgi): each case asserts the status and whether the
 // app was called. The asgi worker runs conformance_app.py's ASGI twin, which answers with the same
 // environ names mapped from the scope (the mapping is documented there); where a name cannot be the
 // same, the table says what each kind of app sees with by(wsgi, asgi).
@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, parseResponse, FIXTURES, Server } from '../helpers';
+import { startServer, parseResponse, FIXTURES, SYSTEM_PYTHON, Server } from '../helpers';
 
 const APPS = path.join(FIXTURES, 'apps');
 const H = 'Host: x\r\n';
@@ -153,12 +153,15 @@ const REFUSE_CASES: Case[] = [
   ['header_map', 'dash names still fine', get('/', 'X-Under: 1\r\n'), 200, true, { HTTP_X_UNDER: '1' }],
 ];
 
-// gthread and asgi with keep-alive 0 close after each answer, so every exchange ends with the server's close.
+// With keep-alive 0 every class closes after each answer, so every exchange ends with the server's close.
+// (gevent runs with Debian's python3-gevent, so under /usr/bin/python3.)
 const CLASSES: Array<[string, Kind, string[]]> = [
   ['sync', 'wsgi', ['conformance_app:app']],
   ['gthread', 'wsgi', ['-k', 'gthread', '--threads', '2', '--keep-alive', '0', 'conformance_app:app']],
+  ['gevent', 'wsgi', ['-k', 'gevent', '--keep-alive', '0', 'conformance_app:app']],
   ['asgi', 'asgi', ['-k', 'asgi', '--keep-alive', '0', 'conformance_app:asgi_app']],
 ];
+const pythonFor = (klass: string) => (klass === 'gevent' ? SYSTEM_PYTHON : undefined);
 const VARIANTS: Array<[string, string[], Case[]]> = [
   ['defaults', [], DEFAULT_CASES],
   ['lenient settings', LENIENT_ARGS, LENIENT_CASES],
@@ -175,7 +178,7 @@ for (const [klass, kind, classArgs] of CLASSES) {
       before(async () => {
         record = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-conformance-')), 'calls.txt');
         server = await startServer(['--chdir', APPS, ...args, ...classArgs], {
-          env: { UNICORN_TEST_RECORD: record },
+          env: { UNICORN_TEST_RECORD: record }, python: pythonFor(klass),
         });
       });
       after(async () => {
@@ -210,6 +213,7 @@ for (const [klass, kind, classArgs] of CLASSES) {
 const PIPELINE_CLASSES: Array<[string, string[]]> = [
   ['sync', ['conformance_app:app']],
   ['gthread', ['-k', 'gthread', '--threads', '2', '--keep-alive', '5', 'conformance_app:app']],
+  ['gevent', ['-k', 'gevent', '--keep-alive', '5', 'conformance_app:app']],
   ['asgi', ['-k', 'asgi', '--keep-alive', '5', 'conformance_app:asgi_app']],
 ];
 const NEXT = `GET /second HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
@@ -226,7 +230,7 @@ for (const [klass, classArgs] of PIPELINE_CLASSES) {
     let record: string;
     before(async () => {
       record = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-conformance-')), 'calls.txt');
-      server = await startServer(['--chdir', APPS, ...classArgs], { env: { UNICORN_TEST_RECORD: record } });
+      server = await startServer(['--chdir', APPS, ...classArgs], { env: { UNICORN_TEST_RECORD: record }, python: pythonFor(klass) });
     });
     after(async () => {
       await server?.stop();
