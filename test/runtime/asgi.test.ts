@@ -94,6 +94,14 @@ describe('asgi: HTTP/1.1', () => {
     const answers = [await c.response(), await c.response(), await c.response()];
     assert.deepEqual(answers.map((r) => r.status), [200, 200, 404]);
     assert.equal(JSON.parse(answers[0].body.toString()).query_string, 'a=1');
+    // A chunked body that came whole with its head (decoded before the app runs), then the next request.
+    c.send('POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' + GET('/hello') + GET('/missing'));
+    const more = [await c.response(), await c.response(), await c.response()];
+    assert.deepEqual(more.map((r) => r.status), [200, 200, 404]);
+    assert.deepEqual([more[0].body.toString().split(' ')[0], more[1].body.toString()], ['5', 'Hello, world!']);
+    c.send(GET('/scope?after=1'));
+    const after = await c.response();
+    assert.equal(JSON.parse(after.body.toString()).query_string, 'after=1', 'the next answer is to the next request: nothing was read twice');
     c.destroy();
   });
 

@@ -219,7 +219,7 @@ class RequestCycle(Waiting):
         """Body bytes available in the connection's buffer now (b"" when none)."""
         proto = self.proto
         buf = proto.buf
-        if not buf:
+        if not buf or self.body_done:  # (done: the buffer holds the next request)
             return b""
         framer = self.framer
         data = framer.feed(bytes(buf))
