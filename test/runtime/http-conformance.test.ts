@@ -114,6 +114,8 @@ const DEFAULT_CASES: Case[] = [
   ['target', 'authority-form for GET', get('example.com:443'), 400, false],
   ['target', 'absolute-form', get('http://example.test:8080/a/b?q=1'), 200, true,
     { PATH_INFO: '/a/b', QUERY_STRING: 'q=1', RAW_URI: by('http://example.test:8080/a/b?q=1', '/a/b?q=1') }],
+  ['target', 'absolute-form with a percent-encoded path', get('http://example.test/a%20b'), 200, true,
+    { PATH_INFO: '/a b', RAW_URI: by('http://example.test/a%20b', '/a%20b') }],
   ['target', 'absolute-form without a path', get('http://example.test'), 200, true,
     { PATH_INFO: '', RAW_URI: by('http://example.test', '') }],
   ['target', 'relative target', get('a/b'), 400, false],

@@ -104,7 +104,9 @@ def raw_path(req):
     if q >= 0:
         target = target[:q]
     if target.startswith(("http://", "https://", "HTTP://", "HTTPS://")):
-        return req.path.encode("latin-1")
+        # Absolute-form: the path component as sent (not percent-decoded), without scheme and authority.
+        slash = target.find("/", target.index("//") + 2)
+        return target[slash:].encode("latin-1") if slash >= 0 else b""
     return target.encode("latin-1")
 
 
