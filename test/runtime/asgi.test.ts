@@ -143,6 +143,35 @@ describe('asgi: HTTP/1.1', () => {
     c.destroy();
   });
 
+  test('bad chunk framing after the app started answering: the connection closes, the answer left unterminated', async () => {
+    const c = await Client.connect(s.port);
+    c.send('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+    c.send('7\r\npiece-0\r\n');
+    await c.received('piece-0'); // the 200 head and the first chunk are out
+    c.send('zz\r\nmore\r\n0\r\n\r\n');
+    await c.closedWithin(5000);
+    // No last chunk: the client cannot take the answer as complete; nothing after the bad framing, no second answer.
+    await assert.rejects(c.response(), (e: Error) => {
+      assert.match(e.message, /connection closed; got "HTTP\/1\.1 200 /);
+      assert.doesNotMatch(e.message, /more|HTTP\/1\.1 [45]00/);
+      return true;
+    });
+    assert.equal((await get(s.port, '/hello')).status, 200);
+  });
+
+  test('bad chunk framing while an app that ignores http.disconnect reads: one 400, then the close', async () => {
+    // /count takes http.disconnect as the end of the body and answers 200: that answer must never go out.
+    // (Whether the bad line arrives with the head or after the app ran, the client sees the same.)
+    const c = await Client.connect(s.port);
+    c.send('POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    c.send('zz\r\n');
+    const res = await c.response();
+    assert.equal(res.status, 400);
+    await c.closedWithin(5000);
+    await assert.rejects(c.response(), /connection closed; got ""/, 'nothing after the 400');
+    assert.equal((await get(s.port, '/hello')).status, 200);
+  });
+
   test('a client that leaves mid-body: the app gets http.disconnect', async () => {
     const before = fs.existsSync(notes) ? fs.readFileSync(notes, 'utf8') : '';
     const c = await Client.connect(s.port);
