@@ -509,7 +509,9 @@ export class Arbiter {
       if (JSON.stringify(config.settings.bind) !== before) {
         const addresses = (config.settings.bind as string[]).map(parseAddress);
         const keep = new Map(this.listeners.map((l) => [l.address.text, l]));
-        const fresh = await bindForSettings(addresses.filter((a) => !keep.has(a.text)), config, { retries: 0 });
+        const fresh = await bindForSettings(addresses.filter((a) => !keep.has(a.text)), config, {
+          retries: 0, onListenFailed: (message) => this.log.warning(message),
+        });
         listeners = addresses.map((a) => keep.get(a.text) ?? fresh.find((l) => l.address.text === a.text)!);
         for (const l of fresh) this.log.info(`Listening at: ${l.url} (${process.pid})`);
       }
