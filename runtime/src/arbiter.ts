@@ -22,7 +22,7 @@ import { parseAddress } from './core/address';
 import { Listener, bindForSettings, closeAll, inheritable, releaseDescriptors } from './listeners';
 import { Level, Logger } from './log';
 import { arbiterLogSpec } from './logconfig';
-import { isAlive, listenQueues, portHasClient, rssBytes, socketInode } from './procinfo';
+import { ListenQueueProbe, isAlive, portHasClient, rssBytes, socketInode } from './procinfo';
 import { removePidfile, writePidfile } from './pidfile';
 import { PYTHON_DIR } from './python';
 import { MetricsServer, renderMetrics } from './metrics';
@@ -134,6 +134,7 @@ export class Arbiter {
   private readonly restarts = Object.fromEntries(RESTART_REASONS.map((r) => [r, 0])) as Record<RestartReason, number>;
   /** Socket inodes of the TCP listeners, learned while the arbiter still holds them (for their listen queues). */
   private readonly listenerInodes = new Map<string, number>();
+  private listenQueueProbe: ListenQueueProbe | undefined;
   /** Set by TERM under shutdown_delay: serving goes on, /readyz says 503, until the stop begins. */
   private shuttingDown = false;
 
@@ -971,17 +972,18 @@ export class Arbiter {
     return [...this.workers.values()].some((w) => w.booted && !w.stopping && serving.includes(w.generation));
   }
 
-  /** Per TCP listener (Linux): the connections waiting in its accept queue now. */
-  private listenQueuesNow(): Array<{ listener: string; queued: number }> {
+  /** Per listener, TCP or unix (Linux): the connections waiting in its accept queue now. */
+  private async listenQueuesNow(): Promise<Array<{ listener: string; queued: number }>> {
     this.rememberListenerInodes();
-    const queues = listenQueues();
+    this.listenQueueProbe ??= new ListenQueueProbe(this.config.python, (m) => this.log.warning(m));
+    const queues = await this.listenQueueProbe.queues();
     return this.listeners.flatMap((l) => {
-      const q = queues.get(this.listenerInodes.get(l.url) ?? -1);
-      return q ? [{ listener: l.url, queued: q.queued }] : [];
+      const queued = queues.get(this.listenerInodes.get(l.url) ?? -1);
+      return queued === undefined ? [] : [{ listener: l.url, queued }];
     });
   }
 
-  private metricsSnapshot(): MetricsSnapshot {
+  private async metricsSnapshot(): Promise<MetricsSnapshot> {
     this.rememberListenerInodes();
     const slots = this.scoreboard.read();
     const totals = emptyCounters();
@@ -992,7 +994,7 @@ export class Arbiter {
       if (mine) addCounters(totals, mine.counters);
       return { pid: w.pid, state: w.stopping ? 'exiting' as const : mine?.state === 'busy' || mine?.state === 'idle' ? mine.state : 'booting' as const, rss: rssBytes(w.pid), connections: mine?.connections ?? 0, requests: mine?.requests ?? 0 };
     });
-    const listenQueuesNow = this.listenQueuesNow();
+    const listenQueuesNow = await this.listenQueuesNow();
     return {
       version: VERSION, workerClass: effectiveWorkerClass(this.settings), ready: this.ready(), workers, totals,
       restarts: { ...this.restarts }, listenQueues: listenQueuesNow,
@@ -1018,8 +1020,8 @@ export class Arbiter {
       startDebugger: (pid) => this.startDebugger(this.workerByPid(pid)),
       focus: (pid) => this.focusOn(pid),
       unfocus: (pid) => this.focusOff(pid),
-      metrics: () => {
-        const snapshot = this.metricsSnapshot();
+      metrics: async () => {
+        const snapshot = await this.metricsSnapshot();
         return { ...snapshot, text: renderMetrics(snapshot) };
       },
     }), this.settings.control_socket_mode as number);
@@ -1106,10 +1108,10 @@ export class Arbiter {
     });
   }
 
-  private status(): ServerStatus {
+  private async status(): Promise<ServerStatus> {
+    const queued = new Map((await this.listenQueuesNow()).map((q) => [q.listener, q.queued]));
     const now = Date.now();
     const slots = this.scoreboard.read();
-    const queued = new Map(this.listenQueuesNow().map((q) => [q.listener, q.queued]));
     return {
       master: {
         pid: process.pid,
@@ -1171,6 +1173,7 @@ export class Arbiter {
     this.control?.close();
     this.workerSocket?.close();
     this.metrics?.close();
+    this.listenQueueProbe?.close();
     this.scoreboard.close();
     if (this.pidfile) removePidfile(this.pidfile, process.pid);
   }
