@@ -22,6 +22,7 @@ import { parseAddress } from './core/address';
 import { Listener, bindForSettings, closeAll, inheritable, releaseDescriptors } from './listeners';
 import { Level, Logger } from './log';
 import { arbiterLogSpec } from './logconfig';
+import { SystemdNotifier } from './sdnotify';
 import { ListenQueueProbe, isAlive, portHasClient, rssBytes, socketInode } from './procinfo';
 import { removePidfile, writePidfile } from './pidfile';
 import { PYTHON_DIR } from './python';
@@ -135,6 +136,7 @@ export class Arbiter {
   /** Socket inodes of the TCP listeners, learned while the arbiter still holds them (for their listen queues). */
   private readonly listenerInodes = new Map<string, number>();
   private listenQueueProbe: ListenQueueProbe | undefined;
+  private notifier: SystemdNotifier | undefined;
   /** Set by TERM under shutdown_delay: serving goes on, /readyz says 503, until the stop begins. */
   private shuttingDown = false;
 
@@ -174,11 +176,13 @@ export class Arbiter {
       await this.startMetrics();
       this.startReloader();
       await this.runHook('when_ready', 'halt');
+      this.notifier = new SystemdNotifier(this.origin.env, this.config.python, (m) => this.log.warning(m));
       for (;;) {
         await this.reap();
         const job = this.queue.shift();
         if (job?.kind === 'signal') await this.handleSignal(job.signal);
         else if (job) await job.run();
+        this.notifySystemd();
         if (this.stopping) {
           if (this.workers.size === 0) {
             for (const z of this.zygotes) z.stop();
@@ -972,6 +976,21 @@ export class Arbiter {
     return [...this.workers.values()].some((w) => w.booted && !w.stopping && serving.includes(w.generation));
   }
 
+  /** sd_notify under systemd (NOTIFY_SOCKET): the phase, and the workers booted and busy. */
+  private notifySystemd(): void {
+    if (!this.notifier?.active) return;
+    const current = this.current();
+    const stopping = (this.stopping || this.shuttingDown) && !this.reexecPid; // after USR2 the new master speaks
+    const phase = stopping ? 'stopping' : this.reloading ? 'reloading'
+      : current.length >= this.workerCount && current.every((w) => w.booted) ? 'ready' : undefined;
+    const slots = this.scoreboard.read();
+    const booted = [...this.workers.values()].filter((w) => w.booted);
+    const busy = booted.filter((w) => slots.get(w.slot)?.pid === w.pid && slots.get(w.slot)?.state === 'busy').length;
+    const status = `${booted.length} of ${this.workerCount} workers booted, ${busy} busy` +
+      (stopping ? ', stopping' : this.reloading ? ', reloading' : '');
+    this.notifier.update(phase ?? this.notifier.phase, status);
+  }
+
   /** Per listener, TCP or unix (Linux): the connections waiting in its accept queue now. */
   private async listenQueuesNow(): Promise<Array<{ listener: string; queued: number }>> {
     this.rememberListenerInodes();
@@ -1174,6 +1193,7 @@ export class Arbiter {
     this.workerSocket?.close();
     this.metrics?.close();
     this.listenQueueProbe?.close();
+    this.notifier?.close();
     this.scoreboard.close();
     if (this.pidfile) removePidfile(this.pidfile, process.pid);
   }
