@@ -74,15 +74,26 @@ def check_header(item):
     return name.lower()
 
 
-def scope_headers(req):
+def scan_headers(req, watch):
+    """One pass over the request's headers: (the ASGI scope's headers, [(NAME, value)] of those named in
+    `watch`, or None when there are none)."""
     names = _LOWER_NAMES
     out = []
+    seen = None
     for name, value in req.headers:
         key = names.get(name)
         if key is None:
             key = names[name] = name.lower().encode("latin-1")
         out.append((key, value.encode("latin-1")))
-    return out
+        if name in watch:
+            if seen is None:
+                seen = []
+            seen.append((name, value))
+    return out, seen
+
+
+def scope_headers(req):
+    return scan_headers(req, ())[0]
 
 
 def asgi_path(req):
@@ -466,9 +477,12 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.lingering:
             return
+        cycle = self.cycle
+        if cycle is None and not self.buf and self.discarding is None and not self.proxy_pending:
+            self.next_request(len(data), data)  # the usual case: a whole head in one read, nothing before it
+            return
         buf = self.buf
         buf += data
-        cycle = self.cycle
         if cycle is None:
             if self.discarding is not None and not self._discard():
                 return
@@ -484,10 +498,28 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- requests --
 
-    def next_request(self, added):
-        """Starts the next complete request in the buffer, if there is one (`added`: bytes new since the last look)."""
-        buf = self.buf
+    def next_request(self, added, data=None):
+        """Starts the next complete request in the buffer, if there is one (`added`: bytes new since the last look).
+        `data`: bytes just received while the buffer was empty, parsed without copying them into it first."""
         worker = self.worker
+        if data is not None:
+            limits = self.ctx.limits
+            try:
+                data, end = take_head(data, added, limits, self.ctx.parser_cfg)
+                if end >= 0:
+                    req = parse_head(data[:end], limits, self.ctx.parser_cfg)
+            except errors.RequestError as exc:
+                self.refuse(exc)
+                return
+            if end < 0 or end + 4 < len(data):
+                self.buf = bytearray(data if end < 0 else data[end + 4:])
+                if end < 0:
+                    if len(data) >= HIGH_WATER:
+                        self.pause()
+                    return
+            self.start_request(req)
+            return
+        buf = self.buf
         if self.proxy_pending:
             try:
                 found = parse_proxy(bytes(buf), self.ctx.proxy, self.peer)
@@ -517,18 +549,37 @@ class HttpProtocol(asyncio.Protocol):
             self.refuse(exc)
             return
         del buf[:end + 4]
-        ctx = self.ctx
-        if ctx.scheme_headers and (ctx.trust_all or not ctx.tcp or (self.peer and self.peer[0] in ctx.trusted)):
-            try:
-                scheme = self.forwarded_scheme(req)
-            except errors.RequestError as exc:
-                self.refuse(exc)
+        self.start_request(req)
+
+    def start_request(self, req):
+        """A parsed head: a websocket handshake, or the app's task for an HTTP request."""
+        worker = self.worker
+        headers, seen = scan_headers(req, worker.watched_headers)
+        scheme = self.scheme
+        if seen is not None:
+            # Upgrade/Connection (a websocket handshake?) and the trusted proxy's scheme headers.
+            upgrade = connection = False
+            forwarded = None
+            for name, value in seen:
+                if name == "UPGRADE":
+                    upgrade = upgrade or "websocket" in value.lower()
+                elif name == "CONNECTION":
+                    connection = connection or "upgrade" in value.lower()
+                if name in worker.scheme_header_names:
+                    if forwarded is None:
+                        forwarded = {"wsgi.url_scheme": scheme}
+                    forwarded["HTTP_" + name.replace("-", "_")] = value
+            ctx = self.ctx
+            if forwarded is not None and ctx.scheme_headers and (
+                    ctx.trust_all or not ctx.tcp or (self.peer and self.peer[0] in ctx.trusted)):
+                try:
+                    scheme = _forwarded_scheme(forwarded, ctx.scheme_headers)
+                except errors.RequestError as exc:
+                    self.refuse(exc)
+                    return
+            if upgrade and connection and req.method == "GET" and worker.websockets:
+                self.start_websocket(req, scheme)
                 return
-        else:
-            scheme = self.scheme
-        if req.method == "GET" and worker.websockets and _wants_upgrade(req):
-            self.start_websocket(req, scheme)
-            return
         keep = req.keep_alive and worker.keepalive > 0 and worker.alive
         scope = {
             "type": "http",
@@ -542,7 +593,7 @@ class HttpProtocol(asyncio.Protocol):
             "path": asgi_path(req),
             "raw_path": raw_path(req),
             "query_string": req.query.encode("latin-1"),
-            "headers": scope_headers(req),
+            "headers": headers,
         }
         if worker.state is not None:
             scope["state"] = worker.state.copy()
@@ -551,19 +602,6 @@ class HttpProtocol(asyncio.Protocol):
         self.cycle = cycle
         worker.request_started(req)
         cycle.task = self.loop.create_task(self.run_app(cycle))
-
-    def forwarded_scheme(self, req):
-        """The scheme the trusted proxy's headers say (the WSGI rule), looking only at those headers."""
-        wanted = self.worker.scheme_header_names
-        environ = None
-        for name, value in req.headers:
-            if name in wanted:
-                if environ is None:
-                    environ = {"wsgi.url_scheme": self.scheme}
-                environ["HTTP_" + name.replace("-", "_")] = value
-        if environ is None:
-            return self.scheme
-        return _forwarded_scheme(environ, self.ctx.scheme_headers)
 
     async def run_app(self, cycle):
         worker = self.worker
@@ -713,16 +751,6 @@ def _cancel(task):
         task.cancel()
 
 
-def _wants_upgrade(req):
-    upgrade = connection = False
-    for name, value in req.headers:
-        if name == "UPGRADE":
-            upgrade = upgrade or "websocket" in value.lower()
-        elif name == "CONNECTION":
-            connection = connection or "upgrade" in value.lower()
-    return upgrade and connection
-
-
 class AsgiWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
@@ -748,6 +776,8 @@ class AsgiWorker(BaseLoop):
         self.stop_event = None
         self.orphaned = False
         self.scheme_header_names = frozenset(str(n).upper() for n in s["secure_scheme_headers"])
+        # What a request's headers are scanned for besides the scope: a websocket handshake, the proxy's scheme.
+        self.watched_headers = self.scheme_header_names | frozenset(["UPGRADE", "CONNECTION"])
         boot.on_abort = self.on_abort  # the watchdog's SIGABRT: dump the pending tasks too
 
     # -- signals: handlers only set flags; the tick acts --
@@ -868,6 +898,7 @@ class AsgiWorker(BaseLoop):
         status = self.status
         while True:
             status.heartbeat()
+            self.refresh_busy()
             if os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 self.orphaned = True

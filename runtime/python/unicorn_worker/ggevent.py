@@ -56,6 +56,7 @@ class GeventWorker(BaseLoop):
         code = 0
         while self.alive:
             status.heartbeat()
+            self.refresh_busy()
             if os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 code = -1
