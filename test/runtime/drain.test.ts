@@ -1,5 +1,5 @@
 // A stop that loses nothing: connections waiting in the kernel's listen queue when TERM arrives, or when
-// workers are retired (HUP's reload, TTOU), are answered, for the sync and gthread workers. Real
+// workers are retired (HUP's reload, TTOU), are answered, for the sync, gthread and gevent workers. Real
 // sockets, real signals.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,6 +36,8 @@ const CLASSES: Array<[string, string[]]> = [
   ['sync', []],
   // One thread and one connection per worker: the rest wait in the kernel, as with sync.
   ['gthread', ['--worker-class', 'gthread', '--threads', '1', '--worker-connections', '1']],
+  // One greenlet connection per worker (gate_app's sleeps are gevent's): the same queueing.
+  ['gevent', ['--worker-class', 'gevent', '--worker-connections', '1']],
 ];
 
 for (const [name, classArgs] of CLASSES) {

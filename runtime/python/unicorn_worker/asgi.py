@@ -37,6 +37,8 @@ DISCARD_LIMIT = 1 << 20
 # Lingering close after an error answer: how long the client's remaining bytes are drained.
 LINGER_SECONDS = 1.0
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_KEEP_ALIVE = b"Connection: keep-alive\r\n\r\n"
+_CLOSE = b"Connection: close\r\n\r\n"
 _SERVER = ("Server: %s\r\n" % SERVER_SOFTWARE).encode("latin-1")
 _HOP_BY_HOP = frozenset([
     b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"proxy-connection",
@@ -191,7 +193,7 @@ class RequestCycle(Waiting):
     __slots__ = (
         "proto", "req", "scope", "keep_alive", "framer", "body_done", "continue_due",
         "started", "head_only", "chunked", "length", "sent", "complete", "status", "headers", "task",
-        "disconnected", "t0", "waiter", "head_out", "body_given",
+        "disconnected", "t0", "waiter", "head_out", "body_given", "bodyless",
     )
 
     def __init__(self, proto, req, scope, keep_alive):
@@ -215,6 +217,7 @@ class RequestCycle(Waiting):
         self.t0 = 0.0
         self.waiter = None
         self.head_out = False
+        self.bodyless = False  # no body may follow the head (HEAD, 1xx, 204, 304): set with the head
         self.body_given = False  # the last http.request message (more_body False) went to the app
 
     # -- receive() --
@@ -309,29 +312,26 @@ class RequestCycle(Waiting):
         prefix, length, has_date, has_server, close = fields
         if close:
             self.keep_alive = False
-        parts = [prefix]
-        bodyless = self.head_only or status < 200 or status in (204, 304)
-        if length is None and self.head_only and not more and status >= 200 and status != 204:
-            parts.append(b"Content-Length: %d\r\n" % body_len)  # what the GET would say
-        if length is None and not bodyless:
-            if not more:
-                length = body_len
-                parts.append(b"Content-Length: %d\r\n" % body_len)
-            elif self.req.version == (1, 1):
-                self.chunked = True
-                parts.append(b"Transfer-Encoding: chunked\r\n")
-            else:
-                self.keep_alive = False  # HTTP/1.0 without a length: the body ends with the connection
+        framing = b""
+        bodyless = self.bodyless = self.head_only or status < 200 or status == 204 or status == 304
+        if length is None:
+            if not bodyless:
+                if not more:
+                    length = body_len
+                    framing = b"Content-Length: %d\r\n" % body_len
+                elif self.req.version == (1, 1):
+                    self.chunked = True
+                    framing = b"Transfer-Encoding: chunked\r\n"
+                else:
+                    self.keep_alive = False  # HTTP/1.0 without a length: the body ends with the connection
+            elif self.head_only and not more and status >= 200 and status != 204:
+                framing = b"Content-Length: %d\r\n" % body_len  # what the GET would say
         self.length = None if bodyless else length
-        if not has_date:
-            parts.append(date_line())
-        if not has_server:
-            parts.append(_SERVER)
-        proto = self.proto
-        if self.keep_alive and (not proto.worker.alive or self.continue_due or not self.body_done and not proto.can_discard(self)):
+        if self.keep_alive and (not self.proto.worker.alive or self.continue_due or not self.body_done
+                                and not self.proto.can_discard(self)):
             self.keep_alive = False
-        parts.append(b"Connection: keep-alive\r\n\r\n" if self.keep_alive else b"Connection: close\r\n\r\n")
-        return b"".join(parts)
+        return b"".join((prefix, framing, b"" if has_date else date_line(), b"" if has_server else _SERVER,
+                         _KEEP_ALIVE if self.keep_alive else _CLOSE))
 
     def write_body(self, body, more):
         if type(body) is not bytes:
@@ -340,29 +340,31 @@ class RequestCycle(Waiting):
             else:
                 raise TypeError("http.response.body's body must be bytes, not %s" % type(body).__name__)
         transport = self.proto.transport
-        if not self.head_out:
-            head = self.head(len(body), more)
-            self.head_out = True
-        else:
-            head = b""
-        if self.head_only or self.status < 200 or self.status in (204, 304):
-            if head:
-                transport.write(head)
+        if self.head_out:
+            if self.bodyless or not body:
+                return
+            if self.length is not None:
+                room = self.length - self.sent
+                if len(body) > room:
+                    body = body[:room]
+            self.sent += len(body)
+            if self.chunked:
+                transport.write(b"".join((b"%x\r\n" % len(body), body, b"\r\n")))
+            else:
+                transport.write(body)
             return
-        if self.length is not None:
-            room = self.length - self.sent
-            if len(body) > room:
-                body = body[:room]
-        self.sent += len(body)
+        head = self.head(len(body), more)
+        self.head_out = True
+        if self.bodyless or not body:
+            transport.write(head)
+            return
+        if self.length is not None and len(body) > self.length:
+            body = body[:self.length]
+        self.sent = len(body)
         if self.chunked:
-            if body:
-                transport.write(b"".join((head, b"%x\r\n" % len(body), body, b"\r\n")))
-            elif head:
-                transport.write(head)
-        elif head:
-            transport.write(head + body if body else head)
-        elif body:
-            transport.write(body)
+            transport.write(b"".join((head, b"%x\r\n" % len(body), body, b"\r\n")))
+        else:
+            transport.write(head + body)
 
     def finish(self):
         """The app's last body message: end the framing and hand the connection on."""
@@ -591,8 +593,8 @@ class HttpProtocol(asyncio.Protocol):
             "method": req.method,
             "root_path": worker.root_path,
             "path": asgi_path(req),
-            "raw_path": raw_path(req),
-            "query_string": req.query.encode("latin-1"),
+            "raw_path": req.target.encode("latin-1") if req.target == req.path else raw_path(req),
+            "query_string": req.query.encode("latin-1") if req.query else b"",
             "headers": headers,
         }
         if worker.state is not None:
