@@ -804,6 +804,7 @@ class AsgiWorker(BaseLoop):
 
     def _on_term(self, signum, frame):
         self.alive = False
+        self.stop_requested = True
         if self.stop_event is not None:
             self.loop.call_soon_threadsafe(self.stop_event.set)
 
@@ -935,6 +936,11 @@ class AsgiWorker(BaseLoop):
         deadline = self.loop.time() + self.graceful_timeout
         for proto in list(self.conns):
             proto.shutdown()
+        if self.stop_requested:
+            # TERM (not max_requests): what already waits in the listen queues is served too, then this
+            # worker's copies of the listeners close (README "Stopping"; the sync worker's serve_queued).
+            await self.accept_queued(deadline)
+        self.close_listeners(self.boot.listeners)
         while self.conns and self.loop.time() < deadline:
             self.status.heartbeat()
             self.sweep(self.loop.time())
@@ -958,25 +964,45 @@ class AsgiWorker(BaseLoop):
                 self.loop.remove_reader(fd)
 
     def accept(self, ctx, listener):
-        loop = self.loop
         while len(self.conns) < self.max_connections and self.alive:
-            try:
-                sock, peer = listener.accept()
-            except (BlockingIOError, InterruptedError):
+            if self.accept_one(ctx, listener) is None:
                 return
-            except OSError as exc:
-                if accept_failed(exc, self.log):
-                    continue
-                return
-            sock.setblocking(False)
-            if ctx.tls is not None or ctx.proxy is not None:
-                loop.create_task(self.connect_slow(ctx, sock, peer))
-            else:
-                loop.create_task(self.connect(ctx, sock, None))
-            self.pending += 1
             if len(self.conns) + self.pending >= self.max_connections:
                 self.set_accepting(False)
                 return
+
+    def accept_one(self, ctx, listener):
+        """Takes one connection off `listener`'s queue: True, or False when accept() failed, None when it was empty."""
+        try:
+            sock, peer = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            return False if accept_failed(exc, self.log) else None
+        sock.setblocking(False)
+        if ctx.tls is not None or ctx.proxy is not None:
+            self.loop.create_task(self.connect_slow(ctx, sock, peer))
+        else:
+            self.loop.create_task(self.connect(ctx, sock, None))
+        self.pending += 1
+        return True
+
+    async def accept_queued(self, deadline):
+        """The stop's last accepts: every listener's queue until it is found empty once, within worker_connections."""
+        waiting = list(self.servers.values())
+        while waiting and self.loop.time() < deadline:
+            full = []
+            for ctx, sock in waiting:
+                while True:
+                    if len(self.conns) + self.pending >= self.max_connections:
+                        full.append((ctx, sock))  # at the cap: more once a connection closes
+                        break
+                    if self.accept_one(ctx, sock) is None:
+                        break  # found empty: this listener is done
+            waiting = full
+            if waiting:
+                self.status.heartbeat()
+                await asyncio.sleep(0.05)
 
     pending = 0
 
