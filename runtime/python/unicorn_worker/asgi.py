@@ -941,7 +941,7 @@ class AsgiWorker(BaseLoop):
             # worker's copies of the listeners close (README "Stopping"; the sync worker's serve_queued).
             await self.accept_queued(deadline)
         self.close_listeners(self.boot.listeners)
-        while self.conns and self.loop.time() < deadline:
+        while (self.conns or self.pending) and self.loop.time() < deadline:
             self.status.heartbeat()
             self.sweep(self.loop.time())
             await asyncio.sleep(0.05)
