@@ -259,7 +259,9 @@ describe('worker supervision', () => {
   });
 });
 
-describe('boot failures stop the server instead of respawning', () => {
+// Independent runs (port 0, their own blockers), two of them waiting out gunicorn's five bind retries:
+// run side by side.
+describe('boot failures stop the server instead of respawning', { concurrency: true }, () => {
   test('an app that fails to import: traceback, exit 4', async () => {
     const r = await runCli([...base, '-w', '2', '-b', '127.0.0.1:0', 'broken_import:app']);
     assert.equal(r.code, 4, r.stderr);
