@@ -16,6 +16,9 @@ function tmpdir(files: Record<string, string> = {}): string {
   return dir;
 }
 
+// The CLI runs below are one-shot and independent of each other (each in its own temporary
+// directory): the suites run two tests at a time, and the long lists of refusals three runs at a time.
+
 /** --print-config output as name → Python literal text. */
 async function effective(args: string[], opts: Parameters<typeof runCli>[1] = {}): Promise<Record<string, string>> {
   const r = await runCli(['--print-config', ...args], opts);
@@ -60,7 +63,7 @@ describe('help and version', () => {
   });
 });
 
-describe('settings from the command line', () => {
+describe('settings from the command line', { concurrency: 2 }, () => {
   test('gunicorn flags set their settings', async () => {
     const cfg = await effective([
       '-w', '3', '-k', 'sync', '-t', '45', '--graceful-timeout', '7', '--keep-alive', '5', '--backlog', '64',
@@ -122,7 +125,7 @@ describe('settings from the command line', () => {
   });
 });
 
-describe('config precedence: defaults < config file < UNICORN_CMD_ARGS < command line', () => {
+describe('config precedence: defaults < config file < UNICORN_CMD_ARGS < command line', { concurrency: 2 }, () => {
   const conf = 'workers = 3\ntimeout = 11\nbind = "127.0.0.1:9100"\nloglevel = "warning"\nwsgi_app = "conf:app"\n';
 
   test('the config file beats the defaults', async () => {
@@ -195,7 +198,6 @@ describe('config precedence: defaults < config file < UNICORN_CMD_ARGS < command
   });
 });
 
-// Dozens of one-shot CLI runs, independent of each other: two tests at a time, up to three runs each.
 describe('bad input: one line naming the culprit and the fix, exit 2, nothing started', { concurrency: 2 }, () => {
   test('unknown option, with a suggestion', async () => {
     await refused(['--wrkers', '3', 'a:b'], /^unicorn: error: command line: unknown option '--wrkers' \(did you mean --workers\?\) — see unicorn --help$/);

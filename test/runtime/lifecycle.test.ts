@@ -395,11 +395,12 @@ describe('the control socket', () => {
       const dir = tmpdir();
       const sock = path.join(dir, 'f.sock');
       const s = await start(['-w', '3', '-k', workerClass, '--control-socket', sock, 'app:app']);
+      // The protocol straight over the socket here; `unicorn ctl` itself prints the unfocus answer below.
       await waitUntil(async () => (await statusOf(sock)).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers');
       const pids = await workerPids(sock);
       const target = pids[1];
-      assert.deepEqual(await ctl(sock, 'focus', String(target)), { focus: [target], accepting: [target] });
-      const status = await ctl(sock, 'status');
+      assert.deepEqual(await ctlRequest(sock, { command: 'focus', pid: target }), { focus: [target], accepting: [target] });
+      const status = await statusOf(sock);
       assert.deepEqual(status.master.focus, [target]);
       assert.deepEqual(status.workers.filter((w: any) => w.accepting).map((w: any) => w.pid), [target]);
       // Separate connections, each a fresh accept(): every one lands on the focused worker.
@@ -408,16 +409,16 @@ describe('the control socket', () => {
       assert.equal(human.stdout, `focus: none; accepting: ${[...pids].sort((a, b) => a - b).join(', ')}\n`);
       assert.deepEqual((await statusOf(sock)).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
       // Remove Worker spares the focused one, though it is not the newest.
-      await ctl(sock, 'focus', String(pids[0]));
-      await ctl(sock, 'remove', '2');
+      await ctlRequest(sock, { command: 'focus', pid: pids[0] });
+      await ctlRequest(sock, { command: 'remove', count: 2 });
       await waitUntil(async () => (await workerPids(sock)).length === 1, 15000, 'one worker left');
       assert.deepEqual(await workerPids(sock), [pids[0]]);
-      await ctl(sock, 'add', '2');
+      await ctlRequest(sock, { command: 'add', count: 2 });
       await waitUntil(async () => (await statusOf(sock)).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers again');
-      await ctl(sock, 'unfocus');
+      await ctlRequest(sock, { command: 'unfocus' });
       // A focused worker that exits takes its focus with it: the others accept again.
-      await ctl(sock, 'focus', String(pids[0]));
-      await ctl(sock, 'kill', String(pids[0]));
+      await ctlRequest(sock, { command: 'focus', pid: pids[0] });
+      await ctlRequest(sock, { command: 'kill', pid: pids[0] });
       await waitUntil(async () => {
         const st = await statusOf(sock);
         return st.master.focus.length === 0 && st.workers.length === 3 && st.workers.every((w: any) => w.state === 'idle' && w.accepting);
