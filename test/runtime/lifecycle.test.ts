@@ -393,8 +393,9 @@ describe('the control socket', () => {
     test(`focus (${workerClass}): only the focused worker accepts, so it serves every new connection; unfocus resumes all`, async () => {
       const dir = tmpdir();
       const sock = path.join(dir, 'f.sock');
-      const s = await start(['-w', '3', '-k', workerClass, '--control-socket', sock, 'app:app']);
-      // The protocol straight over the socket here; `unicorn ctl` itself prints the unfocus answer below.
+      // --preload: the workers added and replaced below are forked in milliseconds instead of booting an
+      // interpreter each. The protocol goes straight over the socket; `unicorn ctl` prints the unfocus answer below.
+      const s = await start(['-w', '3', '-k', workerClass, '--preload', '--control-socket', sock, 'app:app']);
       await waitUntil(async () => (await statusOf(sock)).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers');
       const pids = await workerPids(sock);
       const target = pids[1];
