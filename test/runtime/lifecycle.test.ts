@@ -430,15 +430,20 @@ describe('the control socket', () => {
   test('status: each listener\'s accept queue, counting connections no worker has taken yet', async () => {
     const dir = tmpdir();
     const sock = path.join(dir, 'q.sock');
-    const s = await start(['-w', '1', '--backlog', '64', '--control-socket', sock, 'app:app']);
+    // --preload: the replacement for the worker killed below is forked at once.
+    const s = await start(['-w', '1', '--preload', '--backlog', '64', '--control-socket', sock, 'app:app']);
     await waitUntil(async () => (await statusOf(sock)).workers.some((w: any) => w.state === 'idle'), 10000, 'an idle worker');
     assert.deepEqual((await statusOf(sock)).master.listen_queue, [{ url: s.url, queued: 0, backlog: 64 }]);
-    // The only worker sleeps on one request; three more connections wait in the queue.
-    const slow = get(s.port, '/sleep?3');
+    // The only worker sleeps on one request until it is killed; three more connections wait in the queue.
+    const request = (p: string) => rawRequest(s.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 60000 });
+    const slow = request('/sleep?60').catch(() => undefined);
     await waitUntil(async () => (await statusOf(sock)).workers[0].state === 'busy', 10000, 'the worker busy');
-    const waiting = [1, 2, 3].map(() => get(s.port, '/'));
+    const [sleeper] = await workerPids(sock);
+    const waiting = [1, 2, 3].map(() => request('/'));
     await waitUntil(async () => (await statusOf(sock)).master.listen_queue[0].queued === 3, 10000, 'three connections queued');
-    await Promise.all([slow, ...waiting]);
+    await ctlRequest(sock, { command: 'kill', pid: sleeper });
+    for (const raw of await Promise.all(waiting)) assert.equal(parseResponse(raw).status, 200, 'served by the replacement');
+    await slow;
     assert.equal((await statusOf(sock)).master.listen_queue[0].queued, 0);
   });
 
