@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   startServer, rawRequest, parseResponse, runCli, waitUntil, get, childPids, freePort, isAlive, FIXTURES, EXAMPLES, SYSTEM_PYTHON, Server,
+  ctlRequest,
 } from '../helpers';
 import { Client, destroyClients } from '../http-client';
 import { makePki } from '../pki';
@@ -486,12 +487,9 @@ describe('asgi: frameworks', () => {
 describe('asgi: under the arbiter', () => {
   test('the scoreboard: busy with the request in progress, open connections counted, then idle', async () => {
     const sock = tmp('ctl.sock');
-    const s = await serve(['-k', 'asgi', '-w', '1', '--keep-alive', '30', '--control-socket', sock, 'raw_app:app']);
-    const status = async () => {
-      const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout).workers[0];
-    };
+    // --asgi-disconnect-grace-period 0: the abandoned request below is cancelled as soon as its client leaves.
+    const s = await serve(['-k', 'asgi', '-w', '1', '--keep-alive', '30', '--asgi-disconnect-grace-period', '0', '--control-socket', sock, 'raw_app:app']);
+    const status = async () => (await ctlRequest(sock, { command: 'status' })).workers[0];
     await waitUntil(async () => (await status()).state === 'idle', 5000, 'idle after boot');
     const idle = [await Client.connect(s.port), await Client.connect(s.port)];
     for (const c of idle) {
@@ -502,9 +500,9 @@ describe('asgi: under the arbiter', () => {
     c.send(GET('/slow?30'));
     await waitUntil(async () => (await status()).state === 'busy', 5000, 'busy');
     const busy = await status();
-    assert.deepEqual({ method: busy.request.method, path: busy.request.path, connections: busy.connections }, { method: 'GET', path: '/slow', connections: 3 });
+    assert.deepEqual({ method: busy.request?.method, path: busy.request?.path, connections: busy.connections }, { method: 'GET', path: '/slow', connections: 3 });
     c.destroy();
-    // The disconnect grace period (3 s by default) ends the abandoned request: the worker is idle again.
+    // The disconnect grace period (none here) ends the abandoned request: the worker is idle again.
     await waitUntil(async () => {
       const w = await status();
       return w.state === 'idle' && w.connections === 2;
@@ -531,13 +529,8 @@ describe('asgi: under the arbiter', () => {
   test('debugger attach: a breakpoint in an async route stops there, and the paused worker is not killed', async () => {
     const sock = tmp('ctl.sock');
     const s = await serve(['-k', 'asgi', '-w', '1', '-t', '2', '--control-socket', sock, 'raw_app:app']);
-    const ctl = async (...args: string[]) => {
-      const r = await runCli(['ctl', '--socket', sock, '--json', ...args]);
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout);
-    };
     const [pid] = workerPids(s);
-    const { port } = await ctl('debug', String(pid));
+    const { port } = await ctlRequest(sock, { command: 'debug', pid });
     const dap = await DapClient.connect(port);
     const line = fs.readFileSync(path.join(DIR, 'raw_app.py'), 'utf8').split('\n')
       .findIndex((l) => l.includes('await asyncio.sleep(float(scope["query_string"]')) + 1;
@@ -552,8 +545,8 @@ describe('asgi: under the arbiter', () => {
       const response = rawRequest(s.port, 'GET /slow?0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 60000 });
       const stopped = await dap.event('stopped');
       assert.equal(stopped.body!.reason, 'breakpoint');
-      const status = await ctl('status');
-      assert.deepEqual({ state: status.workers[0].state, path: status.workers[0].request.path, attached: status.workers[0].debugger_attached },
+      const status = await ctlRequest(sock, { command: 'status' });
+      assert.deepEqual({ state: status.workers[0].state, path: status.workers[0].request?.path, attached: status.workers[0].debugger_attached },
         { state: 'busy', path: '/slow', attached: true });
       // The loop is paused, so its heartbeat stops: the watchdog notices and spares it.
       await s.waitForOutput(new RegExp(`Worker \\(pid:${pid}\\) is silent for over 2s but a debugger is attached: not killing it`), 20000);
@@ -594,16 +587,22 @@ describe('asgi: under the arbiter', () => {
   });
 
   test('HUP under websocket load: every websocket ends with 1001 or its own close, no connect fails, none lost', async () => {
-    const s = await serve(['-k', 'asgi', '-w', '2', 'raw_app:app']);
+    const sock = tmp('ctl.sock');
+    const s = await serve(['-k', 'asgi', '-w', '2', '--control-socket', sock, 'raw_app:app']);
     const old = workerPids(s).sort();
-    const load = wsClientProcess('load', s.port, '6');
-    await waitUntil(() => fs.existsSync('/proc/' + load.proc.pid), 1000, 'load running');
-    await s.waitForOutput(/Booting worker with pid/);
+    // The load's 8 clients run until the stop file exists (60 s at most).
+    const stop = tmp('stop');
+    const load = wsClientProcess('load', s.port, '60', stop);
+    const open = async () => (await ctlRequest(sock, { command: 'status' })).workers.reduce((n, w) => n + w.connections, 0);
+    await waitUntil(async () => (await open()) === 8, 20000, 'the 8 websockets open');
     process.kill(s.pid, 'SIGHUP');
     await waitUntil(() => {
       const now = workerPids(s);
       return now.length === 2 && now.every((p) => !old.includes(p));
     }, 30000, 'two new workers');
+    // Every client, closed with 1001 by an old worker, has connected again to a new one: the load ends.
+    await waitUntil(async () => (await open()) === 8, 20000, 'the 8 websockets open on the new workers');
+    fs.writeFileSync(stop, '');
     const stats = (await load.result) as { echoed: number; ends: Record<string, number>; connect_errors: number; lost: number };
     assert.equal(stats.connect_errors, 0);
     assert.equal(stats.lost, 0);
