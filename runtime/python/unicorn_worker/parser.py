@@ -184,6 +184,12 @@ def take_head(buf, added, limits, cfg=DEFAULT_CONFIG):
         skip = skip_empty_lines(buf)
         buf = buf[skip:]
         added = min(added, len(buf))
+    else:
+        # The usual case, inline: the whole head is here.
+        start = len(buf) - added - 3
+        end = buf.find(b"\r\n\r\n", start if start > 0 else 0)
+        if end >= 0:
+            return buf, end
     end = head_end(buf, max(0, len(buf) - added - 3), limits)
     if end < 0 and buf:
         _check_partial_head(buf, len(buf) - added, limits, cfg)

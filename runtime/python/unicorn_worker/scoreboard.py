@@ -13,7 +13,7 @@ The layout mirrors runtime/src/scoreboard.ts (512 bytes a slot, little-endian):
 The counters only grow during a worker's life; the arbiter adds a dead worker's last values to its totals.
 """
 
-import bisect
+from bisect import bisect_left
 import mmap
 import os
 import struct
@@ -32,6 +32,7 @@ _COUNTERS_AT, _COUNTERS = 264, 19
 _SECONDS, _BUCKET0, _BYTES = 5, 6, 18
 # Upper bounds of the duration buckets (Prometheus' defaults); a 12th counts the rest (+Inf).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_FIRST_BUCKET = BUCKETS[0]
 
 
 class Scoreboard(object):
@@ -93,7 +94,8 @@ class Scoreboard(object):
         c = self.counters
         if 100 <= code < 600:
             c[code // 100 - 1] += 1
-        c[_BUCKET0 + bisect.bisect_left(BUCKETS, seconds)] += 1
+        # (Most requests fall in the first bucket: no bisect for them.)
+        c[_BUCKET0 if seconds <= _FIRST_BUCKET else _BUCKET0 + bisect_left(BUCKETS, seconds)] += 1
         c[_SECONDS] += seconds
         if sent:
             c[_BYTES] += sent
