@@ -50,7 +50,8 @@ _TOKEN_RE = re.compile(TOKEN + rb"\Z")
 _FIELD_NAME_RE = re.compile(TOKEN + rb":")
 # gunicorn's conventional method: a token without lower case or '#', 3 to 20 characters.
 _CONVENTIONAL_METHOD_RE = re.compile(rb"[!$%&'*+.^_`|~0-9A-Z-]{3,20}\Z")
-_COMMON_METHODS = frozenset([b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"])
+# The common methods, and their names as str (no checks, no decoding for them).
+_COMMON_METHODS = dict((m, m.decode("ascii")) for m in (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"))
 _VERSION_RE = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
 # authority-form (RFC 9112 §3.2.3): host:port, the host a name, an IPv4 address or an [IPv6] literal.
 _AUTHORITY_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+):[0-9]{1,5}\Z")
@@ -345,7 +346,8 @@ def _parse_request_line(req, line, limits, cfg):
     method, target, version = parts
     # RFC 9110 §9.1: a token, case-sensitive. By default gunicorn also wants its conventional form
     # (no lower case, no '#', 3 to 20 characters): "-bl" or "get" are refused, not passed on.
-    if method not in _COMMON_METHODS:
+    name = _COMMON_METHODS.get(method)
+    if name is None:
         if not _TOKEN_RE.match(method):
             raise errors.InvalidRequestMethod("invalid method %r" % method[:40])
         if not cfg.permit_unconventional_http_method and not _CONVENTIONAL_METHOD_RE.match(method):
@@ -353,10 +355,14 @@ def _parse_request_line(req, line, limits, cfg):
                 "unconventional method %r (permit_unconventional_http_method allows it)" % method[:40])
         if cfg.casefold_http_method:
             method = method.upper()
+        name = method.decode("latin-1")
+    req.method = name
     if version == b"HTTP/1.1":
         req.version = (1, 1)
+        req.protocol = "HTTP/1.1"
     elif version == b"HTTP/1.0":
         req.version = (1, 0)
+        req.protocol = "HTTP/1.0"
     else:
         m = _VERSION_RE.match(version)
         if m is None:
@@ -367,11 +373,10 @@ def _parse_request_line(req, line, limits, cfg):
                 "unsupported HTTP version %s (permit_unconventional_http_version allows it)" % version.decode())
         # RFC 9112 §2.3: a higher minor version of 1.x is processed as 1.1; (permitted) others as 1.0 or 1.1.
         req.version = (1, 0) if (major, minor) < (1, 1) else (1, 1)
-    req.protocol = version.decode("latin-1")
-    req.method = method.decode("latin-1")
+        req.protocol = version.decode("latin-1")
     if b"\t" in target:
         raise errors.InvalidRequestTarget("whitespace in the request target")
-    req.target = target.decode("latin-1")
+    req.target = target_text = target.decode("latin-1")
 
     if target[:1] == b"/":
         if method == b"CONNECT":
@@ -392,7 +397,7 @@ def _parse_request_line(req, line, limits, cfg):
     # PEP 3333: PATH_INFO is the percent-decoded bytes, as a latin-1 string.
     if b"%" in path:
         path = unquote_to_bytes(path)
-    req.path = path.decode("latin-1")
+    req.path = target_text if path is target else path.decode("latin-1")
 
 
 def _other_target_form(method, target):
