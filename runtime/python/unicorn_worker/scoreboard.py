@@ -77,10 +77,15 @@ class Scoreboard(object):
         if served is not None:
             self.served = served
         now = time.time()
+        mem, at = self.mem, self.at
         # The request first, then the state: a reader never sees "busy" with the previous request.
-        _REQUEST.pack_into(self.mem, self.at + 32, now, req.method.encode("latin-1", "replace")[:16],
-                           req.path.encode("latin-1", "replace")[:200])
-        self._write_head(BUSY, now)
+        # (struct cuts the method and the path to their fields' 16 and 200 bytes.)
+        _REQUEST.pack_into(mem, at + 32, now, req.method.encode("latin-1", "replace"),
+                           req.path.encode("latin-1", "replace"))
+        # _write_head(BUSY, now), inline: this runs for every request.
+        self.state = BUSY
+        _HEAD.pack_into(mem, at, self.pid, BUSY, 1 if self.debug_port else 0, self.debug_port, now, self.booted_at,
+                        self.served)
 
     def connections(self, count):
         """Loops that hold several connections (gthread, asgi, gevent) report how many are open."""
