@@ -60,6 +60,7 @@ _SCHEME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
 # Field names seen so far, raw -> validated and upper-cased (a client's names are few; the table is bounded).
 _FIELD_NAMES = {}
 _FIELD_NAMES_MAX = 4096
+_FIELD_NAME_CACHED = 64  # longer names are checked each time (the table stays under a megabyte)
 # The fields parse_head looks at itself.
 _CONTENT_LENGTH, _TRANSFER_ENCODING, _EXPECT, _HOST, _CONTENT_TYPE, _CONNECTION = range(6)
 _SPECIAL_FIELDS = {
@@ -259,7 +260,7 @@ def parse_head(head, limits, cfg=DEFAULT_CONFIG):
                     raise errors.ObsoleteLineFolding("obsolete line folding in header")
                 raise errors.InvalidHeaderName("invalid header field name %r" % raw_name[:40])
             name = raw_name.decode("latin-1").upper()
-            if len(names) < _FIELD_NAMES_MAX:  # bounded: clients choose the names
+            if len(names) < _FIELD_NAMES_MAX and len(raw_name) <= _FIELD_NAME_CACHED:  # bounded: clients choose them
                 names[raw_name] = name
         value = value.strip(b" \t")
         size = len(line)
