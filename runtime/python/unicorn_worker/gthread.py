@@ -30,7 +30,7 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 class Connection(ConnState):
     """One client connection; owned by the selector thread while `parked`, else by one pool thread."""
 
-    __slots__ = ("fd", "buf", "end", "error", "deadline", "parked", "registered")
+    __slots__ = ("fd", "buf", "end", "error", "deadline", "parked", "registered", "sender")
 
     def __init__(self, ctx, sock, peer, deadline):
         ConnState.__init__(self, ctx, sock, peer)
@@ -41,6 +41,7 @@ class Connection(ConnState):
         self.deadline = deadline
         self.parked = True
         self.registered = False
+        self.sender = None  # the DeadlineSend its answers go through, made for its first request
 
 
 class DeadlineSend(object):
@@ -64,6 +65,15 @@ class DeadlineSend(object):
         return getattr(self.sock, name)
 
     def sendall(self, data):
+        if not self.tls and type(data) is bytes:
+            # The usual case: the kernel takes it all at once.
+            try:
+                sent = self.sock.send(data, _DONTWAIT)
+            except (BlockingIOError, InterruptedError, socket.timeout):
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
         view = memoryview(data).cast("B")
         deadline = time.monotonic() + self.timeout if self.tls else None
         while view:
@@ -431,7 +441,9 @@ class ThreadWorker(BaseLoop):
                 keep = req.keep_alive and self.keepalive > 0 and self.alive
                 self._busy(req)
                 busy = True
-                out = DeadlineSend(sock, self.timeout, conn.tls)
+                out = conn.sender
+                if out is None:
+                    out = conn.sender = DeadlineSend(sock, self.timeout, conn.tls)
                 keep, rest = handle_request(ctx, out, conn.peer, req, buf[end + 4:], keep, conn.proxy)
             except errors.RequestError as exc:
                 self.log.debug("Invalid request from %s: %s", peer_name(conn.peer), exc)

@@ -50,12 +50,23 @@ _TOKEN_RE = re.compile(TOKEN + rb"\Z")
 _FIELD_NAME_RE = re.compile(TOKEN + rb":")
 # gunicorn's conventional method: a token without lower case or '#', 3 to 20 characters.
 _CONVENTIONAL_METHOD_RE = re.compile(rb"[!$%&'*+.^_`|~0-9A-Z-]{3,20}\Z")
-_COMMON_METHODS = frozenset([b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"])
+# The common methods, and their names as str (no checks, no decoding for them).
+_COMMON_METHODS = dict((m, m.decode("ascii")) for m in (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"))
 _VERSION_RE = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
-_DIGITS_RE = re.compile(r"[0-9]{1,18}\Z")
 # authority-form (RFC 9112 §3.2.3): host:port, the host a name, an IPv4 address or an [IPv6] literal.
 _AUTHORITY_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+):[0-9]{1,5}\Z")
 _SCHEME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
+
+# Field names seen so far, raw -> validated and upper-cased (a client's names are few; the table is bounded).
+_FIELD_NAMES = {}
+_FIELD_NAMES_MAX = 4096
+_FIELD_NAME_CACHED = 64  # longer names are checked each time (the table stays under a megabyte)
+# The fields parse_head looks at itself.
+_CONTENT_LENGTH, _TRANSFER_ENCODING, _EXPECT, _HOST, _CONTENT_TYPE, _CONNECTION = range(6)
+_SPECIAL_FIELDS = {
+    "CONTENT-LENGTH": _CONTENT_LENGTH, "TRANSFER-ENCODING": _TRANSFER_ENCODING, "EXPECT": _EXPECT, "HOST": _HOST,
+    "CONTENT-TYPE": _CONTENT_TYPE, "CONNECTION": _CONNECTION,
+}
 
 _BARE_CR_LF_RE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 # Bytes allowed anywhere in a head: visible ASCII, obs-text, SP, HTAB and the CRLF line ends.
@@ -184,6 +195,12 @@ def take_head(buf, added, limits, cfg=DEFAULT_CONFIG):
         skip = skip_empty_lines(buf)
         buf = buf[skip:]
         added = min(added, len(buf))
+    else:
+        # The usual case, inline: the whole head is here.
+        start = len(buf) - added - 3
+        end = buf.find(b"\r\n\r\n", start if start > 0 else 0)
+        if end >= 0:
+            return buf, end
     end = head_end(buf, max(0, len(buf) - added - 3), limits)
     if end < 0 and buf:
         _check_partial_head(buf, len(buf) - added, limits, cfg)
@@ -225,20 +242,29 @@ def parse_head(head, limits, cfg=DEFAULT_CONFIG):
     connection = None
     hosts = content_types = 0
     field_size = limits.field_size - 2
-    match_name = _FIELD_NAME_RE.match
+    names = _FIELD_NAMES
+    special = _SPECIAL_FIELDS.get
+    # obs-fold: a line that starts with SP or HTAB continues the one before (looked for line by line only
+    # when the head has one).
+    folded = b"\r\n " in head or b"\r\n\t" in head
     i = 1
     while i <= nlines:
         line = lines[i]
         i += 1
-        m = match_name(line)
-        if m is None:
-            if line[:1] in (b" ", b"\t"):
-                raise errors.ObsoleteLineFolding("obsolete line folding in header")
-            raise errors.InvalidHeaderName("invalid header field name %r" % line.split(b":", 1)[0][:40])
-        colon = m.end() - 1
-        value = line[colon + 1:].strip(b" \t")
+        raw_name, colon, value = line.partition(b":")
+        name = names.get(raw_name) if colon else None
+        if name is None:
+            # A name not seen before: a token (RFC 9110 §5.1), nothing between it and the colon.
+            if not colon or not _TOKEN_RE.match(raw_name):
+                if line[:1] in (b" ", b"\t"):
+                    raise errors.ObsoleteLineFolding("obsolete line folding in header")
+                raise errors.InvalidHeaderName("invalid header field name %r" % raw_name[:40])
+            name = raw_name.decode("latin-1").upper()
+            if len(names) < _FIELD_NAMES_MAX and len(raw_name) <= _FIELD_NAME_CACHED:  # bounded: clients choose them
+                names[raw_name] = name
+        value = value.strip(b" \t")
         size = len(line)
-        if i <= nlines and lines[i][:1] in (b" ", b"\t"):
+        if folded and i <= nlines and lines[i][:1] in (b" ", b"\t"):
             # obs-fold (RFC 9112 §5.2): refused unless permit_obsolete_folding; then joined with a space.
             if not cfg.permit_obsolete_folding:
                 raise errors.ObsoleteLineFolding("obsolete line folding in header")
@@ -250,7 +276,6 @@ def parse_head(head, limits, cfg=DEFAULT_CONFIG):
             value = b" ".join(parts)
         if size > field_size:
             raise errors.HeaderTooLarge("a header field is longer than %d bytes" % limits.field_size)
-        name = line[:colon].decode("latin-1").upper()
         value = value.decode("latin-1")
         if "_" in name and name not in cfg.forwarders:
             # X_Forwarded_For and X-Forwarded-For would share one environ key (gunicorn's header_map).
@@ -260,17 +285,20 @@ def parse_head(head, limits, cfg=DEFAULT_CONFIG):
             if header_map == "refuse":
                 raise errors.InvalidHeaderName("header name with an underscore %r (header_map = refuse)" % name[:40])
         headers.append((name, value))
-        if name == "CONTENT-LENGTH":
+        kind = special(name)
+        if kind is None:
+            continue
+        if kind == _CONTENT_LENGTH:
             content_lengths = (content_lengths or []) + [value]
-        elif name == "TRANSFER-ENCODING":
+        elif kind == _TRANSFER_ENCODING:
             transfer_codings = (transfer_codings or []) + value.split(",")
-        elif name == "EXPECT":
+        elif kind == _EXPECT:
             expect = value
-        elif name == "HOST":
+        elif kind == _HOST:
             hosts += 1
-        elif name == "CONTENT-TYPE":
+        elif kind == _CONTENT_TYPE:
             content_types += 1
-        elif name == "CONNECTION":
+        else:
             connection = value if connection is None else connection + "," + value
     # Fields that must be unique: two Hosts let a proxy and the app route the same request differently,
     # two Content-Types let them read the body differently. (A missing Host is tolerated, as gunicorn does.)
@@ -288,9 +316,10 @@ def parse_head(head, limits, cfg=DEFAULT_CONFIG):
         # Repeated Content-Length is refused even when the copies agree: no proxy can disagree then.
         if len(content_lengths) > 1:
             raise errors.InvalidContentLength("more than one Content-Length")
-        if not _DIGITS_RE.match(content_lengths[0]):
-            raise errors.InvalidContentLength("invalid Content-Length %r" % content_lengths[0][:40])
-        req.content_length = int(content_lengths[0])
+        length = content_lengths[0]
+        if not (len(length) <= 18 and length.isascii() and length.isdigit()):  # [0-9]{1,18}
+            raise errors.InvalidContentLength("invalid Content-Length %r" % length[:40])
+        req.content_length = int(length)
     req.expect_continue = (
         expect is not None and req.version == (1, 1) and expect.lower() == "100-continue"
     )
@@ -300,8 +329,12 @@ def parse_head(head, limits, cfg=DEFAULT_CONFIG):
     elif connection is None:
         req.keep_alive = req.version == (1, 1)
     else:
-        tokens = [t.strip(" \t").lower() for t in connection.split(",")]
-        req.keep_alive = "close" not in tokens and (req.version == (1, 1) or "keep-alive" in tokens)
+        connection = connection.lower()
+        if connection == "close":
+            req.keep_alive = False
+        else:
+            tokens = [t.strip(" \t") for t in connection.split(",")]
+            req.keep_alive = "close" not in tokens and (req.version == (1, 1) or "keep-alive" in tokens)
     return req
 
 
@@ -314,7 +347,8 @@ def _parse_request_line(req, line, limits, cfg):
     method, target, version = parts
     # RFC 9110 §9.1: a token, case-sensitive. By default gunicorn also wants its conventional form
     # (no lower case, no '#', 3 to 20 characters): "-bl" or "get" are refused, not passed on.
-    if method not in _COMMON_METHODS:
+    name = _COMMON_METHODS.get(method)
+    if name is None:
         if not _TOKEN_RE.match(method):
             raise errors.InvalidRequestMethod("invalid method %r" % method[:40])
         if not cfg.permit_unconventional_http_method and not _CONVENTIONAL_METHOD_RE.match(method):
@@ -322,10 +356,14 @@ def _parse_request_line(req, line, limits, cfg):
                 "unconventional method %r (permit_unconventional_http_method allows it)" % method[:40])
         if cfg.casefold_http_method:
             method = method.upper()
+        name = method.decode("latin-1")
+    req.method = name
     if version == b"HTTP/1.1":
         req.version = (1, 1)
+        req.protocol = "HTTP/1.1"
     elif version == b"HTTP/1.0":
         req.version = (1, 0)
+        req.protocol = "HTTP/1.0"
     else:
         m = _VERSION_RE.match(version)
         if m is None:
@@ -336,11 +374,10 @@ def _parse_request_line(req, line, limits, cfg):
                 "unsupported HTTP version %s (permit_unconventional_http_version allows it)" % version.decode())
         # RFC 9112 §2.3: a higher minor version of 1.x is processed as 1.1; (permitted) others as 1.0 or 1.1.
         req.version = (1, 0) if (major, minor) < (1, 1) else (1, 1)
-    req.protocol = version.decode("latin-1")
-    req.method = method.decode("latin-1")
+        req.protocol = version.decode("latin-1")
     if b"\t" in target:
         raise errors.InvalidRequestTarget("whitespace in the request target")
-    req.target = target.decode("latin-1")
+    req.target = target_text = target.decode("latin-1")
 
     if target[:1] == b"/":
         if method == b"CONNECT":
@@ -361,7 +398,7 @@ def _parse_request_line(req, line, limits, cfg):
     # PEP 3333: PATH_INFO is the percent-decoded bytes, as a latin-1 string.
     if b"%" in path:
         path = unquote_to_bytes(path)
-    req.path = path.decode("latin-1")
+    req.path = target_text if path is target else path.decode("latin-1")
 
 
 def _other_target_form(method, target):

@@ -76,16 +76,21 @@ class Scoreboard(object):
         if served is not None:
             self.served = served
         now = time.time()
+        mem, at = self.mem, self.at
         # The request first, then the state: a reader never sees "busy" with the previous request.
-        _REQUEST.pack_into(self.mem, self.at + 32, now, req.method.encode("latin-1", "replace")[:16],
-                           req.path.encode("latin-1", "replace")[:200])
-        self._write_head(BUSY, now)
+        # (struct cuts the method and the path to their fields' 16 and 200 bytes.)
+        _REQUEST.pack_into(mem, at + 32, now, req.method.encode("latin-1", "replace"),
+                           req.path.encode("latin-1", "replace"))
+        # _write_head(BUSY, now), inline: this runs for every request.
+        self.state = BUSY
+        _HEAD.pack_into(mem, at, self.pid, BUSY, 1 if self.debug_port else 0, self.debug_port, now, self.booted_at,
+                        self.served)
 
     def connections(self, count):
         """Loops that hold several connections (gthread, asgi, gevent) report how many are open."""
         _CONNECTIONS.pack_into(self.mem, self.at + 256, count)
 
-    def record(self, code, seconds, sent, _bucket=bisect.bisect_left, _bounds=BUCKETS):
+    def record(self, code, seconds, sent, _bucket=bisect.bisect_left, _bounds=BUCKETS, _first=BUCKETS[0]):
         """One finished request: its status code (0 when no response began), duration and body bytes.
 
         Four stores. Not atomic across threads: a loop that records from several threads holds a lock.
@@ -95,7 +100,8 @@ class Scoreboard(object):
         c = self.counters
         if 100 <= code < 600:
             c[code // 100 - 1] += 1
-        c[6 + _bucket(_bounds, seconds)] += 1  # _BUCKET0
+        # (Most requests fall in the first bucket: no bisect for them.)
+        c[6 if seconds <= _first else 6 + _bucket(_bounds, seconds)] += 1  # _BUCKET0
         c[5] += seconds  # _SECONDS
         if sent:
             c[18] += sent  # _BYTES

@@ -9,7 +9,7 @@ from . import errors
 from .loop import (
     PROXY_PENDING, READY, BaseLoop, ConnState, accept_failed, advance_setup, drain, head_step, linger, peer_name,
 )
-from .parser import parse_head
+from .parser import parse_head, take_head
 from .wsgi import error_response, handle_request, send_quietly
 
 RECV_SIZE = 65536
@@ -213,9 +213,12 @@ class SyncWorker(BaseLoop):
                 if not data:
                     return  # closed before a whole head: nothing to answer
                 buf = buf + data if buf else data
-                buf, end, found = head_step(buf, len(data), limits, ctx.parser_cfg, policy, peer)
-                if policy is not None and found is not PROXY_PENDING:
-                    policy, proxy = None, found
+                if policy is None:
+                    buf, end = take_head(buf, len(data), limits, ctx.parser_cfg)
+                else:
+                    buf, end, found = head_step(buf, len(data), limits, ctx.parser_cfg, policy, peer)
+                    if found is not PROXY_PENDING:
+                        policy, proxy = None, found
                 if end >= 0:
                     break
             req = parse_head(buf[:end], limits, ctx.parser_cfg)
