@@ -10,6 +10,7 @@ from .loop import (
     PROXY_PENDING, READY, BaseLoop, ConnState, accept_failed, advance_setup, drain, head_step, linger, peer_name,
 )
 from .parser import parse_head, take_head
+from .worker import preset_socket_options
 from .wsgi import error_response, handle_request, send_quietly
 
 RECV_SIZE = 65536
@@ -43,17 +44,46 @@ class RawConnection(object):
     def fileno(self):
         return self.fd
 
+    # Set by SyncWorker.run: the heartbeat, and how long a client may stay silent (the timeout).
+    beat = None
+    silence = None
+
     def recv(self, size):
-        # SO_RCVTIMEO is preset on the listener: a silent client ends in EAGAIN (BlockingIOError).
-        return os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
+        # SO_RCVTIMEO is preset on the listener at half the timeout (SyncWorker.run): a client silent that
+        # long ends in EAGAIN (BlockingIOError), and _wait decides whether to wait once more.
+        try:
+            return os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
+        except BlockingIOError:
+            waited = self._wait(None)
+        while True:
+            try:
+                return os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
+            except BlockingIOError:
+                waited = self._wait(waited)
 
     def sendall(self, data):
         if self._sock is not None:
             return self._sock.sendall(data)
         view = memoryview(data)
+        waited = None
         while view:
-            view = view[os.write(self.fd, view):]
+            try:
+                view = view[os.write(self.fd, view):]
+                waited = None
+            except BlockingIOError:
+                waited = self._wait(waited)
         return None
+
+    def _wait(self, waited):
+        """A client silent for one slice (half the timeout): beat, so that the watchdog, which kills a worker
+        silent for the timeout, never takes one that waits on a slow client for a hung one (the two would
+        race at the same instant), and give up (socket.timeout) once the client was silent for the whole
+        timeout. `waited`: the slices this wait has taken so far (None: this is its first)."""
+        self.beat()
+        waited = 1 if waited is None else waited + 1
+        if waited >= 2:
+            raise socket.timeout("client silent for the timeout")
+        return waited
 
     def close(self):
         if self._sock is not None:
@@ -74,6 +104,13 @@ class SyncWorker(BaseLoop):
         boot.send_event({"event": "booted", "pid": os.getpid()})
 
         status = self.status
+        RawConnection.beat = status.heartbeat
+        if self.timeout:
+            # Accepted sockets inherit SO_RCVTIMEO/SO_SNDTIMEO: half the timeout, so that RawConnection can
+            # beat while a client is silent (see RawConnection._wait).
+            for ctx, sock in boot.listeners:
+                if ctx.preset_socket_options:
+                    preset_socket_options(sock, self.timeout / 2.0)
         status.idle(0)
         self.next_tick = 0.0
         while self.alive:
