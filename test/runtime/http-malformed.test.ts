@@ -172,6 +172,8 @@ for (const [klass, classArgs] of CLASSES) describe(`malformed requests (${klass}
       await closed;
       assert.equal(Buffer.concat(chunks).length, 0);
       assert.equal(parseResponse(await rawRequest(slow.port, `GET / HTTP/1.1\r\n${H}\r\n`)).status, 200);
+      // Waiting on a slow client is not hanging: the watchdog (the same timeout) left the worker alone.
+      assert.doesNotMatch(slow.output(), /WORKER TIMEOUT/);
     } finally {
       await slow.stop();
     }
