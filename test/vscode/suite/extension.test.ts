@@ -158,7 +158,7 @@ suite('Unicorn extension', () => {
     }
     await waitFor(() => /Unicorn: 127\.0\.0\.1:\d+ · 2 workers/.test(api.statusBarText()), 10_000, `the status bar to show the address and 2 workers (has "${api.statusBarText()}")`);
     assert.match(String(master.label), /^master \d+$/);
-    assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 workers$/);
+    assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 sync workers$/, 'the address, and the count with the worker class');
     assert.match((master.tooltip as vscode.MarkdownString).value, /- python: `\/usr\/bin\/python3`/, "the workers' interpreter in the tooltip");
 
     // The picture: the view where Start put it, in the Explorer at the default sidebar width, with
