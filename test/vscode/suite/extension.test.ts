@@ -13,7 +13,7 @@ import type { UnicornApi } from '../../../client/src/extension';
 import type { WorkerStatus } from '../../../runtime/src/core/control-protocol';
 // Types only: the suite is bundled apart from the extension, so its classes are not the extension's.
 import type { MasterItem, WorkerItem } from '../../../client/src/process-tree';
-import { ROOT, alive, screenshot, waitFor } from './harness';
+import { ROOT, alive, chooseInAppPick, screenshot, waitFor } from './harness';
 import { ChildProcess, spawn } from 'node:child_process';
 
 const EXTENSION_ID = 'unicorn-dev.unicorn';
@@ -387,6 +387,38 @@ suite('Unicorn extension', () => {
     assert.match(api.logText(), /unicorn exited \(code 0\)/);
     assert.equal(vscode.languages.getDiagnostics(fixture('.vscode', 'settings.json')).filter((d) => d.source === 'unicorn check').length, 0,
       'the check at Start was about that run: Stop clears it');
+  });
+
+  test('a Starlette app in the workspace is offered as ASGI and starts on the ASGI worker (-k asgi)', async function () {
+    this.timeout(120_000);
+    // A config that names no app, so that Start asks (this workspace's unicorn.conf.py names app:app).
+    const cfg = vscode.workspace.getConfiguration('unicorn', folder().uri);
+    await cfg.update('configFile', 'pick.conf.py', vscode.ConfigurationTarget.Workspace);
+    try {
+      const started = vscode.commands.executeCommand<number | undefined>('unicorn.start');
+      await chooseInAppPick(api, 'asgi_app:app');
+      const pid = await started;
+      assert.ok(pid, `unicorn.start returned no pid; log:\n${api.logText()}`);
+      assert.deepEqual([...api.lastPickLabels()], ['app:app', 'asgi_app:app', 'broken:app'], 'every app in the workspace, WSGI and ASGI');
+      const s = server();
+      assert.equal(s.invocation.what, 'asgi_app:app (ASGI)');
+      assert.deepEqual(s.invocation.args.slice(-3), ['--worker-class', 'asgi', 'asgi_app:app']);
+      const url = await waitFor(() => s.url, 30_000, 'the server to report its address');
+      const res = await get(`${url}/hello`);
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'Hello from Starlette at /hello\n');
+      const master = await waitFor(async () => {
+        await api.processTree.refresh();
+        const m = api.processTree.masterItems.find((x) => x.status.pid === pid);
+        return m && api.processTree.workersOf(m).filter((w) => w.status.state === 'idle').length === 2 ? m : undefined;
+      }, 30_000, 'the ASGI server with 2 idle workers in the tree');
+      assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 asgi workers$/);
+      const pids = [pid, ...api.processTree.workersOf(master).map((w) => w.status.pid)];
+      await vscode.commands.executeCommand('unicorn.stop');
+      await waitFor(() => pids.every((p) => !alive(p)), 40_000, `the ASGI server's master and workers (${pids.join(', ')}) to exit`);
+    } finally {
+      await cfg.update('configFile', undefined, vscode.ConfigurationTarget.Workspace);
+    }
   });
 
   test('a start that fails on a missing module names the module and the interpreter, and offers the fix', async () => {

@@ -1,7 +1,10 @@
 // What the in-host suite shares with its launchers: where results and artifacts go, screenshots
 // taken by the launcher's browser, and polling. Runs inside the VS Code extension host.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import * as vscode from 'vscode';
+import type { UnicornApi } from '../../../client/src/extension';
 
 /** One test's outcome as the launchers print it. */
 export interface TestResult {
@@ -87,4 +90,17 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Picks `label` in the extension's open app pick as a user would: the down arrow until it is highlighted, then Enter. */
+export async function chooseInAppPick(api: UnicornApi, label: string): Promise<void> {
+  await waitFor(() => api.lastPickActive(), 30_000, 'the app pick to open');
+  assert.ok(api.lastPickLabels().includes(label), `"${label}" is not offered: ${api.lastPickLabels().join(', ')}`);
+  for (let i = 0; i < api.lastPickLabels().length && api.lastPickActive() !== label; i++) {
+    const before = api.lastPickActive();
+    await vscode.commands.executeCommand('workbench.action.quickOpenSelectNext');
+    await waitFor(() => api.lastPickActive() !== before, 10_000, `the highlight to move off "${before}"`);
+  }
+  assert.equal(api.lastPickActive(), label);
+  await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
 }
