@@ -38,6 +38,53 @@ export function recordResults(results: SuiteResults, file = process.env.UNICORN_
   fs.renameSync(`${file}.tmp`, file);
 }
 
+/** The results an earlier run in this launch wrote (before the suite reloaded the window), if any. */
+export function readResults(file = process.env.UNICORN_VSCODE_RESULTS): SuiteResults | undefined {
+  try {
+    return file ? (JSON.parse(fs.readFileSync(file, 'utf8')) as SuiteResults) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A directory that outlives the window (the launcher's, one per launch): what a test wants the
+ * suite's next run, after a window reload or close, to check.
+ */
+export function stateDir(): string {
+  const dir = process.env.UNICORN_VSCODE_STATE;
+  assert.ok(dir, 'UNICORN_VSCODE_STATE is unset: run the window suite under test/vscode/launch-code-server.mjs');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Asks for the window to be reloaded ('reload': Developer: Reload Window) or closed ('close': the
+ * launcher then opens it again) once every test of this run has passed; the suite then runs again
+ * in the new window, where the tests read what this run left in stateDir().
+ */
+export function windowAction(action: 'reload' | 'close'): void {
+  fs.writeFileSync(path.join(stateDir(), 'window-action'), action);
+}
+
+export function takeWindowAction(): 'reload' | 'close' | undefined {
+  const dir = process.env.UNICORN_VSCODE_STATE;
+  const file = dir && path.join(dir, 'window-action');
+  if (!file || !fs.existsSync(file)) return undefined;
+  const action = fs.readFileSync(file, 'utf8').trim() as 'reload' | 'close';
+  fs.rmSync(file);
+  return action;
+}
+
+/** Asks the launcher to close this window (the code-server launcher closes the page and opens a new one). */
+export function askLauncherToCloseWindow(): void {
+  const requests = process.env.UNICORN_VSCODE_SCREENSHOT_REQUESTS;
+  assert.ok(requests, 'closing the window needs the code-server launcher (UNICORN_VSCODE_SCREENSHOT_REQUESTS is unset)');
+  const request = path.join(requests, 'close-window.json');
+  fs.writeFileSync(`${request}.tmp`, JSON.stringify({ close: true }));
+  fs.renameSync(`${request}.tmp`, request);
+}
+
 /** Polls `cond` every 100 ms until it returns a truthy value, which it resolves with; rejects naming `what` after `ms`. */
 export async function waitFor<T>(cond: () => T | Promise<T>, ms: number, what: string): Promise<NonNullable<T>> {
   const deadline = Date.now() + ms;
