@@ -312,9 +312,14 @@ class Controller implements vscode.Disposable {
     if (pid === undefined) return undefined;
     try {
       const workers = (await server.refreshStatus())?.workers.length ?? 1;
-      const { port, focused, othersAccepting } = await this.debuggers.attach(server, pid, this.folder(), { focus: workers > 1 });
+      const { port, focused, othersAccepting, focus } = await this.debuggers.attach(server, pid, this.folder(), { focus: workers > 1 });
       await this.tree.refresh();
-      if (focused) {
+      if (focused && focus.length > 1) {
+        // Several workers attached: they share the new connections, the rest wait.
+        const others = focus.filter((p) => p !== pid);
+        const waiting = workers - focus.length;
+        void this.notify('info', `Unicorn: worker ${pid} is attached; new connections go to the workers being debugged (${[pid, ...others].join(', ')})${waiting > 0 ? ` — the other ${waiting} stop accepting until you detach` : ''}.`);
+      } else if (focused) {
         void this.notify('info', `Unicorn: worker ${pid} is attached and now takes every new connection — the other ${workers - 1} stop accepting until you detach.`);
       } else if (othersAccepting.length) {
         // The other way to make the next request reach it: one worker (Reload returns to the configured count).

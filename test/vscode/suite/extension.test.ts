@@ -259,11 +259,16 @@ suite('Unicorn extension', () => {
       throw new Error(`${e.message}\nrequests to the adapters:\n${received.join('\n')}\nfrom the adapters:\n${workerSessions.map((s) => JSON.stringify(sent.get(s.id)).slice(0, 3000)).join('\n')}`);
     });
     assert.equal(stop.body.reason, 'breakpoint');
-    const trace = (await stop.session.customRequest('stackTrace', { threadId: stop.body.threadId, startFrame: 0, levels: 1 })) as {
-      stackFrames: Array<{ line: number; source?: { path?: string } }>;
+    const trace = (await stop.session.customRequest('stackTrace', { threadId: stop.body.threadId, startFrame: 0 })) as {
+      stackFrames: Array<{ line: number; name: string; source?: { path?: string } }>;
     };
     assert.equal(trace.stackFrames[0].line, BREAKPOINT_LINE);
     assert.equal(path.basename(trace.stackFrames[0].source?.path ?? ''), 'app.py');
+    // The worker loop under the app (accept, parse, handle_request) is the server's code, not the user's: not in the stack.
+    const serverFrames = trace.stackFrames.filter((f) => /unicorn_worker/.test(f.source?.path ?? ''));
+    assert.deepEqual(serverFrames.map((f) => `${f.name} ${f.source?.path}`), [], 'no frame of the worker itself');
+    // Both workers attached: they share the new connections, and the second attach says so.
+    assert.ok(api.messages().some((m) => m.includes(`worker ${attached[1].pid} is attached; new connections go to the workers being debugged (${attached[1].pid}, ${attached[0].pid})`)), api.messages().join(' | '));
     const pausedPid = attached[workerSessions.indexOf(stop.session)].pid;
     await screenshot('paused-worker');
 
@@ -296,7 +301,9 @@ suite('Unicorn extension', () => {
   test('with 3 workers, attach sends the traffic to the attached worker: the first request stops at the breakpoint; detach resumes the others', async function () {
     this.timeout(120_000);
     await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItems[0]);
-    const three = await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker');
+    const three = await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker').catch((e: Error) => {
+      throw new Error(`${e.message}; the workers: ${JSON.stringify(api.server()?.lastStatus?.workers.map((w) => [w.pid, w.state, w.accepting, w.debugger_attached]))}`);
+    });
     const target = three[1];
     const a = await vscode.commands.executeCommand<{ pid: number; port: number; focused: boolean } | undefined>('unicorn.attachDebugger', target);
     assert.ok(a, `attach failed; messages: ${api.messages().join(' | ')}`);
