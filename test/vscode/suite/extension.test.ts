@@ -267,6 +267,9 @@ suite('Unicorn extension', () => {
     // The worker loop under the app (accept, parse, handle_request) is the server's code, not the user's: not in the stack.
     const serverFrames = trace.stackFrames.filter((f) => /unicorn_worker/.test(f.source?.path ?? ''));
     assert.deepEqual(serverFrames.map((f) => `${f.name} ${f.source?.path}`), [], 'no frame of the worker itself');
+    // Its threads are the app's: the worker's control reader is the server's, neither listed nor paused.
+    const threads = (await stop.session.customRequest('threads')) as { threads: Array<{ name: string }> };
+    assert.deepEqual(threads.threads.map((t) => t.name).filter((n) => /unicorn/.test(n)), [], `threads: ${threads.threads.map((t) => t.name).join(', ')}`);
     // Both workers attached: they share the new connections, and the second attach says so.
     assert.ok(api.messages().some((m) => m.includes(`worker ${attached[1].pid} is attached; new connections go to the workers being debugged (${attached[1].pid}, ${attached[0].pid})`)), api.messages().join(' | '));
     const pausedPid = attached[workerSessions.indexOf(stop.session)].pid;
@@ -302,7 +305,8 @@ suite('Unicorn extension', () => {
     this.timeout(120_000);
     await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItems[0]);
     const three = await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker').catch((e: Error) => {
-      throw new Error(`${e.message}; the workers: ${JSON.stringify(api.server()?.lastStatus?.workers.map((w) => [w.pid, w.state, w.accepting, w.debugger_attached]))}`);
+      const st = api.server()?.lastStatus;
+      throw new Error(`${e.message}; master: ${JSON.stringify({ workers: st?.master.workers, focus: st?.master.focus })}; the workers: ${JSON.stringify(st?.workers.map((w) => [w.pid, w.state, w.request, w.accepting, w.debugger_attached]))}; messages: ${api.messages().slice(-3).join(' | ')}\nlog:\n${api.logText().slice(-3000)}`);
     });
     const target = three[1];
     const a = await vscode.commands.executeCommand<{ pid: number; port: number; focused: boolean } | undefined>('unicorn.attachDebugger', target);
