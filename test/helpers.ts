@@ -289,7 +289,10 @@ export async function get(port: number, pathname = '/', headers: Record<string, 
   );
 }
 
-/** Pids of the direct children of `pid` (the workers of an arbiter), from /proc. */
+/**
+ * Pids of the direct children of `pid` (the workers of an arbiter), from /proc — leaving out the
+ * arbiter's listen-queue helper (runtime/python/unicorn_sockdiag.py), which is no worker.
+ */
 export function childPids(pid: number): number[] {
   const fs = require('node:fs') as typeof import('node:fs');
   const out: number[] = [];
@@ -298,7 +301,7 @@ export function childPids(pid: number): number[] {
     try {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
+      if (ppid === pid && !fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('unicorn_sockdiag.py')) out.push(Number(d));
     } catch {
       /* raced with exit */
     }

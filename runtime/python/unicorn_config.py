@@ -4,6 +4,7 @@ Usage: unicorn_config.py load PATH          -> {"settings": {...}, "callables": 
        unicorn_config.py django-settings PATH/manage.py -> {"settings_module": "..."}
        unicorn_config.py check-app JSON       -> {"ok": true}   (JSON: {"app", "chdir", "pythonpath", "worker_class"})
        unicorn_config.py describe-fds 3,4     -> {"sockets": [{"fd", "kind", "host", "port", "path"}]}
+       unicorn_config.py listen-fds JSON      -> {}  (JSON: {"fds": [3, 4], "backlog": N}; listen() on each)
        unicorn_config.py owner JSON           -> {"uid", "gid", "user"}   (JSON: {"user", "group"})
 On failure: {"error": "...", "line": N} and exit status 1. Standard library only, Python 3.8+.
 """
@@ -170,6 +171,22 @@ def describe_fds(text):
     return {"sockets": sockets}
 
 
+def listen_fds(spec):
+    """listen(backlog) on the arbiter's bound sockets (shared with this process), which Node cannot do without accepting."""
+    import socket
+
+    spec = json.loads(spec)
+    for fd in spec["fds"]:
+        sock = socket.socket(fileno=fd)
+        try:
+            sock.listen(spec["backlog"])
+        except OSError as e:
+            return {"error": "descriptor %d: %s" % (fd, e.strerror)}
+        finally:
+            sock.detach()  # the descriptor stays the arbiter's
+    return {}
+
+
 def owner(spec):
     """user/group: the ids the workers will run as, with the worker's own resolution; unknown names are errors."""
     from unicorn_worker.privileges import OwnerError, resolve
@@ -183,7 +200,8 @@ def owner(spec):
 
 
 VERBS = {
-    "load": load, "django-settings": django_settings, "check-app": check_app, "describe-fds": describe_fds, "owner": owner,
+    "load": load, "django-settings": django_settings, "check-app": check_app, "describe-fds": describe_fds, "listen-fds": listen_fds,
+    "owner": owner,
 }
 
 

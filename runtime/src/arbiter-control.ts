@@ -6,7 +6,7 @@ import { ControlCommand, ControlRequest, ControlResults, FocusResult, ServerStat
 
 /** The arbiter as the control socket sees it. Everything but `status` and `metrics` is called only inside the loop. */
 export interface ControlTarget {
-  status(): ServerStatus;
+  status(): Promise<ServerStatus>;
   /** Runs `work` in the arbiter's loop; resolves to its result (the loop does not wait for a promise it returns). */
   inLoop<T>(work: () => T | Promise<T>): Promise<T>;
   workerCount(): number;
@@ -22,7 +22,7 @@ export interface ControlTarget {
   /** Takes the focus off that worker (undefined: all). */
   unfocus(pid: number | undefined): Promise<FocusResult>;
   /** The figures of /metrics, read now (like status). */
-  metrics(): ControlResults['metrics'];
+  metrics(): Promise<ControlResults['metrics']>;
 }
 
 type Handlers = { [C in ControlCommand]: (req: ControlRequest, count: number) => Promise<ControlResults[C]> };

@@ -22,7 +22,8 @@ import { parseAddress } from './core/address';
 import { Listener, bindForSettings, closeAll, inheritable, releaseDescriptors } from './listeners';
 import { Level, Logger } from './log';
 import { arbiterLogSpec } from './logconfig';
-import { isAlive, listenQueues, portHasClient, rssBytes, socketInode } from './procinfo';
+import { SystemdNotifier } from './sdnotify';
+import { ListenQueueProbe, isAlive, portHasClient, rssBytes, socketInode } from './procinfo';
 import { removePidfile, writePidfile } from './pidfile';
 import { PYTHON_DIR } from './python';
 import { MetricsServer, renderMetrics } from './metrics';
@@ -134,6 +135,8 @@ export class Arbiter {
   private readonly restarts = Object.fromEntries(RESTART_REASONS.map((r) => [r, 0])) as Record<RestartReason, number>;
   /** Socket inodes of the TCP listeners, learned while the arbiter still holds them (for their listen queues). */
   private readonly listenerInodes = new Map<string, number>();
+  private listenQueueProbe: ListenQueueProbe | undefined;
+  private notifier: SystemdNotifier | undefined;
   /** Set by TERM under shutdown_delay: serving goes on, /readyz says 503, until the stop begins. */
   private shuttingDown = false;
 
@@ -173,11 +176,13 @@ export class Arbiter {
       await this.startMetrics();
       this.startReloader();
       await this.runHook('when_ready', 'halt');
+      this.notifier = new SystemdNotifier(this.origin.env, this.config.python, (m) => this.log.warning(m));
       for (;;) {
         await this.reap();
         const job = this.queue.shift();
         if (job?.kind === 'signal') await this.handleSignal(job.signal);
         else if (job) await job.run();
+        this.notifySystemd();
         if (this.stopping) {
           if (this.workers.size === 0) {
             for (const z of this.zygotes) z.stop();
@@ -509,7 +514,9 @@ export class Arbiter {
       if (JSON.stringify(config.settings.bind) !== before) {
         const addresses = (config.settings.bind as string[]).map(parseAddress);
         const keep = new Map(this.listeners.map((l) => [l.address.text, l]));
-        const fresh = await bindForSettings(addresses.filter((a) => !keep.has(a.text)), config, { retries: 0 });
+        const fresh = await bindForSettings(addresses.filter((a) => !keep.has(a.text)), config, {
+          retries: 0, onListenFailed: (message) => this.log.warning(message),
+        });
         listeners = addresses.map((a) => keep.get(a.text) ?? fresh.find((l) => l.address.text === a.text)!);
         for (const l of fresh) this.log.info(`Listening at: ${l.url} (${process.pid})`);
       }
@@ -969,17 +976,33 @@ export class Arbiter {
     return [...this.workers.values()].some((w) => w.booted && !w.stopping && serving.includes(w.generation));
   }
 
-  /** Per TCP listener (Linux): the connections waiting in its accept queue now. */
-  private listenQueuesNow(): Array<{ listener: string; queued: number }> {
+  /** sd_notify under systemd (NOTIFY_SOCKET): the phase, and the workers booted and busy. */
+  private notifySystemd(): void {
+    if (!this.notifier?.active) return;
+    const current = this.current();
+    const stopping = (this.stopping || this.shuttingDown) && !this.reexecPid; // after USR2 the new master speaks
+    const phase = stopping ? 'stopping' : this.reloading ? 'reloading'
+      : current.length >= this.workerCount && current.every((w) => w.booted) ? 'ready' : undefined;
+    const slots = this.scoreboard.read();
+    const booted = [...this.workers.values()].filter((w) => w.booted);
+    const busy = booted.filter((w) => slots.get(w.slot)?.pid === w.pid && slots.get(w.slot)?.state === 'busy').length;
+    const status = `${booted.length} of ${this.workerCount} workers booted, ${busy} busy` +
+      (stopping ? ', stopping' : this.reloading ? ', reloading' : '');
+    this.notifier.update(phase ?? this.notifier.phase, status);
+  }
+
+  /** Per listener, TCP or unix (Linux): the connections waiting in its accept queue now. */
+  private async listenQueuesNow(): Promise<Array<{ listener: string; queued: number }>> {
     this.rememberListenerInodes();
-    const queues = listenQueues();
+    this.listenQueueProbe ??= new ListenQueueProbe(this.config.python, (m) => this.log.warning(m));
+    const queues = await this.listenQueueProbe.queues();
     return this.listeners.flatMap((l) => {
-      const q = queues.get(this.listenerInodes.get(l.url) ?? -1);
-      return q ? [{ listener: l.url, queued: q.queued }] : [];
+      const queued = queues.get(this.listenerInodes.get(l.url) ?? -1);
+      return queued === undefined ? [] : [{ listener: l.url, queued }];
     });
   }
 
-  private metricsSnapshot(): MetricsSnapshot {
+  private async metricsSnapshot(): Promise<MetricsSnapshot> {
     this.rememberListenerInodes();
     const slots = this.scoreboard.read();
     const totals = emptyCounters();
@@ -990,7 +1013,7 @@ export class Arbiter {
       if (mine) addCounters(totals, mine.counters);
       return { pid: w.pid, state: w.stopping ? 'exiting' as const : mine?.state === 'busy' || mine?.state === 'idle' ? mine.state : 'booting' as const, rss: rssBytes(w.pid), connections: mine?.connections ?? 0, requests: mine?.requests ?? 0 };
     });
-    const listenQueuesNow = this.listenQueuesNow();
+    const listenQueuesNow = await this.listenQueuesNow();
     return {
       version: VERSION, workerClass: effectiveWorkerClass(this.settings), ready: this.ready(), workers, totals,
       restarts: { ...this.restarts }, listenQueues: listenQueuesNow,
@@ -1016,8 +1039,8 @@ export class Arbiter {
       startDebugger: (pid) => this.startDebugger(this.workerByPid(pid)),
       focus: (pid) => this.focusOn(pid),
       unfocus: (pid) => this.focusOff(pid),
-      metrics: () => {
-        const snapshot = this.metricsSnapshot();
+      metrics: async () => {
+        const snapshot = await this.metricsSnapshot();
         return { ...snapshot, text: renderMetrics(snapshot) };
       },
     }), this.settings.control_socket_mode as number);
@@ -1104,10 +1127,10 @@ export class Arbiter {
     });
   }
 
-  private status(): ServerStatus {
+  private async status(): Promise<ServerStatus> {
+    const queued = new Map((await this.listenQueuesNow()).map((q) => [q.listener, q.queued]));
     const now = Date.now();
     const slots = this.scoreboard.read();
-    const queued = new Map(this.listenQueuesNow().map((q) => [q.listener, q.queued]));
     return {
       master: {
         pid: process.pid,
@@ -1169,6 +1192,8 @@ export class Arbiter {
     this.control?.close();
     this.workerSocket?.close();
     this.metrics?.close();
+    this.listenQueueProbe?.close();
+    this.notifier?.close();
     this.scoreboard.close();
     if (this.pidfile) removePidfile(this.pidfile, process.pid);
   }

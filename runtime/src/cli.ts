@@ -157,6 +157,7 @@ async function serve(config: Resolved, origin: Origin): Promise<number> {
           log.error(`Connection in use: ${text}`);
           log.error('Retrying in 1 second.');
         },
+        onListenFailed: (message) => log.warning(message),
       });
     }
     await describeInherited(listeners, config.python);

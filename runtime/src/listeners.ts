@@ -1,5 +1,6 @@
-// Listening sockets: bind each `bind` address (parsed by core/address) once (not listening — the workers listen),
-// and clean up unix socket files at exit.
+// Listening sockets: bind each `bind` address (parsed by core/address) once and listen() on it at once with the
+// configured backlog (a Python helper: Node cannot listen without accepting), so that a connection made while
+// the workers boot waits in the backlog instead of being refused; and clean up unix socket files at exit.
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -7,7 +8,7 @@ import { Address, parseAddress } from './core/address';
 import { CliError, EXIT } from './core/errors';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { PYTHON_DIR, describeFds } from './python';
+import { PYTHON_DIR, describeFds, listenFds } from './python';
 
 /** A bound socket handed to every worker. */
 export interface Listener {
@@ -25,6 +26,8 @@ export interface Listener {
   handle?: { close(cb?: () => void): void };
   /** Set once the arbiter closed its descriptor early (a graceful stop): only the socket file remains to remove. */
   released?: boolean;
+  /** Set once listen() was called on it (bindForSettings; the SO_REUSEPORT helper listens itself). */
+  listening?: boolean;
 }
 
 
@@ -64,12 +67,12 @@ export async function unixSocketIsLive(p: string): Promise<boolean> {
 
 /**
  * reuse_port: SO_REUSEPORT must be on before bind() for a second server to share the port, and Node 20
- * cannot set it; a Python helper binds the socket and passes it over an IPC channel as Node's cluster
- * module passes handles. Still bound, not listening.
+ * cannot set it; a Python helper binds the socket, listens with `backlog` and passes it over an IPC channel
+ * as Node's cluster module passes handles.
  */
-function bindReusePort(address: Address & { kind: 'tcp' }, ip: string, python: string): Promise<Listener> {
+function bindReusePort(address: Address & { kind: 'tcp' }, ip: string, python: string, backlog: number): Promise<Listener> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [path.join(PYTHON_DIR, 'unicorn_bind.py'), ip, String(address.port)], {
+    const child = spawn(python, [path.join(PYTHON_DIR, 'unicorn_bind.py'), ip, String(address.port), String(backlog)], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     let stderr = '';
@@ -80,7 +83,7 @@ function bindReusePort(address: Address & { kind: 'tcp' }, ip: string, python: s
       child.disconnect();
       if (msg.error || !handle) return reject(bindError(address.text, msg.error ?? 'no socket received'));
       const shownHost = net.isIPv6(ip) ? `[${ip}]` : ip;
-      resolve({ address, fd: handle.fd, url: `http://${shownHost}:${msg.port}`, host: ip, port: msg.port, handle });
+      resolve({ address, fd: handle.fd, url: `http://${shownHost}:${msg.port}`, host: ip, port: msg.port, handle, listening: true });
     });
     child.on('error', (e) => {
       if (!settled) reject(new CliError(`bind "${address.text}": cannot run ${python} to set SO_REUSEPORT (${e.message})`, EXIT.FAILURE));
@@ -98,7 +101,9 @@ export function useTlsUrls(listeners: Listener[], tls: boolean): void {
   for (const l of listeners) l.url = l.url.replace(tls ? /^http:/ : /^https:/, tls ? 'https:' : 'http:');
 }
 
-async function bindOnce(address: Address, umask: number, owner?: { uid: number; gid: number } | null, reusePort?: string): Promise<Listener> {
+async function bindOnce(
+  address: Address, umask: number, owner?: { uid: number; gid: number } | null, reusePort?: string, backlog = 2048,
+): Promise<Listener> {
   switch (address.kind) {
     case 'tcp': {
       let ip = address.host;
@@ -109,7 +114,7 @@ async function bindOnce(address: Address, umask: number, owner?: { uid: number; 
           throw new CliError(`bind "${address.text}": cannot resolve host "${address.host}" — use an IP address or a name in /etc/hosts`);
         }
       }
-      if (reusePort) return bindReusePort(address, ip, reusePort);
+      if (reusePort) return bindReusePort(address, ip, reusePort, backlog);
       const handle = createServerHandle(ip, address.port, net.isIPv6(ip) ? 6 : 4);
       if (typeof handle === 'number') throw bindError(address.text, handle);
       const name: Record<string, unknown> = {};
@@ -163,6 +168,8 @@ export interface BindOptions {
   owner?: { uid: number; gid: number } | null;
   /** reuse_port: the interpreter that binds TCP sockets with SO_REUSEPORT (see bindReusePort). */
   reusePort?: string;
+  /** The listen backlog (the SO_REUSEPORT helper listens as it binds). */
+  backlog?: number;
   retries?: number;
   retryDelayMs?: number;
   onRetry?: (text: string, attempt: number) => void;
@@ -175,19 +182,30 @@ export function tlsEnabled(settings: Record<string, unknown>): boolean {
 
 /**
  * Binds addresses the way the settings ask — umask and owner for unix sockets, SO_REUSEPORT with
- * reuse_port, https URLs with TLS — at start and on a reload alike.
+ * reuse_port, https URLs with TLS — and listens on them with `backlog`, at start and on a reload alike.
  */
 export async function bindForSettings(
   addresses: Address[],
   config: { settings: Record<string, unknown>; owner?: { uid: number; gid: number } | null; python: string },
-  opts: Pick<BindOptions, 'retries' | 'onRetry'> = {},
+  opts: Pick<BindOptions, 'retries' | 'onRetry'> & { onListenFailed?: (message: string) => void } = {},
 ): Promise<Listener[]> {
   const listeners = await bindAll(addresses, {
     ...opts,
     umask: config.settings.umask as number,
     owner: config.owner,
     reusePort: config.settings.reuse_port ? config.python : undefined,
+    backlog: config.settings.backlog as number,
   });
+  const quiet = listeners.filter((l) => !l.listening);
+  try {
+    if (quiet.length) await listenFds(config.python, quiet.map((l) => l.fd), config.settings.backlog as number);
+    for (const l of quiet) l.listening = true;
+  } catch (e) {
+    // Not fatal: each worker listens too, so the server works, only refusing connections until one does
+    // (and a broken interpreter is then reported as the workers' boot failure).
+    if (!(e instanceof CliError)) throw e;
+    opts.onListenFailed?.(`${e.message}; connections are refused until a worker listens`);
+  }
   useTlsUrls(listeners, tlsEnabled(config.settings));
   return listeners;
 }
@@ -204,7 +222,7 @@ export async function bindAll(addresses: Address[], opts: BindOptions = {}): Pro
       seen.add(key);
       for (let attempt = 1; ; attempt++) {
         try {
-          bound.push(await bindOnce(address, opts.umask ?? 0, opts.owner, opts.reusePort));
+          bound.push(await bindOnce(address, opts.umask ?? 0, opts.owner, opts.reusePort, opts.backlog));
           break;
         } catch (e) {
           const inUse = e instanceof CliError && /already in use/.test(e.message);

@@ -44,7 +44,7 @@ export function renderMetrics(m: MetricsSnapshot): string {
     out.push(`unicorn_request_duration_seconds${suffix} ${value}`);
   }
   family('unicorn_response_body_bytes_total', 'counter', 'Response body bytes sent.', [['', m.totals.bytesSent]]);
-  family('unicorn_listen_queue', 'gauge', 'Connections waiting in the kernel accept queue of each TCP listener.',
+  family('unicorn_listen_queue', 'gauge', 'Connections waiting in the kernel accept queue of each listener (TCP or unix).',
     m.listenQueues.map((q) => [`{listener="${label(q.listener)}"}`, q.queued]));
   family('unicorn_worker_restarts_total', 'counter', 'Workers replaced, by reason.',
     RESTART_REASONS.map((r) => [`{reason="${r}"}`, m.restarts[r]]));
@@ -58,7 +58,7 @@ export function renderMetrics(m: MetricsSnapshot): string {
 }
 
 export interface MetricsSource {
-  snapshot(): MetricsSnapshot;
+  snapshot(): Promise<MetricsSnapshot>;
   /** /healthz: the arbiter runs and at least one worker lives. */
   healthy(): boolean;
   /** /readyz: a worker of the current generation has booted and the server is not stopping. */
@@ -105,7 +105,13 @@ export class MetricsServer {
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'GET or HEAD only\n');
-    if (url === '/metrics') return send(200, renderMetrics(this.source.snapshot()), 'text/plain; version=0.0.4; charset=utf-8');
+    if (url === '/metrics') {
+      this.source.snapshot().then(
+        (m) => send(200, renderMetrics(m), 'text/plain; version=0.0.4; charset=utf-8'),
+        (e: Error) => send(500, `${e.message}\n`),
+      );
+      return;
+    }
     if (url === '/healthz') return this.source.healthy() ? send(200, 'ok\n') : send(503, 'no worker is running\n');
     if (url === '/readyz') return this.source.ready() ? send(200, 'ready\n') : send(503, 'not ready\n');
     send(404, 'not found: try /metrics, /healthz or /readyz\n');

@@ -1,7 +1,9 @@
 // What the kernel knows about a process or a port: resident memory, whether a debugger is connected,
 // and how many connections wait in a listening socket's accept queue.
-import { execFileSync } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import { PYTHON_DIR } from './python';
 
 /** Resident set size in bytes, or null when the process is gone or the platform hides it. */
 export function rssBytes(pid: number): number | null {
@@ -69,13 +71,84 @@ export function socketInode(fd: number): number | null {
 }
 
 /**
- * Listening TCP sockets by inode: the connections waiting in the accept queue (for a socket in LISTEN
- * state the kernel reports the length of its accept queue as rx_queue).
+ * Listening TCP sockets by inode, from one scan of /proc/net/tcp{,6} (for a socket in LISTEN state the
+ * kernel reports the length of its accept queue as rx_queue). Costly under load (see ListenQueueProbe):
+ * for one-off reads, such as the tests' independent view of a queue.
  */
 export function listenQueues(): Map<number, { queued: number; port: number }> {
   const out = new Map<number, { queued: number; port: number }>();
   for (const t of tcpSockets()) if (t.state === '0A') out.set(t.inode, { queued: t.rxQueue, port: t.port });
   return out;
+}
+
+/**
+ * The accept queues of this network namespace's listening sockets (TCP and unix), by socket inode: a
+ * long-lived Python helper (runtime/python/unicorn_sockdiag.py) asks the kernel over sock_diag, which
+ * walks the listening sockets only (/proc/net/tcp lists every TIME_WAIT socket too: under a
+ * Connection: close load, a scan took the arbiter's loop 0.1–0.5 s of CPU). Started on first use;
+ * ends when the arbiter does (its stdin closes). Off Linux, or when the helper fails, the map is empty.
+ */
+export class ListenQueueProbe {
+  private helper: ChildProcess | undefined;
+  private failed = false;
+  private pending: Array<(answer: Record<string, number>) => void> = [];
+  private buffered = '';
+
+  constructor(
+    private readonly python: string,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  async queues(): Promise<Map<number, number>> {
+    if (process.platform !== 'linux' || this.failed) return new Map();
+    const helper = this.helper ?? this.start();
+    const answer = await new Promise<Record<string, number>>((resolve) => {
+      this.pending.push(resolve);
+      helper.stdin!.write('q\n');
+    });
+    return new Map(Object.entries(answer).filter(([k]) => k !== 'error').map(([k, v]) => [Number(k), v]));
+  }
+
+  private start(): ChildProcess {
+    const helper = spawn(this.python, [path.join(PYTHON_DIR, 'unicorn_sockdiag.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    helper.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
+    helper.stdout!.on('data', (d) => {
+      this.buffered += d;
+      let nl: number;
+      while ((nl = this.buffered.indexOf('\n')) >= 0) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        let answer: Record<string, number> & { error?: string } = {};
+        try {
+          answer = JSON.parse(line);
+        } catch {
+          /* an empty answer */
+        }
+        if (answer.error) this.onError(`listen queues: ${answer.error}`);
+        this.pending.shift()?.({ ...answer });
+      }
+    });
+    const fail = (why: string) => {
+      if (this.failed) return;
+      this.failed = true;
+      this.helper = undefined;
+      this.onError(`listen queues unavailable: ${why}`);
+      for (const resolve of this.pending.splice(0)) resolve({});
+    };
+    helper.on('error', (e) => fail(`cannot run ${this.python} (${e.message})`));
+    helper.on('exit', (code) => fail(`the sock_diag helper exited (${code}): ${stderr.trim().split('\n').pop() ?? ''}`));
+    helper.stdin!.on('error', () => undefined); // exit follows
+    // The arbiter may exit with the helper still running: it must not keep the arbiter's loop alive.
+    helper.unref();
+    for (const stream of [helper.stdin, helper.stdout, helper.stderr]) (stream as unknown as { unref?(): void }).unref?.();
+    this.helper = helper;
+    return helper;
+  }
+
+  close(): void {
+    this.helper?.stdin?.end();
+  }
 }
 
 /** Whether a process with this pid exists (signal 0: nothing is sent). */

@@ -63,30 +63,46 @@ export interface DescribedSocket {
 }
 
 /**
- * Asks Python what inherited socket descriptors are (Node has no getsockname for a bare fd): used for
- * systemd socket activation and fd://N. The descriptors are mapped to the same numbers in the child.
+ * Runs `python PYTHON_DIR/unicorn_config.py VERB ARG` with the socket descriptors `fds` mapped to the
+ * same numbers in the child (the helpers that act on sockets Node cannot: getsockname of a bare fd, listen()).
  */
-export function describeFds(python: string, fds: number[]): Promise<DescribedSocket[]> {
+function runFdHelper(python: string, verb: string, arg: string, fds: number[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
     for (const fd of fds) stdio[fd] = fd;
     for (let i = 3; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
-    const child = spawn(python, [path.join(PYTHON_DIR, 'unicorn_config.py'), 'describe-fds', fds.join(',')], { stdio });
+    const child = spawn(python, [path.join(PYTHON_DIR, 'unicorn_config.py'), verb, arg], { stdio });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (err += d));
     child.on('error', (e) => reject(new CliError(`python interpreter "${python}" could not run: ${e.message} — name one with --python PATH`)));
     child.on('close', () => {
-      let answer: { sockets?: DescribedSocket[]; error?: string };
       try {
-        answer = JSON.parse(out);
+        resolve(JSON.parse(out));
       } catch {
-        reject(new CliError(`"${python}" could not describe the inherited sockets: ${err.trim().split('\n').pop()}`));
-        return;
+        reject(new CliError(`"${python}" could not run its socket helper (${verb}): ${err.trim().split('\n').pop()}`));
       }
-      if (answer.error) reject(new CliError(`inherited sockets: ${answer.error} — pass listening stream sockets`, EXIT.FAILURE));
-      else resolve(answer.sockets!);
     });
   });
+}
+
+/**
+ * Asks Python what inherited socket descriptors are (Node has no getsockname for a bare fd): used for
+ * systemd socket activation and fd://N.
+ */
+export async function describeFds(python: string, fds: number[]): Promise<DescribedSocket[]> {
+  const answer = await runFdHelper(python, 'describe-fds', fds.join(','), fds);
+  if (answer.error) throw new CliError(`inherited sockets: ${answer.error} — pass listening stream sockets`, EXIT.FAILURE);
+  return answer.sockets as DescribedSocket[];
+}
+
+/**
+ * listen(backlog) on bound sockets. Node can only listen() by accepting (libuv would take every
+ * connection); Python can listen without accepting, and the socket is shared, so it stays listening for
+ * the arbiter and the workers: connections made while the workers boot wait in the backlog.
+ */
+export async function listenFds(python: string, fds: number[], backlog: number): Promise<void> {
+  const answer = await runFdHelper(python, 'listen-fds', JSON.stringify({ fds, backlog }), fds);
+  if (answer.error) throw new CliError(`listen: ${answer.error}`, EXIT.FAILURE);
 }

@@ -14,9 +14,14 @@
 //   asgi fastapi  a FastAPI JSON route (test/bench/apps/fastapi_json.py), the same three servers
 //   asgi ws       websocket echo, messages/s: python3-websockets clients (test/bench/apps/ws_load.py),
 //                 unicorn against uvicorn
+//   metrics-sync / metrics-gthread   what the metrics cost on the hot path: the sync-get / gthread-get load on
+//                 unicorn three ways, interleaved — `unicorn-norecord` (the worker's per-request counter update,
+//                 Scoreboard.record, patched out through a sitecustomize: the baseline), `unicorn` (as shipped,
+//                 the counters on, no --metrics-bind) and `unicorn+metrics` (--metrics-bind, /metrics scraped
+//                 every second during the load). Target: ≥ 0.98× the baseline (under 2 %).
 //
 //   node test/bench/bench.mjs [--duration 5] [--runs 3] [--connections 16,64] [--threads 2] [--no-uwsgi]
-//                             [--groups sync-get,gthread-get,sync-post,gthread-post,asgi-hello,asgi-fastapi,asgi-ws]
+//                             [--groups sync-get,gthread-get,sync-post,gthread-post,asgi-hello,asgi-fastapi,asgi-ws,metrics-sync,metrics-gthread]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -51,12 +56,15 @@ const FASTAPI_JSON = { dir: path.join('test', 'bench', 'apps'), module: 'fastapi
 
 /** How each server is started for an app in a worker class: [command, args]. */
 const COMMANDS = {
-  unicorn: (port, app, klass) => [
+  unicorn: (port, app, klass, opts = {}) => [
     process.execPath,
     [path.join(ROOT, 'runtime', 'bin', 'unicorn.js'), '-w', String(WORKERS), '-b', `127.0.0.1:${port}`,
       ...(klass === 'gthread' ? ['-k', 'gthread', '--threads', String(THREADS)] : klass === 'asgi' ? ['-k', 'asgi'] : []),
+      ...(opts.metricsPort ? ['--metrics-bind', `127.0.0.1:${opts.metricsPort}`] : []),
       '--chdir', app.dir, '--python', SYSTEM_PYTHON, `${app.module}:${app.callable}`],
   ],
+  'unicorn+metrics': (port, app, klass, opts) => COMMANDS.unicorn(port, app, klass, opts),
+  'unicorn-norecord': (port, app, klass) => COMMANDS.unicorn(port, app, klass),
   uvicorn: (port, app) => [
     SYSTEM_PYTHON,
     ['-m', 'uvicorn', '--workers', String(WORKERS), '--host', '127.0.0.1', '--port', String(port), '--loop', 'uvloop',
@@ -82,6 +90,37 @@ const COMMANDS = {
   ],
 };
 
+const METRICS_SERVERS = ['unicorn-norecord', 'unicorn', 'unicorn+metrics'];
+
+let noRecordDir;
+/**
+ * A PYTHONPATH directory whose sitecustomize turns the worker's Scoreboard.record into a no-op: the
+ * metrics groups' baseline, the same server without the per-request counter update.
+ */
+function noRecordPath() {
+  if (!noRecordDir) {
+    noRecordDir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-norecord-'));
+    fs.writeFileSync(path.join(noRecordDir, 'sitecustomize.py'), [
+      'import sys',
+      `sys.path.insert(0, ${JSON.stringify(path.join(ROOT, 'dist', 'runtime', 'python'))})`,
+      'from unicorn_worker import scoreboard',
+      'scoreboard.Scoreboard.record = lambda self, code, seconds, sent: None',
+      '',
+    ].join('\n'));
+    process.on('exit', () => fs.rmSync(noRecordDir, { recursive: true, force: true }));
+  }
+  return noRecordDir;
+}
+
+/** Fetches /metrics once a second (a harsh Prometheus) until stopped; its own process, not the server's CPU. */
+function startScraper(metricsPort) {
+  const code = 'import sys, time, urllib.request\nwhile True:\n' +
+    `    urllib.request.urlopen("http://127.0.0.1:${metricsPort}/metrics", timeout=5).read()\n    time.sleep(1)\n`;
+  const child = spawn(SYSTEM_PYTHON, ['-c', code], { detached: true, stdio: 'ignore' });
+  liveGroups.add(child.pid);
+  return child;
+}
+
 const GROUPS = {
   'sync-get': { label: 'sync GET (Connection: close)', klass: 'sync', app: HELLO, close: true, post: false },
   'gthread-get': { label: `gthread GET (threads=${THREADS}, keep-alive)`, klass: 'gthread', app: HELLO, close: false, post: false },
@@ -90,6 +129,8 @@ const GROUPS = {
   // ASGI: against uvicorn (the target: ≥ 1.0×, p99 no worse) and hypercorn.
   'asgi-hello': { label: 'asgi raw ASGI hello (keep-alive)', klass: 'asgi', app: ASGI_HELLO, close: false, post: false, servers: ['unicorn', 'uvicorn', 'hypercorn'], baseline: 'uvicorn', target: 1.0 },
   'asgi-fastapi': { label: 'asgi FastAPI JSON route (keep-alive)', klass: 'asgi', app: FASTAPI_JSON, close: false, post: false, servers: ['unicorn', 'uvicorn', 'hypercorn'], baseline: 'uvicorn', target: 1.0 },
+  'metrics-sync': { label: 'sync GET (Connection: close): the cost of the per-request metrics', klass: 'sync', app: HELLO, close: true, post: false, servers: METRICS_SERVERS, baseline: 'unicorn-norecord', target: 0.98, judge: ['unicorn', 'unicorn+metrics'] },
+  'metrics-gthread': { label: `gthread GET (threads=${THREADS}, keep-alive): the cost of the per-request metrics`, klass: 'gthread', app: HELLO, close: false, post: false, servers: METRICS_SERVERS, baseline: 'unicorn-norecord', target: 0.98, judge: ['unicorn', 'unicorn+metrics'] },
   'asgi-ws': { label: 'asgi websocket echo, 64-byte messages/s (python3-websockets clients)', klass: 'asgi', app: ASGI_HELLO, close: false, post: false, ws: true, servers: ['unicorn', 'uvicorn'], baseline: 'uvicorn', target: 1.0 },
 };
 
@@ -210,10 +251,12 @@ function measureRss(leader) {
 
 async function startServer(name, group) {
   const port = await freePort();
-  const [cmd, args] = COMMANDS[name](port, group.app, group.klass);
+  const metricsPort = name === 'unicorn+metrics' ? await freePort() : undefined;
+  const [cmd, args] = COMMANDS[name](port, group.app, group.klass, { metricsPort });
   const env = { ...process.env };
   // No server may pick up the developer's own settings.
-  for (const k of ['UNICORN_CMD_ARGS', 'GUNICORN_CMD_ARGS', 'WEB_CONCURRENCY']) delete env[k];
+  for (const k of ['UNICORN_CMD_ARGS', 'GUNICORN_CMD_ARGS', 'WEB_CONCURRENCY', 'PYTHONPATH']) delete env[k];
+  if (name === 'unicorn-norecord') env.PYTHONPATH = noRecordPath();
   const started = process.hrtime.bigint();
   const child = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   liveGroups.add(child.pid);
@@ -239,10 +282,15 @@ async function startServer(name, group) {
   const settle = Date.now() + 5000;
   while (measureRss(child.pid).processes < WORKERS + 1 && Date.now() < settle) await sleep(50);
   await sleep(300);
-  return { name, port, child, exit, bootMs, bootRss: measureRss(child.pid), log: () => log };
+  const scraper = metricsPort ? startScraper(metricsPort) : undefined;
+  return { name, port, child, exit, bootMs, bootRss: measureRss(child.pid), log: () => log, scraper };
 }
 
 async function stopServer(server) {
+  if (server.scraper) {
+    signalGroup(server.scraper.pid, 'SIGKILL');
+    liveGroups.delete(server.scraper.pid);
+  }
   const pgid = server.child.pid;
   signalGroup(pgid, 'SIGTERM');
   const ended = await Promise.race([server.exit.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
@@ -387,7 +435,7 @@ async function main() {
             samples[g.id][name][c].push(r);
             parts.push(`c=${c} ${r.rps.toFixed(0)} ${g.ws ? 'msg/s' : 'req/s'} p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
           }
-          if (!g.post && !g.ws) {
+          if (!g.post && !g.ws && !g.judge) {
             const key = name === 'uwsgi' ? 'uwsgi' : `${name} ${g.klass}`;
             (boots[key] ??= []).push({ bootMs: server.bootMs, bootRss: server.bootRss, loadRss: measureRss(server.child.pid) });
           }
@@ -414,7 +462,7 @@ async function main() {
         const ratio = base && name !== baseline ? `${(rps / base.rps).toFixed(2)}× ${baseline}` : '';
         const cpuUs = med(name, 'cpuUs');
         rows.push([g.id, name, c, rps.toFixed(0), formatMs(p99), cpuUs.toFixed(0), errors, ratio]);
-        if (name === 'unicorn' && base) {
+        if ((g.judge ?? ['unicorn']).includes(name) && base) {
           verdicts.push(`${g.id} c=${c}: ${(rps / base.rps).toFixed(2)}× ${baseline} ${rps / base.rps >= target ? `(≥ ${target}× ✓)` : `(below ${target}× ✗)`}, ` +
             `p99 ${formatMs(p99)} vs ${formatMs(base.p99)} ${p99 <= base.p99 ? '✓' : '✗'}`);
         }
@@ -428,7 +476,7 @@ async function main() {
     'steadier than req/s when other processes share the machine.');
   if (names.includes('uwsgi')) console.log("uwsgi's errors are wrk's read errors: uWSGI closes every connection after its answer without saying " +
     "Connection: close, and wrk counts each such close as an error; the answers themselves are complete.");
-  if (verdicts.length) console.log('\ntargets (WSGI: unicorn ≥ 1.5× gunicorn; ASGI: ≥ 1.0× uvicorn; p99 no worse):\n  ' + verdicts.join('\n  '));
+  if (verdicts.length) console.log('\ntargets (WSGI: unicorn ≥ 1.5× gunicorn; ASGI: ≥ 1.0× uvicorn; metrics: ≥ 0.98× unicorn-norecord; p99 no worse):\n  ' + verdicts.join('\n  '));
 
   const bootRows = Object.entries(boots).map(([key, b]) => [
     key,

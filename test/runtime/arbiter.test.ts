@@ -383,3 +383,46 @@ describe('process settings', () => {
     assert.equal(fs.existsSync(pidfile), false);
   });
 });
+
+describe('listening at bind', () => {
+  /** Connects (rejecting on a refusal) and sends a request; `reply`: everything the server sends until it closes. */
+  function connectAndAsk(target: number | string): Promise<{ reply: Promise<Buffer> }> {
+    return new Promise((resolve, reject) => {
+      const sock = typeof target === 'string' ? net.connect({ path: target }) : net.connect({ port: target, host: '127.0.0.1' });
+      const chunks: Buffer[] = [];
+      sock.once('error', reject);
+      sock.once('connect', () => {
+        sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        const reply = new Promise<Buffer>((done, fail) => {
+          sock.on('data', (d) => chunks.push(d));
+          sock.on('error', fail);
+          sock.on('close', () => done(Buffer.concat(chunks)));
+        });
+        resolve({ reply });
+      });
+    });
+  }
+
+  for (const reusePort of [false, true]) {
+    test(`a connection made once the pid file exists, while the only worker still imports the app, waits in the backlog and is served${reusePort ? ' (reuse_port)' : ''}`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-listen-'));
+      const gate = path.join(dir, 'gate');
+      const pidfile = path.join(dir, 'unicorn.pid');
+      const sockPath = path.join(dir, 'app.sock');
+      const port = await freePort();
+      const s = await startServer(
+        ['-w', '1', '-b', `127.0.0.1:${port}`, '-b', `unix:${sockPath}`, '--pid', pidfile, ...(reusePort ? ['--reuse-port'] : []),
+          '--chdir', path.join(FIXTURES, 'ops'), 'slow_boot:app'],
+        { noBind: true, port, readyPattern: /Booting worker with pid/, env: { BOOT_GATE: gate } },
+      );
+      started.push(s);
+      await waitUntil(() => fs.existsSync(pidfile), 10000, 'the pid file');
+      // The worker waits in its import until the gate exists: both connections are made during boot.
+      const answers = [await connectAndAsk(port), await connectAndAsk(sockPath)];
+      fs.writeFileSync(gate, '');
+      for (const answer of answers) assert.equal(parseResponse(await answer.reply).status, 200);
+      await s.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
+});

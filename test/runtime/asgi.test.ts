@@ -9,6 +9,8 @@ import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import https from 'node:https';
 import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -633,6 +635,99 @@ describe('worker classes: names, app kinds, gevent', () => {
     const r = await runCli(['--chdir', DIR, '-k', 'gevent', '-b', '127.0.0.1:0', 'gevent_app:app'], { python: bare });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /worker_class gevent needs the gevent package, which .* cannot import — install it \(apt-get install python3-gevent, or pip install gevent\)/);
+  });
+});
+
+/** Sends `requests` over TLS (after `proxyLine` in clear text, when given) and reads until the server closes. */
+function tlsExchange(port: number, ca: Buffer, requests: string, proxyLine = ''): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const raw = net.connect({ port, host: '127.0.0.1' }, () => {
+      if (proxyLine) raw.write(proxyLine);
+      const sock = tls.connect({ socket: raw, ca, servername: 'localhost' }, () => sock.write(requests));
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`no close from the server within 20 s; got: ${Buffer.concat(chunks)}`));
+      }, 20000);
+      sock.on('data', (d) => chunks.push(d));
+      sock.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      sock.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      });
+    });
+    raw.on('error', reject);
+  });
+}
+
+/** Responses with Content-Length, one after the other in `raw`. */
+function splitResponses(raw: Buffer<ArrayBufferLike>): Array<ReturnType<typeof parseResponse>> {
+  const out = [];
+  while (raw.length) {
+    const res = parseResponse(raw);
+    const length = Number(res.headers['content-length']);
+    out.push({ ...res, body: res.body.subarray(0, length) });
+    raw = res.body.subarray(length);
+  }
+  return out;
+}
+
+describe('gevent: TLS, PROXY protocol, graceful stop', () => {
+  test('TLS (certfile/keyfile) with keep-alive, and a PROXY v1 header in front of the handshake', async () => {
+    const pki = makePki();
+    const ca = fs.readFileSync(pki.caCert);
+    const port = await freePort();
+    const s = await startServer(['--chdir', DIR, '-k', 'gevent', '-w', '1', '-b', `127.0.0.1:${port}`, '--certfile', pki.serverCert,
+      '--keyfile', pki.serverKey, '--proxy-protocol', '--proxy-allow-from', '127.0.0.1', 'gevent_app:app'],
+    { python: SYSTEM_PYTHON, noBind: true, port, readyPattern: /Booting worker/ });
+    servers.push(s);
+    const requests = `${GET('/environ')}GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    let raw: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+    await waitUntil(async () => {
+      raw = await tlsExchange(port, ca, requests, 'PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n').catch(() => Buffer.alloc(0));
+      return raw.length > 0;
+    }, 20000, 'an HTTPS answer');
+    const [first, second] = splitResponses(raw);
+    assert.deepEqual(JSON.parse(first.body.toString()), { REMOTE_ADDR: '203.0.113.7', REMOTE_PORT: '40000', 'wsgi.url_scheme': 'https' });
+    assert.equal(first.headers.connection, 'keep-alive');
+    assert.deepEqual([second.status, second.body.toString()], [200, 'hello from gevent']);
+    // Without a PROXY header (optional, as in gunicorn) the handshake goes ahead and the peer is the real one.
+    const direct = parseResponse(await tlsExchange(port, ca, GET('/environ', 'Connection: close\r\n')));
+    assert.deepEqual(JSON.parse(direct.body.toString())['REMOTE_ADDR'], '127.0.0.1');
+    await s.stop();
+    fs.rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  test('PROXY v1 in clear text: REMOTE_ADDR is the proxied client; a malformed header is answered 400', async () => {
+    const s = await serve(['-k', 'gevent', '-w', '1', '--proxy-protocol', '--proxy-allow-from', '127.0.0.1', 'gevent_app:app']);
+    const res = parseResponse(await rawRequest(s.port,
+      'PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\nGET /environ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    assert.deepEqual(JSON.parse(res.body.toString()), { REMOTE_ADDR: '203.0.113.7', REMOTE_PORT: '40000', 'wsgi.url_scheme': 'http' });
+    const refused = parseResponse(await rawRequest(s.port, 'PROXY TCP4 nonsense\r\nGET / HTTP/1.1\r\n\r\n'));
+    assert.equal(refused.status, 400);
+    await s.stop();
+  });
+
+  test('a graceful stop (TERM) closes idle keep-alive connections and finishes the request in progress (Connection: close)', async () => {
+    const gate = tmp('gate');
+    const s = await serve(['-k', 'gevent', '-w', '1', '--keep-alive', '60', 'gevent_app:app'], { GATE_FILE: gate });
+    const idle = await Client.connect(s.port);
+    idle.send(GET('/hello'));
+    assert.equal((await idle.response()).status, 200);
+    const c = await Client.connect(s.port);
+    c.send(GET('/gate'));
+    await waitUntil(() => fs.existsSync(`${gate}.entered`), 10000, 'the request to be in the app');
+    const stopped = s.stop('SIGTERM', 30000);
+    // The idle connection closing (long before its keep-alive deadline) shows the worker is stopping.
+    await idle.closedWithin(20000);
+    fs.writeFileSync(gate, '');
+    const res = await c.response(20000);
+    assert.deepEqual([res.status, res.body.toString(), res.headers.connection], [200, 'passed', 'close']);
+    await c.closedWithin(10000);
+    assert.equal((await stopped).code, 0);
   });
 });
 

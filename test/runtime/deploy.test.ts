@@ -67,6 +67,35 @@ function exited(proc: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => (proc.exitCode !== null ? resolve(proc.exitCode) : proc.once('exit', (code) => resolve(code))));
 }
 
+/** The notify socket stand-in: the messages it has received so far, with their senders' pids. */
+async function notifySocket(where: string): Promise<() => Array<{ pid: number; message: string }>> {
+  const reader = launch(SYSTEM_PYTHON, [path.join(APPS, 'notify_reader.py'), where]);
+  await waitUntil(() => /^bound$/m.test(reader.output()), 15000, 'the notify socket');
+  return () => reader.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+/** Index of the first message after `from` that has all these lines (waits for it). */
+async function nextMessage(messages: () => Array<{ message: string }>, lines: RegExp[], from = 0): Promise<number> {
+  let at = -1;
+  await waitUntil(() => {
+    at = messages().findIndex((m, i) => i >= from && lines.every((re) => re.test(m.message)));
+    return at >= 0;
+  }, 30000, `a notify message with ${lines.join(' ')}; got ${JSON.stringify(messages())}`);
+  return at;
+}
+
+/** Children of `pid` whose command line matches `re` (the arbiter's helper processes). */
+function childPidsWith(pid: number, re: RegExp): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((child) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${child}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid && re.test(fs.readFileSync(`/proc/${child}/cmdline`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+}
+
 describe('systemd recipe', () => {
   test('the service command serves the socket unit\'s socket (LISTEN_FDS) and stops cleanly on TERM', async () => {
     const socket = unit('unicorn.socket');
@@ -76,8 +105,10 @@ describe('systemd recipe', () => {
     const args = service.ExecStart.split(/\s+/).slice(1).map((a) => (a === '/etc/unicorn/unicorn.conf.py' ? CONF : a === 'app:app' ? 'gate_app:app' : a));
     const port = await freePort();
     const metrics = await freePort();
+    const notify = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-notify-')), 'notify');
+    const messages = await notifySocket(notify);
     const { proc, output } = launch('systemd-socket-activate', [
-      '-l', `127.0.0.1:${port}`, '-E', 'PATH', '-E', 'HOME',
+      '-l', `127.0.0.1:${port}`, '-E', 'PATH', '-E', 'HOME', '-E', `NOTIFY_SOCKET=${notify}`,
       process.execPath, CLI, '--python', SYSTEM_PYTHON, ...args, '--chdir', APPS, '-w', '2', '--metrics-bind', `127.0.0.1:${metrics}`,
     ]);
     // systemd-socket-activate starts Unicorn on the first connection, which waits in the queue meanwhile.
@@ -88,6 +119,15 @@ describe('systemd recipe', () => {
     assert.match(output(), /^\{.*"s":200.*\}$/m, 'the JSON access log on standard output');
     const unicornPid = proc.pid!; // systemd-socket-activate execs the command: the same pid
     await waitUntil(async () => (await get(metrics, '/readyz').catch(() => ({ status: 0 }))).status === 200, 20000, '/readyz');
+    await nextMessage(messages, [/^READY=1$/m]);
+    assert.equal((await get(metrics, '/metrics')).status, 200); // starts the listen-queue helper
+    // The arbiter's helpers (listen queues, sd_notify) hold no copy of the socket unit's socket, which
+    // the arbiter inherited without close-on-exec: a copy would outlive the drain and keep the port open.
+    const socketOf = (pid: number, fd: string) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    const listener = socketOf(unicornPid, '3');
+    const helpers = childPidsWith(unicornPid, /unicorn_(sockdiag|sdnotify)\.py/);
+    assert.equal(helpers.length, 2, 'both helpers running');
+    for (const pid of helpers) assert.ok(!fs.readdirSync(`/proc/${pid}/fd`).some((fd) => socketOf(pid, fd) === listener), `helper ${pid} holds ${listener}`);
     process.kill(unicornPid, 'SIGTERM');
     await waitUntil(() => /Shutdown delay: serving 10 s more/.test(output()), 15000, 'the shutdown delay to begin');
     assert.equal((await get(metrics, '/readyz')).status, 503);
@@ -95,6 +135,36 @@ describe('systemd recipe', () => {
     process.kill(unicornPid, 'SIGTERM'); // a second TERM ends the delay
     assert.equal(await exited(proc), 0);
   });
+
+  for (const kind of ['path', 'abstract'] as const) {
+    test(`Type=notify (${kind} NOTIFY_SOCKET): READY=1 with MAINPID once the workers boot, RELOADING=1 … READY=1 around HUP, STOPPING=1 at TERM`, async () => {
+      const service = unit('unicorn.service');
+      assert.equal(service.Type, 'notify');
+      assert.equal(service.NotifyAccess, 'all'); // the unit runs Unicorn as www-data: the helper sends as itself
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-notify-'));
+      const where = kind === 'path' ? path.join(dir, 'notify') : `@unicorn-test-notify-${process.pid}-${Date.now()}`;
+      const messages = await notifySocket(where);
+      const args = service.ExecStart.split(/\s+/).slice(1).map((a) => (a === '/etc/unicorn/unicorn.conf.py' ? CONF : a === 'app:app' ? 'gate_app:app' : a));
+      const port = await freePort();
+      const { proc, output } = launch(process.execPath, [CLI, '--python', SYSTEM_PYTHON, ...args, '--chdir', APPS, '-w', '2',
+        '-b', `127.0.0.1:${port}`, '--metrics-bind', '127.0.0.1:0'], { ...process.env, NOTIFY_SOCKET: where });
+      const ready = await nextMessage(messages, [/^READY=1$/m, new RegExp(`^MAINPID=${proc.pid}$`, 'm'), /^STATUS=2 of 2 workers booted, 0 busy$/m]);
+      // As root the datagram carries the arbiter's own pid (NotifyAccess=main would accept it); else the helper's.
+      if (process.getuid?.() === 0) assert.equal(messages()[ready].pid, proc.pid);
+      assert.equal((await get(port, '/')).status, 200);
+      if (kind === 'path') {
+        proc.kill('SIGHUP');
+        const reloading = await nextMessage(messages, [/^RELOADING=1$/m, /^MONOTONIC_USEC=\d+$/m], ready + 1);
+        await nextMessage(messages, [/^READY=1$/m], reloading + 1);
+        await waitUntil(() => /Reload complete/.test(output()), 30000, 'the reload');
+      }
+      proc.kill('SIGTERM');
+      await nextMessage(messages, [/^STOPPING=1$/m], ready + 1);
+      proc.kill('SIGTERM'); // ends the config's shutdown delay
+      assert.equal(await exited(proc), 0, output());
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
 
   test('TimeoutStopSec covers shutdown_delay + graceful_timeout', async () => {
     const s = await settings();

@@ -1,5 +1,5 @@
 // A stop that loses nothing: connections waiting in the kernel's listen queue when TERM arrives, or when
-// workers are retired (HUP's reload, TTOU), are answered, for the sync and gthread workers. Real
+// workers are retired (HUP's reload, TTOU), are answered, for the sync, gthread, gevent and asgi workers. Real
 // sockets, real signals.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,20 +32,23 @@ function signalPending(pid: number): boolean {
   }
 }
 
-const CLASSES: Array<[string, string[]]> = [
-  ['sync', []],
+const CLASSES: Array<[string, string[], string]> = [
+  ['sync', [], 'gate_app:gate'],
   // One thread and one connection per worker: the rest wait in the kernel, as with sync.
-  ['gthread', ['--worker-class', 'gthread', '--threads', '1', '--worker-connections', '1']],
+  ['gthread', ['--worker-class', 'gthread', '--threads', '1', '--worker-connections', '1'], 'gate_app:gate'],
+  // One greenlet, or one asyncio connection, per worker (the gates' sleeps yield): the same queueing.
+  ['gevent', ['--worker-class', 'gevent', '--worker-connections', '1'], 'gate_app:gate'],
+  ['asgi', ['--worker-class', 'asgi', '--worker-connections', '1'], 'gate_app:asgi_gate'],
 ];
 
-for (const [name, classArgs] of CLASSES) {
+for (const [name, classArgs, app] of CLASSES) {
   for (const signal of ['SIGTERM', 'SIGHUP', 'SIGTTOU'] as const) {
     describe(`${name} worker, ${signal}`, () => {
       test('every connection queued in the kernel when the workers are told to stop is answered', async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-drain-'));
         const gateFile = path.join(dir, 'open');
         const sock = path.join(dir, 'ctl.sock');
-        const s = await startServer(['--chdir', APPS, '-w', '2', '--graceful-timeout', '60', '--control-socket', sock, ...classArgs, 'gate_app:gate'], {
+        const s = await startServer(['--chdir', APPS, '-w', '2', '--graceful-timeout', '60', '--control-socket', sock, ...classArgs, app], {
           python: SYSTEM_PYTHON,
           env: { GATE_FILE: gateFile },
           readyPattern: /Booting worker[\s\S]*Booting worker/,

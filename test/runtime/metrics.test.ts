@@ -106,6 +106,28 @@ describe('/metrics', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test('the listen queue of a unix socket listener too, beside the TCP one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-metrics-'));
+    const gate = path.join(dir, 'open');
+    const sock = path.join(dir, 'app.sock');
+    const { s, metrics } = await start(['-w', '1', '-b', `unix:${sock}`, 'gate_app:gate'], { GATE_FILE: gate });
+    const ask = (target: number | string) => rawRequest(target, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 60000 });
+    // The only worker holds one request; then 2 connections wait on the unix socket and 3 on the TCP port.
+    const first = ask(s.port);
+    await waitUntil(async () => value(await scrape(metrics), 'unicorn_workers', 'unicorn_workers', { state: 'busy' }) === 1, 20000, 'the worker busy');
+    const held = [first, ask(sock), ask(sock), ask(s.port), ask(s.port), ask(s.port)];
+    await waitUntil(async () => {
+      const f = await scrape(metrics);
+      return value(f, 'unicorn_listen_queue', 'unicorn_listen_queue', { listener: `unix:${sock}` }) === 2 &&
+        value(f, 'unicorn_listen_queue', 'unicorn_listen_queue', { listener: s.url }) === 3;
+    }, 20000, '2 connections queued on the unix socket and 3 on the TCP port in /metrics');
+    fs.writeFileSync(gate, '');
+    for (const raw of await Promise.all(held)) assert.equal(parseResponse(raw).status, 200);
+    const f = await scrape(metrics);
+    assert.equal(value(f, 'unicorn_listen_queue', 'unicorn_listen_queue', { listener: `unix:${sock}` }), 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   test('gthread reports the connections it holds open', async () => {
     const { s, metrics } = await start(['-w', '1', '--threads', '2', '--keep-alive', '30', 'gate_app:app']);
     const net = await import('node:net');

@@ -37,6 +37,8 @@ DISCARD_LIMIT = 1 << 20
 # Lingering close after an error answer: how long the client's remaining bytes are drained.
 LINGER_SECONDS = 1.0
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_KEEP_ALIVE = b"Connection: keep-alive\r\n\r\n"
+_CLOSE = b"Connection: close\r\n\r\n"
 _SERVER = ("Server: %s\r\n" % SERVER_SOFTWARE).encode("latin-1")
 _HOP_BY_HOP = frozenset([
     b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"proxy-connection",
@@ -74,15 +76,26 @@ def check_header(item):
     return name.lower()
 
 
-def scope_headers(req):
+def scan_headers(req, watch):
+    """One pass over the request's headers: (the ASGI scope's headers, [(NAME, value)] of those named in
+    `watch`, or None when there are none)."""
     names = _LOWER_NAMES
     out = []
+    seen = None
     for name, value in req.headers:
         key = names.get(name)
         if key is None:
             key = names[name] = name.lower().encode("latin-1")
         out.append((key, value.encode("latin-1")))
-    return out
+        if name in watch:
+            if seen is None:
+                seen = []
+            seen.append((name, value))
+    return out, seen
+
+
+def scope_headers(req):
+    return scan_headers(req, ())[0]
 
 
 def asgi_path(req):
@@ -180,7 +193,7 @@ class RequestCycle(Waiting):
     __slots__ = (
         "proto", "req", "scope", "keep_alive", "framer", "body_done", "continue_due",
         "started", "head_only", "chunked", "length", "sent", "complete", "status", "headers", "task",
-        "disconnected", "t0", "waiter", "head_out", "body_given",
+        "disconnected", "t0", "waiter", "head_out", "body_given", "bodyless",
     )
 
     def __init__(self, proto, req, scope, keep_alive):
@@ -204,6 +217,7 @@ class RequestCycle(Waiting):
         self.t0 = 0.0
         self.waiter = None
         self.head_out = False
+        self.bodyless = False  # no body may follow the head (HEAD, 1xx, 204, 304): set with the head
         self.body_given = False  # the last http.request message (more_body False) went to the app
 
     # -- receive() --
@@ -298,29 +312,26 @@ class RequestCycle(Waiting):
         prefix, length, has_date, has_server, close = fields
         if close:
             self.keep_alive = False
-        parts = [prefix]
-        bodyless = self.head_only or status < 200 or status in (204, 304)
-        if length is None and self.head_only and not more and status >= 200 and status != 204:
-            parts.append(b"Content-Length: %d\r\n" % body_len)  # what the GET would say
-        if length is None and not bodyless:
-            if not more:
-                length = body_len
-                parts.append(b"Content-Length: %d\r\n" % body_len)
-            elif self.req.version == (1, 1):
-                self.chunked = True
-                parts.append(b"Transfer-Encoding: chunked\r\n")
-            else:
-                self.keep_alive = False  # HTTP/1.0 without a length: the body ends with the connection
+        framing = b""
+        bodyless = self.bodyless = self.head_only or status < 200 or status == 204 or status == 304
+        if length is None:
+            if not bodyless:
+                if not more:
+                    length = body_len
+                    framing = b"Content-Length: %d\r\n" % body_len
+                elif self.req.version == (1, 1):
+                    self.chunked = True
+                    framing = b"Transfer-Encoding: chunked\r\n"
+                else:
+                    self.keep_alive = False  # HTTP/1.0 without a length: the body ends with the connection
+            elif self.head_only and not more and status >= 200 and status != 204:
+                framing = b"Content-Length: %d\r\n" % body_len  # what the GET would say
         self.length = None if bodyless else length
-        if not has_date:
-            parts.append(date_line())
-        if not has_server:
-            parts.append(_SERVER)
-        proto = self.proto
-        if self.keep_alive and (not proto.worker.alive or self.continue_due or not self.body_done and not proto.can_discard(self)):
+        if self.keep_alive and (not self.proto.worker.alive or self.continue_due or not self.body_done
+                                and not self.proto.can_discard(self)):
             self.keep_alive = False
-        parts.append(b"Connection: keep-alive\r\n\r\n" if self.keep_alive else b"Connection: close\r\n\r\n")
-        return b"".join(parts)
+        return b"".join((prefix, framing, b"" if has_date else date_line(), b"" if has_server else _SERVER,
+                         _KEEP_ALIVE if self.keep_alive else _CLOSE))
 
     def write_body(self, body, more):
         if type(body) is not bytes:
@@ -329,29 +340,31 @@ class RequestCycle(Waiting):
             else:
                 raise TypeError("http.response.body's body must be bytes, not %s" % type(body).__name__)
         transport = self.proto.transport
-        if not self.head_out:
-            head = self.head(len(body), more)
-            self.head_out = True
-        else:
-            head = b""
-        if self.head_only or self.status < 200 or self.status in (204, 304):
-            if head:
-                transport.write(head)
+        if self.head_out:
+            if self.bodyless or not body:
+                return
+            if self.length is not None:
+                room = self.length - self.sent
+                if len(body) > room:
+                    body = body[:room]
+            self.sent += len(body)
+            if self.chunked:
+                transport.write(b"".join((b"%x\r\n" % len(body), body, b"\r\n")))
+            else:
+                transport.write(body)
             return
-        if self.length is not None:
-            room = self.length - self.sent
-            if len(body) > room:
-                body = body[:room]
-        self.sent += len(body)
+        head = self.head(len(body), more)
+        self.head_out = True
+        if self.bodyless or not body:
+            transport.write(head)
+            return
+        if self.length is not None and len(body) > self.length:
+            body = body[:self.length]
+        self.sent = len(body)
         if self.chunked:
-            if body:
-                transport.write(b"".join((head, b"%x\r\n" % len(body), body, b"\r\n")))
-            elif head:
-                transport.write(head)
-        elif head:
-            transport.write(head + body if body else head)
-        elif body:
-            transport.write(body)
+            transport.write(b"".join((head, b"%x\r\n" % len(body), body, b"\r\n")))
+        else:
+            transport.write(head + body)
 
     def finish(self):
         """The app's last body message: end the framing and hand the connection on."""
@@ -466,9 +479,12 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.lingering:
             return
+        cycle = self.cycle
+        if cycle is None and not self.buf and self.discarding is None and not self.proxy_pending:
+            self.next_request(len(data), data)  # the usual case: a whole head in one read, nothing before it
+            return
         buf = self.buf
         buf += data
-        cycle = self.cycle
         if cycle is None:
             if self.discarding is not None and not self._discard():
                 return
@@ -484,10 +500,28 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- requests --
 
-    def next_request(self, added):
-        """Starts the next complete request in the buffer, if there is one (`added`: bytes new since the last look)."""
-        buf = self.buf
+    def next_request(self, added, data=None):
+        """Starts the next complete request in the buffer, if there is one (`added`: bytes new since the last look).
+        `data`: bytes just received while the buffer was empty, parsed without copying them into it first."""
         worker = self.worker
+        if data is not None:
+            limits = self.ctx.limits
+            try:
+                data, end = take_head(data, added, limits, self.ctx.parser_cfg)
+                if end >= 0:
+                    req = parse_head(data[:end], limits, self.ctx.parser_cfg)
+            except errors.RequestError as exc:
+                self.refuse(exc)
+                return
+            if end < 0 or end + 4 < len(data):
+                self.buf = bytearray(data if end < 0 else data[end + 4:])
+                if end < 0:
+                    if len(data) >= HIGH_WATER:
+                        self.pause()
+                    return
+            self.start_request(req)
+            return
+        buf = self.buf
         if self.proxy_pending:
             try:
                 found = parse_proxy(bytes(buf), self.ctx.proxy, self.peer)
@@ -517,18 +551,37 @@ class HttpProtocol(asyncio.Protocol):
             self.refuse(exc)
             return
         del buf[:end + 4]
-        ctx = self.ctx
-        if ctx.scheme_headers and (ctx.trust_all or not ctx.tcp or (self.peer and self.peer[0] in ctx.trusted)):
-            try:
-                scheme = self.forwarded_scheme(req)
-            except errors.RequestError as exc:
-                self.refuse(exc)
+        self.start_request(req)
+
+    def start_request(self, req):
+        """A parsed head: a websocket handshake, or the app's task for an HTTP request."""
+        worker = self.worker
+        headers, seen = scan_headers(req, worker.watched_headers)
+        scheme = self.scheme
+        if seen is not None:
+            # Upgrade/Connection (a websocket handshake?) and the trusted proxy's scheme headers.
+            upgrade = connection = False
+            forwarded = None
+            for name, value in seen:
+                if name == "UPGRADE":
+                    upgrade = upgrade or "websocket" in value.lower()
+                elif name == "CONNECTION":
+                    connection = connection or "upgrade" in value.lower()
+                if name in worker.scheme_header_names:
+                    if forwarded is None:
+                        forwarded = {"wsgi.url_scheme": scheme}
+                    forwarded["HTTP_" + name.replace("-", "_")] = value
+            ctx = self.ctx
+            if forwarded is not None and ctx.scheme_headers and (
+                    ctx.trust_all or not ctx.tcp or (self.peer and self.peer[0] in ctx.trusted)):
+                try:
+                    scheme = _forwarded_scheme(forwarded, ctx.scheme_headers)
+                except errors.RequestError as exc:
+                    self.refuse(exc)
+                    return
+            if upgrade and connection and req.method == "GET" and worker.websockets:
+                self.start_websocket(req, scheme)
                 return
-        else:
-            scheme = self.scheme
-        if req.method == "GET" and worker.websockets and _wants_upgrade(req):
-            self.start_websocket(req, scheme)
-            return
         keep = req.keep_alive and worker.keepalive > 0 and worker.alive
         scope = {
             "type": "http",
@@ -540,9 +593,9 @@ class HttpProtocol(asyncio.Protocol):
             "method": req.method,
             "root_path": worker.root_path,
             "path": asgi_path(req),
-            "raw_path": raw_path(req),
-            "query_string": req.query.encode("latin-1"),
-            "headers": scope_headers(req),
+            "raw_path": req.target.encode("latin-1") if req.target == req.path else raw_path(req),
+            "query_string": req.query.encode("latin-1") if req.query else b"",
+            "headers": headers,
         }
         if worker.state is not None:
             scope["state"] = worker.state.copy()
@@ -551,19 +604,6 @@ class HttpProtocol(asyncio.Protocol):
         self.cycle = cycle
         worker.request_started(req)
         cycle.task = self.loop.create_task(self.run_app(cycle))
-
-    def forwarded_scheme(self, req):
-        """The scheme the trusted proxy's headers say (the WSGI rule), looking only at those headers."""
-        wanted = self.worker.scheme_header_names
-        environ = None
-        for name, value in req.headers:
-            if name in wanted:
-                if environ is None:
-                    environ = {"wsgi.url_scheme": self.scheme}
-                environ["HTTP_" + name.replace("-", "_")] = value
-        if environ is None:
-            return self.scheme
-        return _forwarded_scheme(environ, self.ctx.scheme_headers)
 
     async def run_app(self, cycle):
         worker = self.worker
@@ -713,16 +753,6 @@ def _cancel(task):
         task.cancel()
 
 
-def _wants_upgrade(req):
-    upgrade = connection = False
-    for name, value in req.headers:
-        if name == "UPGRADE":
-            upgrade = upgrade or "websocket" in value.lower()
-        elif name == "CONNECTION":
-            connection = connection or "upgrade" in value.lower()
-    return upgrade and connection
-
-
 class AsgiWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
@@ -748,6 +778,8 @@ class AsgiWorker(BaseLoop):
         self.stop_event = None
         self.orphaned = False
         self.scheme_header_names = frozenset(str(n).upper() for n in s["secure_scheme_headers"])
+        # What a request's headers are scanned for besides the scope: a websocket handshake, the proxy's scheme.
+        self.watched_headers = self.scheme_header_names | frozenset(["UPGRADE", "CONNECTION"])
         boot.on_abort = self.on_abort  # the watchdog's SIGABRT: dump the pending tasks too
 
     # -- signals: handlers only set flags; the tick acts --
@@ -772,6 +804,7 @@ class AsgiWorker(BaseLoop):
 
     def _on_term(self, signum, frame):
         self.alive = False
+        self.stop_requested = True
         if self.stop_event is not None:
             self.loop.call_soon_threadsafe(self.stop_event.set)
 
@@ -868,6 +901,7 @@ class AsgiWorker(BaseLoop):
         status = self.status
         while True:
             status.heartbeat()
+            self.refresh_busy()
             if os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 self.orphaned = True
@@ -902,7 +936,12 @@ class AsgiWorker(BaseLoop):
         deadline = self.loop.time() + self.graceful_timeout
         for proto in list(self.conns):
             proto.shutdown()
-        while self.conns and self.loop.time() < deadline:
+        if self.stop_requested:
+            # TERM (not max_requests): what already waits in the listen queues is served too, then this
+            # worker's copies of the listeners close (README "Stopping"; the sync worker's serve_queued).
+            await self.accept_queued(deadline)
+        self.close_listeners(self.boot.listeners)
+        while (self.conns or self.pending) and self.loop.time() < deadline:
             self.status.heartbeat()
             self.sweep(self.loop.time())
             await asyncio.sleep(0.05)
@@ -925,25 +964,45 @@ class AsgiWorker(BaseLoop):
                 self.loop.remove_reader(fd)
 
     def accept(self, ctx, listener):
-        loop = self.loop
         while len(self.conns) < self.max_connections and self.alive:
-            try:
-                sock, peer = listener.accept()
-            except (BlockingIOError, InterruptedError):
+            if self.accept_one(ctx, listener) is None:
                 return
-            except OSError as exc:
-                if accept_failed(exc, self.log):
-                    continue
-                return
-            sock.setblocking(False)
-            if ctx.tls is not None or ctx.proxy is not None:
-                loop.create_task(self.connect_slow(ctx, sock, peer))
-            else:
-                loop.create_task(self.connect(ctx, sock, None))
-            self.pending += 1
             if len(self.conns) + self.pending >= self.max_connections:
                 self.set_accepting(False)
                 return
+
+    def accept_one(self, ctx, listener):
+        """Takes one connection off `listener`'s queue: True, or False when accept() failed, None when it was empty."""
+        try:
+            sock, peer = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            return False if accept_failed(exc, self.log) else None
+        sock.setblocking(False)
+        if ctx.tls is not None or ctx.proxy is not None:
+            self.loop.create_task(self.connect_slow(ctx, sock, peer))
+        else:
+            self.loop.create_task(self.connect(ctx, sock, None))
+        self.pending += 1
+        return True
+
+    async def accept_queued(self, deadline):
+        """The stop's last accepts: every listener's queue until it is found empty once, within worker_connections."""
+        waiting = list(self.servers.values())
+        while waiting and self.loop.time() < deadline:
+            full = []
+            for ctx, sock in waiting:
+                while True:
+                    if len(self.conns) + self.pending >= self.max_connections:
+                        full.append((ctx, sock))  # at the cap: more once a connection closes
+                        break
+                    if self.accept_one(ctx, sock) is None:
+                        break  # found empty: this listener is done
+            waiting = full
+            if waiting:
+                self.status.heartbeat()
+                await asyncio.sleep(0.05)
 
     pending = 0
 

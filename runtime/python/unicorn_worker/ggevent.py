@@ -56,6 +56,7 @@ class GeventWorker(BaseLoop):
         code = 0
         while self.alive:
             status.heartbeat()
+            self.refresh_busy()
             if os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", os.getppid())
                 code = -1
@@ -72,15 +73,15 @@ class GeventWorker(BaseLoop):
             # Graceful: running requests finish (their answers say Connection: close); idle connections close.
             for ctx, _ in boot.listeners:
                 ctx.draining = True
+            ticker = gevent.spawn(self.drain_tick)
             with gevent.Timeout(self.graceful_timeout, False):
-                while len(pool):
-                    for conn in list(self.idle_conns):
-                        try:
-                            conn.close()
-                        except OSError:
-                            pass
-                    status.heartbeat()
-                    pool.join(timeout=0.1)
+                if self.stop_requested:
+                    # TERM (not max_requests): what already waits in the listen queues is served too, then this
+                    # worker's copies of the listeners close (README "Stopping"; the sync worker's serve_queued).
+                    gevent.joinall([gevent.spawn(self.accept_queued, ctx, sock) for ctx, sock in boot.listeners])
+                self.close_listeners(boot.listeners)
+                pool.join()
+            ticker.kill()
             if len(pool):
                 self.log.info("graceful timeout: closing %d connections", len(pool))
         pool.kill(block=False)
@@ -103,6 +104,34 @@ class GeventWorker(BaseLoop):
                 gevent.sleep(0.1)
                 continue
             pool.spawn(self.serve, ctx, conn, peer)
+
+    def drain_tick(self):
+        """During the graceful stop: the heartbeat, and idle keep-alive connections closed as they turn idle."""
+        import gevent
+
+        while True:
+            for conn in list(self.idle_conns):
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+            self.status.heartbeat()
+            gevent.sleep(0.1)
+
+    def accept_queued(self, ctx, listener):
+        """The stop's last accepts: every connection waiting in `listener`'s queue, until it is found empty."""
+        listener.settimeout(0.0)
+        while True:
+            self.pool.wait_available()  # (worker_connections still caps the connections in progress)
+            try:
+                conn, peer = listener.accept()
+            except (BlockingIOError, InterruptedError, socket.timeout):
+                return
+            except OSError as exc:
+                if accept_failed(exc, self.log):
+                    continue
+                return
+            self.pool.spawn(self.serve, ctx, conn, peer)
 
     def serve(self, ctx, conn, peer):
         self.conns += 1

@@ -52,15 +52,30 @@ class BaseLoop(object):
         self.wakeup_r = self.wakeup_w = -1
 
     def request_started(self, req):
-        """Single-threaded loops with many requests in progress (asgi, gevent): busy from the first one."""
+        """Single-threaded loops with many requests in progress (asgi, gevent): busy from the first one.
+
+        The slot is written when the loop turns busy; while it stays busy, the tick's refresh_busy() shows
+        the latest request (a write per request would cost more than the rest of the bookkeeping)."""
         self.active += 1
-        self.status.busy(req, self.handled)
+        self.latest = req
+        if self.active == 1:
+            self.shown = req
+            self.status.busy(req, self.handled)
+
+    latest = shown = None
+
+    def refresh_busy(self):
+        """The tick's part of request_started: the slot shows the latest request started, and the count served."""
+        if self.active and self.latest is not self.shown:
+            self.shown = self.latest
+            self.status.busy(self.shown, self.handled)
 
     def request_finished(self):
         """Idle after the last one; True when max_requests now calls for a graceful stop (alive is cleared)."""
         self.active -= 1
         self.handled += 1
         if self.active == 0:
+            self.latest = self.shown = None
             self.status.idle(self.handled)
         if 0 < self.max_requests <= self.handled and self.alive:
             self.log.info("Autorestarting worker after current request.")
