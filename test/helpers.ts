@@ -1,7 +1,9 @@
 // Shared test plumbing: start the real CLI in its own process group, find free ports, talk raw HTTP.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, ChildProcess, SpawnOptions as NodeSpawnOptions } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { request } from '../runtime/src/control';
+import type { ControlCommand, ControlRequest, ControlResults } from '../runtime/src/core/control-protocol';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const CLI = path.join(ROOT, 'runtime', 'bin', 'unicorn.js');
@@ -62,14 +64,43 @@ function childEnv(opts: SpawnOptions): NodeJS.ProcessEnv {
   return env;
 }
 
+// Every process group the helpers start dies with the test process. A group is SIGKILLed when the
+// test process exits or is ended by a signal; the CLI is also started with an IPC channel, so that a
+// test process that dies by SIGKILL (or any way that runs no handler) still takes its servers along:
+// the arbiter stops gracefully when its parent disconnects (see parent-disconnect.test.ts).
+const groups = new Set<number>();
+process.on('exit', () => {
+  for (const pid of groups) killGroup(pid, 'SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    for (const pid of groups) killGroup(pid, 'SIGKILL');
+    process.kill(process.pid, signal); // the default action now that this handler is gone
+  });
+}
+
+/**
+ * spawn() in a new process group that is killed when the test process ends; a Node command (the
+ * CLI) also gets an IPC channel as its parent tie. The group is forgotten once killGroup has
+ * SIGKILLed it (runCli and Server.stop do when the leader exits).
+ */
+export function spawnGroup(cmd: string, args: string[], opts: Omit<NodeSpawnOptions, 'stdio' | 'detached'> & { stdio?: Array<'ignore' | 'pipe' | number> } = {}): ChildProcess {
+  const tie = cmd === process.execPath;
+  const stdio = [...(opts.stdio ?? ['ignore', 'pipe', 'pipe']), ...(tie ? ['ipc' as const] : [])];
+  const proc = spawn(cmd, args, { ...opts, stdio, detached: true });
+  if (proc.pid === undefined) return proc; // spawn failed: the 'error' event says why
+  const pid = proc.pid;
+  groups.add(pid);
+  proc.channel?.unref(); // the tie must not keep the test process alive
+  return proc;
+}
+
 /** Runs the CLI to completion (for --check-config, --help, errors). Kills the group on timeout. */
 export function runCli(args: string[], opts: SpawnOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, cliArgs(args, opts), {
+    const proc = spawnGroup(process.execPath, cliArgs(args, opts), {
       cwd: opts.cwd ?? ROOT,
       env: childEnv(opts),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
     });
     let stdout = '';
     let stderr = '';
@@ -89,6 +120,7 @@ export function runCli(args: string[], opts: SpawnOptions = {}): Promise<RunResu
 }
 
 export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  if (signal === 'SIGKILL') groups.delete(pid);
   try {
     process.kill(-pid, signal);
   } catch {
@@ -119,21 +151,14 @@ export interface StartOptions extends SpawnOptions {
   readyPattern?: RegExp;
 }
 
-const running = new Set<Server>();
-process.on('exit', () => {
-  for (const s of running) killGroup(s.pid, 'SIGKILL');
-});
-
 /** Starts `unicorn ARGS -b 127.0.0.1:PORT` in its own process group and waits until it answers HTTP. */
 export async function startServer(args: string[], opts: StartOptions = {}): Promise<Server> {
   const host = '127.0.0.1';
   const port = opts.port ?? (await freePort());
   const full = opts.noBind ? args : ['-b', `${host}:${port}`, ...args];
-  const proc = spawn(process.execPath, cliArgs(full, opts), {
+  const proc = spawnGroup(process.execPath, cliArgs(full, opts), {
     cwd: opts.cwd ?? ROOT,
     env: childEnv(opts),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
   });
   let out = '';
   const waiters: Array<() => void> = [];
@@ -198,11 +223,9 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
         return await exited(ms);
       } finally {
         killGroup(proc.pid!, 'SIGKILL');
-        running.delete(server);
       }
     },
   };
-  running.add(server);
 
   try {
     if (opts.readyPattern) await waitForOutput(opts.readyPattern, opts.timeoutMs ?? 20000);
@@ -318,6 +341,33 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * One request over a control socket, straight through the protocol's client (what `unicorn ctl
+ * --json` prints, without starting a CLI process for each poll); throws on an error answer.
+ */
+export async function ctlRequest<C extends ControlCommand>(socket: string, req: ControlRequest & { command: C }): Promise<ControlResults[C]> {
+  const answer = await request(socket, req);
+  if (!answer.ok) throw new Error(`control request ${JSON.stringify(req)}: ${answer.error}`);
+  return answer.result as ControlResults[C];
+}
+
+/**
+ * Runs independent jobs `limit` at a time (CLI runs that each wait on their own process); resolves
+ * to their results in order, or rejects with the first failure.
+ */
+export async function inParallel<T>(jobs: Array<() => Promise<T>>, limit = 3): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      results[i] = await jobs[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, lane));
+  return results;
+}
+
 /** Polls `cond` every 50 ms until it is true or `ms` pass. */
 export async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 10000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
@@ -336,16 +386,17 @@ export interface LoadResult {
 
 /**
  * A bounded client loop: `requests` GETs over fresh connections, `concurrency` at a time, counting
- * every failure (connection error or non-200). `onProgress(done)` lets a test act mid-load.
+ * every failure (connection error or non-200). `onProgress(done)` lets a test act mid-load;
+ * `enough()`, when given, ends the loop early once it says so (`requests` stays the bound).
  */
 export async function loadLoop(
   port: number,
-  opts: { requests: number; concurrency: number; path?: string; onProgress?: (done: number) => void },
+  opts: { requests: number; concurrency: number; path?: string; onProgress?: (done: number) => void; enough?: () => boolean },
 ): Promise<LoadResult> {
   const result: LoadResult = { ok: 0, failed: 0, errors: [] };
   let next = 0;
   const one = async () => {
-    while (next < opts.requests) {
+    while (next < opts.requests && !opts.enough?.()) {
       next++;
       try {
         const res = await get(port, opts.path ?? '/');

@@ -2,13 +2,16 @@
 and to h11 (the reference parser); every disagreement must be one of the deliberate differences listed in
 DIFFERENCES.md (whose table this script reads to classify), else the run fails and prints it.
 
-    /usr/bin/python3 test/fuzz/fuzz_http.py --port PORT [--examples N] [--seed S] [--report FILE]
+    /usr/bin/python3 test/fuzz/fuzz_http.py --port PORT [--examples N] [--seed S] [--report FILE] [--asgi]
 
 The server must run test/fixtures/apps/conformance_app:app (it answers with the method, target and body
 it saw, as JSON). Each request is sent on its own connection, which is then half-closed; Unicorn's
 verdict is "accept" (a 2xx from the app: method, target and body compared with h11's), "reject" (an
 error status) or "incomplete" (closed without an answer: the request never ended). h11 gets the same
 bytes: Request + Data + EndOfMessage is "accept", RemoteProtocolError "reject", NEED_DATA "incomplete".
+With --asgi the server runs conformance_app:asgi_app, whose RAW_URI comes from the ASGI scope's raw_path
+and query_string: h11's target is reduced the same way (an absolute-form target to its path and query,
+an empty query "/?" to "/": the scope cannot tell it from none).
 """
 
 import argparse
@@ -200,12 +203,23 @@ def summary(raw, mine, theirs):
     return "unicorn: %r | h11: %r | request: %r" % (mine, theirs, raw)
 
 
-def agree(mine, theirs):
+_ABSOLUTE = re.compile(rb"(?i)https?://[^/?]*")
+
+
+def agree(mine, theirs, asgi=False):
     if mine.kind != theirs.kind:
         return False
     if mine.kind != "accept":
         return True
-    return (mine.method, mine.target, mine.body) == (theirs.method, theirs.target, theirs.body)
+    target = theirs.target
+    if asgi:
+        m = _ABSOLUTE.match(target)
+        if m:
+            target = target[m.end():]
+        path, sep, query = target.partition(b"?")
+        if sep and not query:
+            target = path
+    return (mine.method, mine.target, mine.body) == (theirs.method, target, theirs.body)
 
 
 def main(argv=None):
@@ -214,6 +228,7 @@ def main(argv=None):
     ap.add_argument("--examples", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--report", help="write the disagreements, classified, as JSON lines")
+    ap.add_argument("--asgi", action="store_true", help="the server runs the ASGI twin (see above)")
     args = ap.parse_args(argv)
     table = load_differences()
     counts = {"examples": 0, "agree": 0, "deliberate": 0, "unexplained": 0}
@@ -233,7 +248,7 @@ def main(argv=None):
         mine, theirs = unicorn(args.port, raw), reference(raw)
         key = "unicorn %s / h11 %s" % (mine.kind, theirs.kind)
         verdicts[key] = verdicts.get(key, 0) + 1
-        if agree(mine, theirs):
+        if agree(mine, theirs, args.asgi):
             counts["agree"] += 1
             return
         line = summary(raw, mine, theirs)

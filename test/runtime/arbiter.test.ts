@@ -1,13 +1,13 @@
 // The arbiter through the real CLI: binding, workers, signals, boot failures, orphans.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CLI, FIXTURES, childPids, freePort, get, isAlive, killGroup, parseResponse, rawRequest, runCli, sleep, startServer,
+  CLI, FIXTURES, childPids, freePort, get, isAlive, killGroup, parseResponse, rawRequest, runCli, sleep, spawnGroup, startServer,
   waitUntil, Server,
 } from '../helpers';
 
@@ -118,10 +118,7 @@ describe('serving', () => {
     const handle = (net as any)._createServerHandle('127.0.0.1', 0, 4);
     const name: { port?: number } = {};
     handle.getsockname(name);
-    const proc = spawn(process.execPath, [CLI, ...base, '-b', 'fd://3', 'app:app'], {
-      stdio: ['ignore', 'pipe', 'pipe', handle.fd],
-      detached: true,
-    });
+    const proc = spawnGroup(process.execPath, [CLI, ...base, '-b', 'fd://3', 'app:app'], { stdio: ['ignore', 'pipe', 'pipe', handle.fd] });
     handle.close();
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
@@ -147,8 +144,8 @@ describe('serving', () => {
     const sockPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-sd-')), 'sd.sock');
     const unix = (net as any)._createServerHandle(sockPath, -1, -1);
     // systemd sets LISTEN_PID to the pid of the process it execs: the shell execs node, keeping its pid.
-    const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=2 exec "${process.execPath}" "${CLI}" "$@"`, 'sh',
-      ...base, '-b', '127.0.0.1:1', 'app:app'], { stdio: ['ignore', 'pipe', 'pipe', tcp.fd, unix.fd], detached: true });
+    const proc = spawnGroup('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=2 exec "${process.execPath}" "${CLI}" "$@"`, 'sh',
+      ...base, '-b', '127.0.0.1:1', 'app:app'], { stdio: ['ignore', 'pipe', 'pipe', tcp.fd, unix.fd] });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
@@ -259,7 +256,9 @@ describe('worker supervision', () => {
   });
 });
 
-describe('boot failures stop the server instead of respawning', () => {
+// Independent runs (port 0, their own blockers), two of them waiting out gunicorn's five bind retries:
+// run side by side.
+describe('boot failures stop the server instead of respawning', { concurrency: true }, () => {
   test('an app that fails to import: traceback, exit 4', async () => {
     const r = await runCli([...base, '-w', '2', '-b', '127.0.0.1:0', 'broken_import:app']);
     assert.equal(r.code, 4, r.stderr);

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   startServer, rawRequest, parseResponse, runCli, waitUntil, get, childPids, freePort, isAlive, FIXTURES, EXAMPLES, SYSTEM_PYTHON, Server,
+  ctlRequest,
 } from '../helpers';
 import { Client, destroyClients } from '../http-client';
 import { makePki } from '../pki';
@@ -96,6 +97,14 @@ describe('asgi: HTTP/1.1', () => {
     const answers = [await c.response(), await c.response(), await c.response()];
     assert.deepEqual(answers.map((r) => r.status), [200, 200, 404]);
     assert.equal(JSON.parse(answers[0].body.toString()).query_string, 'a=1');
+    // A chunked body that came whole with its head (decoded before the app runs), then the next request.
+    c.send('POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' + GET('/hello') + GET('/missing'));
+    const more = [await c.response(), await c.response(), await c.response()];
+    assert.deepEqual(more.map((r) => r.status), [200, 200, 404]);
+    assert.deepEqual([more[0].body.toString().split(' ')[0], more[1].body.toString()], ['5', 'Hello, world!']);
+    c.send(GET('/scope?after=1'));
+    const after = await c.response();
+    assert.equal(JSON.parse(after.body.toString()).query_string, 'after=1', 'the next answer is to the next request: nothing was read twice');
     c.destroy();
   });
 
@@ -135,6 +144,35 @@ describe('asgi: HTTP/1.1', () => {
     const res = await c.response();
     assert.equal(res.headers['transfer-encoding'], 'chunked');
     c.destroy();
+  });
+
+  test('bad chunk framing after the app started answering: the connection closes, the answer left unterminated', async () => {
+    const c = await Client.connect(s.port);
+    c.send('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+    c.send('7\r\npiece-0\r\n');
+    await c.received('piece-0'); // the 200 head and the first chunk are out
+    c.send('zz\r\nmore\r\n0\r\n\r\n');
+    await c.closedWithin(5000);
+    // No last chunk: the client cannot take the answer as complete; nothing after the bad framing, no second answer.
+    await assert.rejects(c.response(), (e: Error) => {
+      assert.match(e.message, /connection closed; got "HTTP\/1\.1 200 /);
+      assert.doesNotMatch(e.message, /more|HTTP\/1\.1 [45]00/);
+      return true;
+    });
+    assert.equal((await get(s.port, '/hello')).status, 200);
+  });
+
+  test('bad chunk framing while an app that ignores http.disconnect reads: one 400, then the close', async () => {
+    // /count takes http.disconnect as the end of the body and answers 200: that answer must never go out.
+    // (Whether the bad line arrives with the head or after the app ran, the client sees the same.)
+    const c = await Client.connect(s.port);
+    c.send('POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    c.send('zz\r\n');
+    const res = await c.response();
+    assert.equal(res.status, 400);
+    await c.closedWithin(5000);
+    await assert.rejects(c.response(), /connection closed; got ""/, 'nothing after the 400');
+    assert.equal((await get(s.port, '/hello')).status, 200);
   });
 
   test('a client that leaves mid-body: the app gets http.disconnect', async () => {
@@ -211,6 +249,34 @@ describe('asgi: HTTP/1.1', () => {
     } finally {
       udp.close();
     }
+  });
+
+  test('pre_request and post_request hooks from a config file run around each request, on the loop, as for WSGI', async () => {
+    const record = tmp('hooks.jsonl');
+    const conf = path.join(FIXTURES, 'worker-hooks', 'gunicorn.conf.py'); // the WSGI workers' hooks test's config file
+    const hs = await serve(['-c', conf, '-k', 'asgi', 'raw_app:app'], { HOOK_RECORD: record });
+    const calls = () => fs.readFileSync(record, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const res = await get(hs.port, '/hello?x=1', { 'X-Hook-Test': 'yes' });
+    assert.deepEqual([res.status, res.body.toString()], [200, 'Hello, world!']);
+    assert.equal((await get(hs.port, '/refused-by-hook')).status, 500, 'pre_request raising: a 500, the app never runs (it would 404)');
+    await hs.waitForOutput(/Error handling request \/refused-by-hook\nTraceback[\s\S]*RuntimeError: pre_request says no/);
+    assert.equal((await get(hs.port, '/post-fails')).status, 404, 'post_request raising: the answer stands');
+    await hs.waitForOutput(/\[ERROR\] Exception in post_request hook\nTraceback[\s\S]*RuntimeError: post_request says no/);
+    await waitUntil(() => calls().some((c) => c.hook === 'post_request' && c.path === '/post-fails'), 5000, 'post_request for /post-fails');
+
+    const pre = calls().find((c) => c.hook === 'pre_request' && c.path === '/hello')!;
+    assert.deepEqual(
+      { method: pre.method, uri: pre.uri, query: pre.query, version: pre.version, header: pre.header, thread: pre.thread },
+      { method: 'GET', uri: '/hello?x=1', query: 'x=1', version: [1, 1], header: 'yes', thread: 'MainThread' },
+    );
+    const post = calls().find((c) => c.hook === 'post_request' && c.path === '/hello')!;
+    assert.deepEqual(
+      { status: post.status, status_code: post.status_code, sent: post.sent, headers: post.headers, environ_path: post.environ_path, same_req: post.same_req },
+      { status: '200 OK', status_code: 200, sent: 13, headers: [['content-type', 'text/plain']], environ_path: '/hello', same_req: true },
+    );
+    const refused = calls().find((c) => c.hook === 'post_request' && c.path === '/refused-by-hook')!;
+    assert.deepEqual([refused.status, refused.status_code], ['500 Internal Server Error', 500], 'post_request sees the 500');
+    assert.equal((await hs.stop()).code, 0);
   });
 
   test('Expect: 100-continue is answered when the app first reads', async () => {
@@ -341,6 +407,15 @@ describe('asgi: websockets (python3-websockets client)', () => {
     assert.deepEqual(await wsClient('bad-version', s.port), { status_line: 'HTTP/1.1 426 Upgrade Required', version_header: true });
   });
 
+  test('websocket_max_message_size: a message over it, whole or fragmented, closes with 1009; 0 means no limit', async () => {
+    const small = await serve(['-k', 'asgi', '--asgi-lifespan', 'off', '--websocket-max-message-size', '1000', 'raw_app:app']);
+    assert.deepEqual(await wsClient('sizes', small.port, '1000'), { echoed: 1000, whole: 1009, fragmented: 1009 });
+    await small.stop();
+    const unlimited = await serve(['-k', 'asgi', '--asgi-lifespan', 'off', '--websocket-max-message-size', '0', 'raw_app:app']);
+    assert.deepEqual(await wsClient('sizes', unlimited.port, '0'), { echoed: (16 << 20) + 1 });
+    await unlimited.stop();
+  });
+
   test('a graceful stop (TERM) closes open websockets with 1001', async () => {
     const held = wsClientProcess('hold', s.port);
     await held.opened;
@@ -412,12 +487,9 @@ describe('asgi: frameworks', () => {
 describe('asgi: under the arbiter', () => {
   test('the scoreboard: busy with the request in progress, open connections counted, then idle', async () => {
     const sock = tmp('ctl.sock');
-    const s = await serve(['-k', 'asgi', '-w', '1', '--keep-alive', '30', '--control-socket', sock, 'raw_app:app']);
-    const status = async () => {
-      const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout).workers[0];
-    };
+    // --asgi-disconnect-grace-period 0: the abandoned request below is cancelled as soon as its client leaves.
+    const s = await serve(['-k', 'asgi', '-w', '1', '--keep-alive', '30', '--asgi-disconnect-grace-period', '0', '--control-socket', sock, 'raw_app:app']);
+    const status = async () => (await ctlRequest(sock, { command: 'status' })).workers[0];
     await waitUntil(async () => (await status()).state === 'idle', 5000, 'idle after boot');
     const idle = [await Client.connect(s.port), await Client.connect(s.port)];
     for (const c of idle) {
@@ -428,9 +500,9 @@ describe('asgi: under the arbiter', () => {
     c.send(GET('/slow?30'));
     await waitUntil(async () => (await status()).state === 'busy', 5000, 'busy');
     const busy = await status();
-    assert.deepEqual({ method: busy.request.method, path: busy.request.path, connections: busy.connections }, { method: 'GET', path: '/slow', connections: 3 });
+    assert.deepEqual({ method: busy.request?.method, path: busy.request?.path, connections: busy.connections }, { method: 'GET', path: '/slow', connections: 3 });
     c.destroy();
-    // The disconnect grace period (3 s by default) ends the abandoned request: the worker is idle again.
+    // The disconnect grace period (none here) ends the abandoned request: the worker is idle again.
     await waitUntil(async () => {
       const w = await status();
       return w.state === 'idle' && w.connections === 2;
@@ -457,13 +529,8 @@ describe('asgi: under the arbiter', () => {
   test('debugger attach: a breakpoint in an async route stops there, and the paused worker is not killed', async () => {
     const sock = tmp('ctl.sock');
     const s = await serve(['-k', 'asgi', '-w', '1', '-t', '2', '--control-socket', sock, 'raw_app:app']);
-    const ctl = async (...args: string[]) => {
-      const r = await runCli(['ctl', '--socket', sock, '--json', ...args]);
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout);
-    };
     const [pid] = workerPids(s);
-    const { port } = await ctl('debug', String(pid));
+    const { port } = await ctlRequest(sock, { command: 'debug', pid });
     const dap = await DapClient.connect(port);
     const line = fs.readFileSync(path.join(DIR, 'raw_app.py'), 'utf8').split('\n')
       .findIndex((l) => l.includes('await asyncio.sleep(float(scope["query_string"]')) + 1;
@@ -478,8 +545,8 @@ describe('asgi: under the arbiter', () => {
       const response = rawRequest(s.port, 'GET /slow?0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 60000 });
       const stopped = await dap.event('stopped');
       assert.equal(stopped.body!.reason, 'breakpoint');
-      const status = await ctl('status');
-      assert.deepEqual({ state: status.workers[0].state, path: status.workers[0].request.path, attached: status.workers[0].debugger_attached },
+      const status = await ctlRequest(sock, { command: 'status' });
+      assert.deepEqual({ state: status.workers[0].state, path: status.workers[0].request?.path, attached: status.workers[0].debugger_attached },
         { state: 'busy', path: '/slow', attached: true });
       // The loop is paused, so its heartbeat stops: the watchdog notices and spares it.
       await s.waitForOutput(new RegExp(`Worker \\(pid:${pid}\\) is silent for over 2s but a debugger is attached: not killing it`), 20000);
@@ -520,16 +587,22 @@ describe('asgi: under the arbiter', () => {
   });
 
   test('HUP under websocket load: every websocket ends with 1001 or its own close, no connect fails, none lost', async () => {
-    const s = await serve(['-k', 'asgi', '-w', '2', 'raw_app:app']);
+    const sock = tmp('ctl.sock');
+    const s = await serve(['-k', 'asgi', '-w', '2', '--control-socket', sock, 'raw_app:app']);
     const old = workerPids(s).sort();
-    const load = wsClientProcess('load', s.port, '6');
-    await waitUntil(() => fs.existsSync('/proc/' + load.proc.pid), 1000, 'load running');
-    await s.waitForOutput(/Booting worker with pid/);
+    // The load's 8 clients run until the stop file exists (60 s at most).
+    const stop = tmp('stop');
+    const load = wsClientProcess('load', s.port, '60', stop);
+    const open = async () => (await ctlRequest(sock, { command: 'status' })).workers.reduce((n, w) => n + w.connections, 0);
+    await waitUntil(async () => (await open()) === 8, 20000, 'the 8 websockets open');
     process.kill(s.pid, 'SIGHUP');
     await waitUntil(() => {
       const now = workerPids(s);
       return now.length === 2 && now.every((p) => !old.includes(p));
     }, 30000, 'two new workers');
+    // Every client, closed with 1001 by an old worker, has connected again to a new one: the load ends.
+    await waitUntil(async () => (await open()) === 8, 20000, 'the 8 websockets open on the new workers');
+    fs.writeFileSync(stop, '');
     const stats = (await load.result) as { echoed: number; ends: Record<string, number>; connect_errors: number; lost: number };
     assert.equal(stats.connect_errors, 0);
     assert.equal(stats.lost, 0);

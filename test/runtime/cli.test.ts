@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from '../helpers';
+import { inParallel, runCli } from '../helpers';
 import { SETTINGS, getSetting, ignoredWarning, isBuilt } from '../../runtime/src/core/settings';
 
 function tmpdir(files: Record<string, string> = {}): string {
@@ -15,6 +15,9 @@ function tmpdir(files: Record<string, string> = {}): string {
   }
   return dir;
 }
+
+// The CLI runs below are one-shot and independent of each other (each in its own temporary
+// directory): the suites run two tests at a time, and the long lists of refusals three runs at a time.
 
 /** --print-config output as name → Python literal text. */
 async function effective(args: string[], opts: Parameters<typeof runCli>[1] = {}): Promise<Record<string, string>> {
@@ -60,7 +63,7 @@ describe('help and version', () => {
   });
 });
 
-describe('settings from the command line', () => {
+describe('settings from the command line', { concurrency: 2 }, () => {
   test('gunicorn flags set their settings', async () => {
     const cfg = await effective([
       '-w', '3', '-k', 'sync', '-t', '45', '--graceful-timeout', '7', '--keep-alive', '5', '--backlog', '64',
@@ -122,7 +125,7 @@ describe('settings from the command line', () => {
   });
 });
 
-describe('config precedence: defaults < config file < UNICORN_CMD_ARGS < command line', () => {
+describe('config precedence: defaults < config file < UNICORN_CMD_ARGS < command line', { concurrency: 2 }, () => {
   const conf = 'workers = 3\ntimeout = 11\nbind = "127.0.0.1:9100"\nloglevel = "warning"\nwsgi_app = "conf:app"\n';
 
   test('the config file beats the defaults', async () => {
@@ -195,23 +198,25 @@ describe('config precedence: defaults < config file < UNICORN_CMD_ARGS < command
   });
 });
 
-describe('bad input: one line naming the culprit and the fix, exit 2, nothing started', () => {
+describe('bad input: one line naming the culprit and the fix, exit 2, nothing started', { concurrency: 2 }, () => {
   test('unknown option, with a suggestion', async () => {
     await refused(['--wrkers', '3', 'a:b'], /^unicorn: error: command line: unknown option '--wrkers' \(did you mean --workers\?\) — see unicorn --help$/);
   });
 
   test('bad values on the command line', async () => {
-    await refused(['-w', '0', 'a:b'], /^unicorn: error: command line: workers: 0 is below the minimum 1 — give a number of at least 1$/);
-    await refused(['-w', 'four', 'a:b'], /workers: "four" is not a whole number — give a whole number of at least 1, e\.g\. --workers 4$/);
-    await refused(['-t', '-5', 'a:b'], /timeout: -5 is below the minimum 0/);
-    await refused(['-k', 'eventlet', 'a:b'], /worker_class: eventlet is not supported \(gunicorn 26 removed its eventlet worker; eventlet is unmaintained\) — use -k gevent for greenlets, or -k asgi for an async app$/);
-    await refused(['-k', 'gthred', 'a:b'], /worker_class: "gthred" is not one of sync, gthread, asgi, gevent — did you mean gthread\?$/);
-    await refused(['--log-level', 'loud', 'a:b'], /loglevel: "loud" is not one of debug, info, warning, error, critical/);
-    await refused(['-e', 'NOEQUALS', 'a:b'], /raw_env: "NOEQUALS" is not KEY=VALUE — write it as -e NAME=value$/);
-    await refused(['-w'], /option '-w, --workers <INT>' argument missing/);
-    await refused(['a:b', 'c:d'], /too many arguments/);
-    await refused(['--port', 'http', 'a:b'], /--port "http" is not a port number/);
-    await refused(['-b', '127.0.0.1:1', '--port', '2', 'a:b'], /both --bind and --host\/--port given — use one of them$/);
+    await inParallel([
+      () => refused(['-w', '0', 'a:b'], /^unicorn: error: command line: workers: 0 is below the minimum 1 — give a number of at least 1$/),
+      () => refused(['-w', 'four', 'a:b'], /workers: "four" is not a whole number — give a whole number of at least 1, e\.g\. --workers 4$/),
+      () => refused(['-t', '-5', 'a:b'], /timeout: -5 is below the minimum 0/),
+      () => refused(['-k', 'eventlet', 'a:b'], /worker_class: eventlet is not supported \(gunicorn 26 removed its eventlet worker; eventlet is unmaintained\) — use -k gevent for greenlets, or -k asgi for an async app$/),
+      () => refused(['-k', 'gthred', 'a:b'], /worker_class: "gthred" is not one of sync, gthread, asgi, gevent — did you mean gthread\?$/),
+      () => refused(['--log-level', 'loud', 'a:b'], /loglevel: "loud" is not one of debug, info, warning, error, critical/),
+      () => refused(['-e', 'NOEQUALS', 'a:b'], /raw_env: "NOEQUALS" is not KEY=VALUE — write it as -e NAME=value$/),
+      () => refused(['-w'], /option '-w, --workers <INT>' argument missing/),
+      () => refused(['a:b', 'c:d'], /too many arguments/),
+      () => refused(['--port', 'http', 'a:b'], /--port "http" is not a port number/),
+      () => refused(['-b', '127.0.0.1:1', '--port', '2', 'a:b'], /both --bind and --host\/--port given — use one of them$/),
+    ]);
   });
 
   test('gthread, threads and worker_connections are accepted', async () => {
@@ -222,12 +227,14 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
   });
 
   test('gunicorn settings not built are refused by name unless left at gunicorn\'s default', async () => {
-    await refused(['--paste', 'x.ini', 'a:b'], /^unicorn: error: command line: paste: not supported: PasteDeploy \.ini apps are not loaded/);
-    await refused(['--logger-class', 'x.Logger', 'a:b'], /logger_class: not supported: Unicorn's log is not a gunicorn Logger class/);
-    await refused(['--dirty-workers', '2', 'a:b'], /dirty_workers: not supported: Unicorn has no dirty arbiter/);
-    await refused(['--protocol', 'uwsgi', 'a:b'], /protocol: not supported: the uWSGI binary protocol is not built/);
-    await refused(['--http-protocols', 'h2', 'a:b'], /http_protocols: not supported: Unicorn speaks HTTP\/1\.1 only and this list leaves out h1 — add h1/);
-    await refused(['a:b'], /unicorn\.conf\.py:2: dirty_apps: not supported/, { cwd: tmpdir({ 'unicorn.conf.py': 'workers = 2\ndirty_apps = ["m:App"]\n' }) });
+    await inParallel([
+      () => refused(['--paste', 'x.ini', 'a:b'], /^unicorn: error: command line: paste: not supported: PasteDeploy \.ini apps are not loaded/),
+      () => refused(['--logger-class', 'x.Logger', 'a:b'], /logger_class: not supported: Unicorn's log is not a gunicorn Logger class/),
+      () => refused(['--dirty-workers', '2', 'a:b'], /dirty_workers: not supported: Unicorn has no dirty arbiter/),
+      () => refused(['--protocol', 'uwsgi', 'a:b'], /protocol: not supported: the uWSGI binary protocol is not built/),
+      () => refused(['--http-protocols', 'h2', 'a:b'], /http_protocols: not supported: Unicorn speaks HTTP\/1\.1 only and this list leaves out h1 — add h1/),
+      () => refused(['a:b'], /unicorn\.conf\.py:2: dirty_apps: not supported/, { cwd: tmpdir({ 'unicorn.conf.py': 'workers = 2\ndirty_apps = ["m:App"]\n' }) }),
+    ]);
     // gunicorn's own defaults ask for nothing: accepted silently.
     const r = await runCli(['--print-config', '--logger-class', 'gunicorn.glogging.Logger', '--dirty-workers', '0', '--protocol', 'http', 'a:b'],
       { cwd: tmpdir({ 'unicorn.conf.py': 'paste = None\nlogger_class = "simple"\nstrip_header_spaces = False\n' }) });
@@ -268,33 +275,37 @@ describe('bad input: one line naming the culprit and the fix, exit 2, nothing st
       ['timeout = object()\n', /unicorn\.conf\.py:1: timeout: a object object is not a valid value/],
       ['config = "other.py"\n', /config: a config file cannot name another config file/],
     ];
-    for (const [text, re] of cases) await refused(['a:b'], re, { cwd: tmpdir({ 'unicorn.conf.py': text }) });
+    await inParallel(cases.map(([text, re]) => () => refused(['a:b'], re, { cwd: tmpdir({ 'unicorn.conf.py': text }) })));
   });
 
   test('missing config file, bad environment, bad app, bad chdir, missing interpreter', async () => {
-    await refused(['-c', 'nope.py', 'a:b'], /^unicorn: error: config file nope\.py not found — check the path given to -c$/, { cwd: tmpdir() });
-    await refused(['a:b'], /^unicorn: error: UNICORN_CMD_ARGS: workers: 0 is below the minimum 1/, { env: { UNICORN_CMD_ARGS: '-w 0' } });
-    await refused(['a:b'], /UNICORN_CMD_ARGS: unknown option '--bogus'/, { env: { UNICORN_CMD_ARGS: '--bogus' } });
-    await refused(['a:b'], /WEB_CONCURRENCY="lots" is not a positive whole number/, { env: { WEB_CONCURRENCY: 'lots' } });
-    await refused([], /no app to serve — give APP_MODULE \(e\.g\. unicorn test:app\) or set wsgi_app in the config file$/, { cwd: tmpdir() });
-    await refused(['not an app'], /app "not an app" is not MODULE:CALLABLE/);
-    await refused(['--chdir', '/no/such/dir', 'a:b'], /chdir: \/no\/such\/dir is not a directory — give an existing directory to --chdir$/);
-    await refused(['--python', '/no/python3', '-b', '127.0.0.1:0', 'a:b'], /python interpreter "\/no\/python3" not found — install Python 3\.8\+ or name one with --python PATH$/);
-    await refused(['-b', 'unix:', 'a:b'], /bind "unix:": no path after unix:/);
-    await refused(['-b', '127.0.0.1:http', 'a:b'], /bind "127\.0\.0\.1:http": port "http" is not a number from 0 to 65535/);
-    await refused(['-b', '::1:8000', 'a:b'], /bind "::1:8000": an IPv6 address needs brackets — write \[::1:8000\]:8000/);
-    await refused(['-b', 'fd://x', 'a:b'], /bind "fd:\/\/x": the descriptor is not a number/);
+    await inParallel([
+      () => refused(['-c', 'nope.py', 'a:b'], /^unicorn: error: config file nope\.py not found — check the path given to -c$/, { cwd: tmpdir() }),
+      () => refused(['a:b'], /^unicorn: error: UNICORN_CMD_ARGS: workers: 0 is below the minimum 1/, { env: { UNICORN_CMD_ARGS: '-w 0' } }),
+      () => refused(['a:b'], /UNICORN_CMD_ARGS: unknown option '--bogus'/, { env: { UNICORN_CMD_ARGS: '--bogus' } }),
+      () => refused(['a:b'], /WEB_CONCURRENCY="lots" is not a positive whole number/, { env: { WEB_CONCURRENCY: 'lots' } }),
+      () => refused([], /no app to serve — give APP_MODULE \(e\.g\. unicorn test:app\) or set wsgi_app in the config file$/, { cwd: tmpdir() }),
+      () => refused(['not an app'], /app "not an app" is not MODULE:CALLABLE/),
+      () => refused(['--chdir', '/no/such/dir', 'a:b'], /chdir: \/no\/such\/dir is not a directory — give an existing directory to --chdir$/),
+      () => refused(['--python', '/no/python3', '-b', '127.0.0.1:0', 'a:b'], /python interpreter "\/no\/python3" not found — install Python 3\.8\+ or name one with --python PATH$/),
+      () => refused(['-b', 'unix:', 'a:b'], /bind "unix:": no path after unix:/),
+      () => refused(['-b', '127.0.0.1:http', 'a:b'], /bind "127\.0\.0\.1:http": port "http" is not a number from 0 to 65535/),
+      () => refused(['-b', '::1:8000', 'a:b'], /bind "::1:8000": an IPv6 address needs brackets — write \[::1:8000\]:8000/),
+      () => refused(['-b', 'fd://x', 'a:b'], /bind "fd:\/\/x": the descriptor is not a number/),
+    ]);
   });
 
   test('unicorn-django outside a Django project', async () => {
-    await refused([], /^unicorn-django: error: no manage\.py in .* — run unicorn-django in your Django project's directory, or pass --chdir PROJECT_DIR$/, {
-      bin: 'unicorn-django',
-      cwd: tmpdir(),
-    });
-    await refused([], /manage\.py: manage\.py does not set DJANGO_SETTINGS_MODULE — set DJANGO_SETTINGS_MODULE in the environment/, {
-      bin: 'unicorn-django',
-      cwd: tmpdir({ 'manage.py': 'print(1)\n' }),
-    });
+    await Promise.all([
+      refused([], /^unicorn-django: error: no manage\.py in .* — run unicorn-django in your Django project's directory, or pass --chdir PROJECT_DIR$/, {
+        bin: 'unicorn-django',
+        cwd: tmpdir(),
+      }),
+      refused([], /manage\.py: manage\.py does not set DJANGO_SETTINGS_MODULE — set DJANGO_SETTINGS_MODULE in the environment/, {
+        bin: 'unicorn-django',
+        cwd: tmpdir({ 'manage.py': 'print(1)\n' }),
+      }),
+    ]);
   });
 });
 

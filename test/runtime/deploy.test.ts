@@ -4,11 +4,11 @@
 // shared config as Unicorn itself reads it (--print-config).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, EXAMPLES, FIXTURES, SYSTEM_PYTHON, freePort, get, killGroup, rawRequest, parseResponse, runCli, waitUntil } from '../helpers';
+import { CLI, EXAMPLES, FIXTURES, SYSTEM_PYTHON, freePort, get, killGroup, rawRequest, parseResponse, runCli, spawnGroup, waitUntil } from '../helpers';
 
 const DEPLOY = path.join(EXAMPLES, 'deploy');
 const CONF = path.join(DEPLOY, 'unicorn.conf.py');
@@ -55,7 +55,7 @@ function unit(file: string): Record<string, string> {
 
 /** A process in its own group, its output collected. */
 function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { proc: ChildProcess; output: () => string } {
-  const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawnGroup(cmd, args, { env });
   groups.push(proc.pid!);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIXTURES, Server, get, runCli, startServer, waitUntil } from '../helpers';
+import { FIXTURES, Server, ctlRequest, get, runCli, startServer, waitUntil } from '../helpers';
 
 const HOOKS = path.join(FIXTURES, 'hooks');
 const APPS = path.join(FIXTURES, 'arbiter');
@@ -15,9 +15,7 @@ after(async () => {
 
 /** The workers (the hook process is a child of the arbiter too, so /proc's children would count it). */
 async function workers(sock: string): Promise<number[]> {
-  const r = await runCli(['ctl', '--socket', sock, '--json', 'status']);
-  assert.equal(r.code, 0, `unicorn ctl status: ${r.stderr}`);
-  return JSON.parse(r.stdout).workers.filter((w: { state: string }) => w.state !== 'exiting').map((w: { pid: number }) => w.pid);
+  return (await ctlRequest(sock, { command: 'status' })).workers.filter((w) => w.state !== 'exiting').map((w) => w.pid);
 }
 
 function ctlSocket(): string {

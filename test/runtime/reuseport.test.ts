@@ -30,11 +30,14 @@ describe('reuse_port', () => {
     const port = await freePort();
     const first = await startServer(['-b', `127.0.0.1:${port}`, '--chdir', 'test/fixtures/apps', 'echo_app'], { noBind: true, port });
     try {
-      const r = await runCli(['-b', `127.0.0.1:${port}`, '--chdir', 'test/fixtures/apps', 'echo_app'], { timeoutMs: 30000 });
+      // Both wait out the bind retries, so they run side by side. The second shows that one with
+      // --reuse-port cannot join a socket that was bound without it.
+      const [r, late] = await Promise.all([
+        runCli(['-b', `127.0.0.1:${port}`, '--chdir', 'test/fixtures/apps', 'echo_app'], { timeoutMs: 30000 }),
+        runCli(['-b', `127.0.0.1:${port}`, '--reuse-port', '--chdir', 'test/fixtures/apps', 'echo_app'], { timeoutMs: 30000 }),
+      ]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`bind "127\\.0\\.0\\.1:${port}": address already in use — stop the other server on it or choose another port with -b`));
-      // And one with --reuse-port cannot join a socket that was bound without it.
-      const late = await runCli(['-b', `127.0.0.1:${port}`, '--reuse-port', '--chdir', 'test/fixtures/apps', 'echo_app'], { timeoutMs: 30000 });
       assert.equal(late.code, 1);
       assert.match(late.stderr, /address already in use/);
     } finally {

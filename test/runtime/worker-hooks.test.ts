@@ -126,7 +126,8 @@ describe('worker-side hooks', () => {
   });
 });
 
-describe('worker-side hooks that raise', () => {
+// Independent servers (port 0) that mostly wait on a worker's boot or its watchdog: a few at a time.
+describe('worker-side hooks that raise', { concurrency: 4 }, () => {
   const failing = path.join(HOOKS, 'failing.conf.py');
 
   for (const hook of ['post_fork', 'post_worker_init']) {

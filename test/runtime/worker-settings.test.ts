@@ -93,6 +93,7 @@ describe('the settings a worker receives', () => {
       asgi_loop: 'asyncio',
       asgi_lifespan: 'off',
       asgi_disconnect_grace_period: 5,
+      websocket_max_message_size: 65536,
       keyfile: pki.serverKey,
       certfile: pki.serverCert,
       ca_certs: pki.caCert,

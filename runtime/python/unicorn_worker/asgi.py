@@ -5,7 +5,12 @@ One protocol object per connection. Request heads go through the same parser as 
 is answered 400/414/431/501/505 before the app runs. Each request runs in its own task, and the
 connection's next (pipelined) request is parsed only once the previous response is complete, so
 answers go out in order. The request body is pulled by the app's receive() from the connection's
-buffer (reading pauses while the buffer is full), so bodies stream both ways with back-pressure.
+buffer (reading pauses while the buffer is full), so bodies stream both ways with back-pressure. The
+part of a chunked body that came with the head is decoded before the app runs, so bad chunk framing or
+a forbidden trailer in it is refused with the app never called (the WSGI workers read up to 1 MiB
+ahead; waiting for more here would stall a client that streams both ways). A framing error further on
+gives the app http.disconnect (never a truncated body as complete), the client the 400 if nothing was
+answered yet, and the connection is closed.
 
 Lifespan runs once per worker before the worker reports booted; a startup failure is a boot failure.
 Websockets (RFC 6455) are in websocket.py. The worker accepts on its own (not loop.create_server) so
@@ -112,7 +117,9 @@ def raw_path(req):
     if q >= 0:
         target = target[:q]
     if target.startswith(("http://", "https://", "HTTP://", "HTTPS://")):
-        return req.path.encode("latin-1")
+        # Absolute-form: the path component as sent (not percent-decoded), without scheme and authority.
+        slash = target.find("/", target.index("//") + 2)
+        return target[slash:].encode("latin-1") if slash >= 0 else b""
     return target.encode("latin-1")
 
 
@@ -193,7 +200,7 @@ class RequestCycle(Waiting):
     __slots__ = (
         "proto", "req", "scope", "keep_alive", "framer", "body_done", "continue_due",
         "started", "head_only", "chunked", "length", "sent", "complete", "status", "headers", "task",
-        "disconnected", "t0", "waiter", "head_out", "body_given", "bodyless",
+        "disconnected", "t0", "waiter", "head_out", "body_given", "bodyless", "ahead", "hooked",
     )
 
     def __init__(self, proto, req, scope, keep_alive):
@@ -219,6 +226,8 @@ class RequestCycle(Waiting):
         self.head_out = False
         self.bodyless = False  # no body may follow the head (HEAD, 1xx, 204, 304): set with the head
         self.body_given = False  # the last http.request message (more_body False) went to the app
+        self.ahead = b""  # the start of a chunked body, decoded with the head (HttpProtocol.next_request)
+        self.hooked = None  # (req, environ) for the config file's pre_request/post_request hooks, when it has them
 
     # -- receive() --
 
@@ -226,7 +235,7 @@ class RequestCycle(Waiting):
         """Body bytes available in the connection's buffer now (b"" when none)."""
         proto = self.proto
         buf = proto.buf
-        if not buf:
+        if not buf or self.body_done:  # (done: the buffer holds the next request)
             return b""
         framer = self.framer
         data = framer.feed(bytes(buf))
@@ -254,6 +263,9 @@ class RequestCycle(Waiting):
             except errors.RequestError as exc:
                 proto.body_error(self, exc)
                 return {"type": "http.disconnect"}
+            if self.ahead:
+                data = self.ahead + data
+                self.ahead = b""
             if proto.reading_paused and len(proto.buf) < HIGH_WATER:
                 proto.resume()
             if data or self.body_done:
@@ -269,12 +281,12 @@ class RequestCycle(Waiting):
         kind = message["type"]
         proto = self.proto
         if kind == "http.response.body":
+            if self.disconnected:
+                raise Disconnected("the client closed the connection")
             if not self.started:
                 raise RuntimeError("http.response.body sent before http.response.start")
             if self.complete:
                 raise RuntimeError("http.response.body sent after the response was complete")
-            if self.disconnected:
-                raise Disconnected("the client closed the connection")
             body = message.get("body", b"")
             more = message.get("more_body", False)
             self.write_body(body, more)
@@ -602,12 +614,32 @@ class HttpProtocol(asyncio.Protocol):
         cycle = RequestCycle(self, req, scope, keep)
         cycle.t0 = time.time()
         self.cycle = cycle
-        worker.request_started(req)
+        if req.chunked and self.buf and not req.expect_continue:
+            # Decode what came with the head now: bad framing in it is refused before the app runs.
+            try:
+                cycle.ahead = cycle.take_body()
+            except errors.RequestError as exc:
+                self.cycle = None
+                self.refuse(exc)
+                return
+        self.start_app(cycle)
+
+    def start_app(self, cycle):
+        self.worker.request_started(cycle.req)
+        hooks = self.ctx.hooks
+        if hooks is not None:
+            # gunicorn's ASGI worker calls pre_request/post_request too, with a WSGI-like environ (the access log's).
+            environ = request_environ(self, cycle)
+            view = hooks.request(cycle.req, environ, self.client)
+            view.scheme = cycle.scope["scheme"]
+            cycle.hooked = (view, environ)
         cycle.task = self.loop.create_task(self.run_app(cycle))
 
     async def run_app(self, cycle):
         worker = self.worker
         try:
+            if cycle.hooked is not None:
+                self.ctx.hooks.pre_request(cycle.hooked[0])  # raising: logged below, and a 500 (gunicorn's rule)
             await worker.app(cycle.scope, cycle.receive, cycle.send)
         except asyncio.CancelledError:
             if not cycle.disconnected:
@@ -626,7 +658,8 @@ class HttpProtocol(asyncio.Protocol):
         else:
             if not cycle.complete:
                 if not cycle.started:
-                    self.log.error("the app returned without starting a response to %s", cycle.req.target)
+                    if not cycle.disconnected:
+                        self.log.error("the app returned without starting a response to %s", cycle.req.target)
                     self.abort_cycle(cycle, internal_error_response())
                 else:
                     if not cycle.disconnected:
@@ -639,6 +672,7 @@ class HttpProtocol(asyncio.Protocol):
         """The app failed: a 500 if nothing of the response went out, else the connection ends."""
         if answer is not None and not cycle.head_out and not self.closed:
             cycle.status = 500
+            cycle.head_out = True
             cycle.headers = ()
             cycle.sent = len(answer) - answer.index(b"\r\n\r\n") - 4
             self.transport.write(answer)
@@ -651,6 +685,8 @@ class HttpProtocol(asyncio.Protocol):
         self.ctx.record(cycle.status if cycle.head_out else 0, took, cycle.sent)
         if worker.access_log is not None:
             worker.log_access(self, cycle, took)
+        if cycle.hooked is not None:
+            self.ctx.hooks.post_request(cycle.hooked[0], cycle.hooked[1], ResponseInfo(cycle))
         worker.request_done()
         self.cycle = None
         if self.closed:
@@ -726,10 +762,11 @@ class HttpProtocol(asyncio.Protocol):
         cycle.keep_alive = False
         if not cycle.head_out:
             cycle.status = exc.status
+            cycle.head_out = True
             self.transport.write(error_response(exc))
         cycle.complete = True
         cycle.body_done = True
-        self.buf.clear()
+        self.linger()  # nothing more is read from this connection
 
     # -- websockets --
 
@@ -759,6 +796,7 @@ class AsgiWorker(BaseLoop):
         s = boot.settings
         self.take_connection_settings()
         self.disconnect_grace = float(s["asgi_disconnect_grace_period"])
+        self.websocket_max_message = int(s["websocket_max_message_size"]) or float("inf")  # 0: no limit
         self.lifespan_mode = s["asgi_lifespan"]
         self.loop_kind = s["asgi_loop"]
         root = s.get("root_path")
@@ -1088,28 +1126,46 @@ class AsgiWorker(BaseLoop):
             self.stop_event.set()
 
     def log_access(self, proto, cycle, took):
-        req = cycle.req
-        environ = {
-            "REQUEST_METHOD": req.method, "RAW_URI": req.target, "PATH_INFO": req.path,
-            "QUERY_STRING": req.query, "SERVER_PROTOCOL": req.protocol,
-            "REMOTE_ADDR": proto.client[0] if proto.client else "",
-        }
-        for name, value in req.headers:
-            key = "HTTP_" + name.replace("-", "_")
-            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                key = key[5:]
-            environ[key] = value
+        environ = cycle.hooked[1] if cycle.hooked is not None else request_environ(proto, cycle)
+        resp = ResponseInfo(cycle)
+        try:
+            self.access_log.write(environ, resp.status, resp.headers, cycle.sent, took)
+        except Exception:
+            self.log.exception("Error writing the access log")
+
+
+def request_environ(proto, cycle):
+    """The WSGI-like environ the access log and the pre/post_request hooks see of an ASGI request (gunicorn's)."""
+    req = cycle.req
+    environ = {
+        "REQUEST_METHOD": req.method, "RAW_URI": req.target, "PATH_INFO": req.path,
+        "QUERY_STRING": req.query, "SERVER_PROTOCOL": req.protocol,
+        "REMOTE_ADDR": proto.client[0] if proto.client else "", "wsgi.url_scheme": cycle.scope["scheme"],
+    }
+    for name, value in req.headers:
+        key = "HTTP_" + name.replace("-", "_")
+        if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+            key = key[5:]
+        environ[key] = value
+    return environ
+
+
+class ResponseInfo(object):
+    """An ASGI response as the access log and post_request see it: the WSGI Response's names (status "200 OK",
+    code, headers as str pairs, sent body bytes, headers_sent)."""
+
+    def __init__(self, cycle):
         headers = []
         for item in cycle.headers or ():
             try:
                 headers.append((item[0].decode("latin-1"), item[1].decode("latin-1")))
             except (AttributeError, IndexError, TypeError):
                 pass
-        status = "%d %s" % (cycle.status, _reason(cycle.status)) if cycle.status else None
-        try:
-            self.access_log.write(environ, status, headers, cycle.sent, took)
-        except Exception:
-            self.log.exception("Error writing the access log")
+        self.headers = headers
+        self.code = cycle.status
+        self.status = "%d %s" % (cycle.status, _reason(cycle.status)) if cycle.status else None
+        self.sent = cycle.sent
+        self.headers_sent = cycle.head_out
 
 
 def _reason(code):

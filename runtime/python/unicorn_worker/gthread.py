@@ -391,6 +391,8 @@ class ThreadWorker(BaseLoop):
         """Closes parked connections past their deadline: idle keep-alive ones, and clients too slow with a head."""
         for conn in list(self.conns.values()):
             if conn.parked and conn.deadline <= now:
+                if conn.buf:  # part of a head, then nothing: the sync worker's debug line for it
+                    self.log.debug("client %s timed out", peer_name(conn.peer))
                 self._close_parked(conn)
 
     def _close_parked(self, conn):

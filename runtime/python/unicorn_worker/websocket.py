@@ -17,7 +17,8 @@ from .asgi import Disconnected, RequestCycle, Waiting, asgi_path, check_header, 
 from .wsgi import internal_error_response
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-# The largest message (all its fragments) accepted from a client; beyond it the connection closes with 1009.
+# Bytes a client may send before the app accepts; beyond them reading pauses until it does. (The largest
+# message accepted is the websocket_max_message_size setting; beyond it the connection closes with 1009.)
 MAX_MESSAGE = 16 << 20
 # How long after our close frame we wait for the client's before closing the TCP connection.
 CLOSE_TIMEOUT = 5.0
@@ -79,6 +80,7 @@ class WebSocket(Waiting):
         self.fragments = None  # (opcode, [payloads], size) of a message in progress
         self.task = None
         self.denial = None  # the RequestCycle of a websocket.http.response
+        self.max_message = proto.worker.websocket_max_message
 
     # -- the handshake --
 
@@ -327,8 +329,8 @@ class WebSocket(Waiting):
             if opcode >= 8:
                 if not fin or n > 125:
                     raise ProtocolError(1002, "control frames must be whole and at most 125 bytes")
-            elif n > MAX_MESSAGE:
-                raise ProtocolError(1009, "message larger than %d bytes" % MAX_MESSAGE)
+            elif n > self.max_message:
+                raise ProtocolError(1009, "message larger than %d bytes" % self.max_message)
             end = pos + 4 + n
             if len(buf) < end:
                 return
@@ -351,8 +353,8 @@ class WebSocket(Waiting):
                 raise ProtocolError(1002, "continuation frame without a message")
             first, parts, size = self.fragments
             size += len(payload)
-            if size > MAX_MESSAGE:
-                raise ProtocolError(1009, "message larger than %d bytes" % MAX_MESSAGE)
+            if size > self.max_message:
+                raise ProtocolError(1009, "message larger than %d bytes" % self.max_message)
             parts.append(payload)
             if fin:
                 self.fragments = None

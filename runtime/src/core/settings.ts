@@ -304,6 +304,13 @@ export const SETTINGS: readonly Setting[] = [
       'http.disconnect / websocket.disconnect, and send() raises) before the worker cancels it; 0 ' +
       'cancels at once.',
   }),
+  s({
+    name: 'websocket_max_message_size', section: 'ASGI', flags: ['--websocket-max-message-size'], metavar: 'BYTES',
+    type: 'int', default: 16777216, min: 0, side: WORKER,
+    doc: 'The largest websocket message (all its fragments together) an asgi worker accepts from a client, ' +
+      'in bytes; a larger one closes the connection with code 1009 (message too big) as soon as its frame ' +
+      'headers announce it. 0 means no limit. (uvicorn\'s ws_max_size, with the same default of 16 MiB.)',
+  }),
   // --- Security ----------------------------------------------------------------------------
   s({
     name: 'limit_request_line', section: 'Security', flags: ['--limit-request-line'], metavar: 'INT', type: 'int',
