@@ -1,11 +1,21 @@
 // Finds what to serve in a workspace folder without running any of its code: a Django project
-// (manage.py) or modules with a top-level WSGI callable named `app` or `application`.
+// (manage.py) or modules with a top-level callable named `app` or `application`, each a WSGI or an
+// ASGI app (the ASGI ones are served by `-k asgi`).
 import fs from 'node:fs';
 import path from 'node:path';
 
 export type AppCandidate =
   | { kind: 'django'; /** Folder of manage.py, relative to the workspace folder ('' for itself). */ dir: string }
-  | { kind: 'module'; /** MODULE:CALLABLE */ app: string; /** Where the module's top package lives, relative ('' for the folder). */ chdir: string; file: string };
+  | {
+      kind: 'module';
+      /** MODULE:CALLABLE */ app: string;
+      /** Where the module's top package lives, relative ('' for the folder). */ chdir: string;
+      file: string;
+      /** Which worker classes serve it: WSGI (sync, gthread, gevent) or ASGI (asgi). */
+      protocol: AppProtocol;
+    };
+
+export type AppProtocol = 'wsgi' | 'asgi';
 
 /** A stable key for remembering the user's choice. */
 export function candidateId(c: AppCandidate): string {
@@ -14,7 +24,8 @@ export function candidateId(c: AppCandidate): string {
 
 export function describeCandidate(c: AppCandidate): { label: string; description: string } {
   if (c.kind === 'django') return { label: 'Django project', description: path.join(c.dir, 'manage.py') };
-  return { label: c.app, description: c.chdir ? `in ${c.chdir}` : c.file };
+  const where = c.chdir ? `in ${c.chdir}` : c.file;
+  return { label: c.app, description: c.protocol === 'asgi' ? `ASGI, runs with -k asgi · ${where}` : where };
 }
 
 const WSGI_NAMES = ['app', 'application'];
@@ -60,12 +71,24 @@ export function moduleFor(folder: string, file: string): { module: string; chdir
   return { module: parts.join('.'), chdir: path.relative(folder, dir) };
 }
 
+/** The file a module is imported from, relative to `base` (a module file or a package's __init__.py), if it exists. */
+export function moduleFile(base: string, module: string): string | undefined {
+  const rel = path.join(...module.split('.'));
+  return [`${rel}.py`, path.join(rel, '__init__.py')].map((f) => path.join(base, f)).find((f) => fs.existsSync(f));
+}
+
 /**
- * An ASGI entry (Django's asgi.py, `async def app(scope, receive, send)`): not a WSGI app, so not
- * offered to the sync and gthread workers.
+ * Whether a module's `app` / `application` is an ASGI app, from a line scan (a heuristic, like the
+ * names: the worker checks the real object at boot and names the worker class that fits): Django's
+ * asgi.py, an `async def app(scope, receive, send)`, an app built by FastAPI/Starlette/Quart/Litestar,
+ * or a module that imports one of those and no WSGI framework.
  */
-export function isAsgiModule(text: string): boolean {
-  return /get_asgi_application/.test(text) || /^async\s+def\s+(app|application)\s*\(/m.test(text);
+export function appProtocol(text: string): AppProtocol {
+  if (/get_asgi_application/.test(text) || /^async\s+def\s+(app|application)\s*\(/m.test(text)) return 'asgi';
+  if (/^(?:app|application)\s*(?::[^=]*)?=\s*(?:[\w.]+\.)?(?:FastAPI|Starlette|Quart|Litestar)\s*\(/m.test(text)) return 'asgi';
+  const importsAsgi = /^(?:from|import)\s+(?:fastapi|starlette|quart|litestar)\b/m.test(text);
+  const importsWsgi = /^(?:from|import)\s+(?:flask|bottle|pyramid|falcon|django\.core\.wsgi)\b/m.test(text);
+  return importsAsgi && !importsWsgi ? 'asgi' : 'wsgi';
 }
 
 const SKIP_FILES = new Set(['unicorn.conf.py', 'gunicorn.conf.py', 'setup.py', 'conftest.py', 'manage.py']);
@@ -81,11 +104,11 @@ export function detectApps(folder: string, pythonFiles: string[], readText: (fil
     const text = readText(file);
     if (text === undefined) continue;
     const names = topLevelWsgiNames(text);
-    if (!names.length || isAsgiModule(text)) continue;
+    if (!names.length) continue;
     const { module, chdir } = moduleFor(folder, file);
     // A Django project's own wsgi.py is what unicorn-django serves: not a second choice.
     if (names[0] === 'application' && /get_wsgi_application/.test(text) && out.some((c) => c.kind === 'django')) continue;
-    out.push({ kind: 'module', app: `${module}:${names[0]}`, chdir, file: path.relative(folder, file) });
+    out.push({ kind: 'module', app: `${module}:${names[0]}`, chdir, file: path.relative(folder, file), protocol: appProtocol(text) });
   }
   return out;
 }

@@ -19,13 +19,21 @@ export function missingDebugpyAdvice(error: string, pythonDebuggerInstalled: boo
   return error;
 }
 
+/**
+ * The server's own frames (the worker loop under the app: accept, parse, handle_request) are not the
+ * user's code: left out of call stacks and stepping, as gunicorn's would be, wherever the worker runs from.
+ */
+export const WORKER_FRAMES_EXCLUDED = [
+  { module: 'unicorn_worker', include: false },
+  { path: '**/unicorn_worker_main.py', include: false },
+];
+
 /** The debug configuration that attaches to one worker's debugpy port. */
 export function workerAttachConfig(pid: number, port: number, pythonDebugger: boolean): vscode.DebugConfiguration {
   const name = `Unicorn worker ${pid}`;
-  if (pythonDebugger) {
-    return { type: 'debugpy', request: 'attach', name, connect: { host: '127.0.0.1', port }, justMyCode: false, unicornWorkerPid: pid };
-  }
-  return { type: WORKER_DEBUG_TYPE, request: 'attach', name, host: '127.0.0.1', port, pid, justMyCode: false };
+  const common = { request: 'attach', name, justMyCode: false, rules: WORKER_FRAMES_EXCLUDED };
+  if (pythonDebugger) return { ...common, type: 'debugpy', connect: { host: '127.0.0.1', port }, unicornWorkerPid: pid };
+  return { ...common, type: WORKER_DEBUG_TYPE, host: '127.0.0.1', port, pid };
 }
 
 /** `unicorn-worker` sessions talk DAP straight to the worker's debugpy: no adapter process. */
@@ -45,6 +53,8 @@ export interface Attachment {
   focused: boolean;
   /** Workers that still accept although asked not to (their worker class cannot pause accepting). */
   othersAccepting: number[];
+  /** Every worker that has the focus now (this one and others being debugged). */
+  focus: number[];
 }
 
 export interface AttachOptions {
@@ -112,15 +122,17 @@ export class WorkerDebugger implements vscode.Disposable {
     this.sessions.set(pid, session);
     let focused = false;
     let othersAccepting: number[] = [];
+    let focus: number[] = [];
     if (options.focus) {
       const answer = await server.control({ command: 'focus', pid }, 10000);
       this.focused.set(session.id, { server, pid });
       // A worker class that cannot stop accepting on request keeps taking connections.
       othersAccepting = answer.accepting.filter((p) => !answer.focus.includes(p));
       focused = othersAccepting.length === 0;
+      focus = answer.focus;
     }
     this.changed.fire();
-    return { pid, port, session, focused, othersAccepting };
+    return { pid, port, session, focused, othersAccepting, focus };
   }
 
   dispose(): void {

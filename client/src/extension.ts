@@ -4,12 +4,13 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { DocumentSelector, LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
 import { COPY_FIX, RUN_FIX_IN_TERMINAL, WorkerStatus } from '../../runtime/src/core/control-protocol';
+import { describeCandidate } from './app-detection';
 import { ArbiterProcess, ServerHandle, controlSocketFor } from './arbiter-process';
 import { DiscoveredServer, discoverControlSockets } from './discovery';
 import { LiveView } from './live-view';
 import { LAUNCH_DEBUG_TYPE, LaunchAdapter, WORKER_DEBUG_TYPE, WorkerAdapterFactory, WorkerDebugger } from './debug';
 import { InterpreterFinder } from './interpreter';
-import { Invocation, InvocationError, lastPick, resolveInvocation } from './invocation';
+import { Invocation, InvocationError, chooseAppAgain, lastPick, resolveInvocation } from './invocation';
 import { CheckResult, appModuleFile, publish, runCheck } from './problems';
 import { MasterItem, ProcessNode, ProcessTreeProvider, VIEW_ID, WorkerItem } from './process-tree';
 import { ServerStatusBar } from './status-bar';
@@ -24,6 +25,8 @@ export interface UnicornApi {
   /** The last check at Start (`unicorn check --json`), and the labels the last app pick offered. */
   lastCheck(): CheckResult | undefined;
   lastPickLabels(): readonly string[];
+  /** The highlighted entry of the app pick while it is open (undefined when it is closed). */
+  lastPickActive(): string | undefined;
   /** The open live view, if any: its numbers and what its webview last drew. */
   liveView(): LiveView | undefined;
   readonly treeView: vscode.TreeView<ProcessNode>;
@@ -309,9 +312,14 @@ class Controller implements vscode.Disposable {
     if (pid === undefined) return undefined;
     try {
       const workers = (await server.refreshStatus())?.workers.length ?? 1;
-      const { port, focused, othersAccepting } = await this.debuggers.attach(server, pid, this.folder(), { focus: workers > 1 });
+      const { port, focused, othersAccepting, focus } = await this.debuggers.attach(server, pid, this.folder(), { focus: workers > 1 });
       await this.tree.refresh();
-      if (focused) {
+      if (focused && focus.length > 1) {
+        // Several workers attached: they share the new connections, the rest wait.
+        const others = focus.filter((p) => p !== pid);
+        const waiting = workers - focus.length;
+        void this.notify('info', `Unicorn: worker ${pid} is attached; new connections go to the workers being debugged (${[pid, ...others].join(', ')})${waiting > 0 ? ` — the other ${waiting} stop accepting until you detach` : ''}.`);
+      } else if (focused) {
         void this.notify('info', `Unicorn: worker ${pid} is attached and now takes every new connection — the other ${workers - 1} stop accepting until you detach.`);
       } else if (othersAccepting.length) {
         // The other way to make the next request reach it: one worker (Reload returns to the configured count).
@@ -349,6 +357,27 @@ class Controller implements vscode.Disposable {
     if (session) await vscode.debug.stopDebugging(session);
   }
 
+  /** Choose the App to Serve: asks again which detected app Start runs (the choice is remembered per workspace). */
+  async chooseApp(): Promise<string | undefined> {
+    const folder = this.folder();
+    if (!folder) return undefined;
+    try {
+      const chosen = await chooseAppAgain(folder, this.context.workspaceState);
+      if (!chosen) return undefined;
+      const label = describeCandidate(chosen).label;
+      // What Start would run now: unicorn.app or the config file's wsgi_app come before the choice.
+      const inv = await resolveInvocation(folder, this.context.workspaceState, this.interpreters, { interactive: false });
+      const chosenWhat = chosen.kind === 'django' ? 'Django project' : label;
+      const overridden = inv.what.startsWith(chosenWhat) ? '' : ` — but Start serves ${inv.what} (unicorn.app or the config file's wsgi_app come first) until that is removed`;
+      const restart = this.server?.running ? ' (the running server keeps its app until you stop it and start again)' : '';
+      void this.notify('info', `Unicorn: chose ${label}${overridden}${restart}.`);
+      return label;
+    } catch (e) {
+      void this.notify('error', e instanceof InvocationError ? e.message : `Unicorn: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
   async openInBrowser(item?: MasterItem): Promise<void> {
     const server = item?.server ?? (await this.running());
     if (!server) return;
@@ -373,6 +402,7 @@ function registerCommands(context: vscode.ExtensionContext, c: Controller): void
   const masterOrNothing = (arg: unknown) => (arg instanceof MasterItem ? arg : undefined);
   context.subscriptions.push(
     vscode.commands.registerCommand('unicorn.start', async (overrides?: { app?: string; args?: string[] }) => (await c.start(overrides ?? {}))?.pid),
+    vscode.commands.registerCommand('unicorn.chooseApp', () => c.chooseApp()),
     vscode.commands.registerCommand('unicorn.stop', (arg?: unknown) => c.stop(masterOrNothing(arg))),
     vscode.commands.registerCommand('unicorn.reload', (arg?: unknown) => c.control('reload', undefined, serverOf(arg))),
     vscode.commands.registerCommand('unicorn.addWorker', (arg?: unknown) => c.control('add', undefined, serverOf(arg))),
@@ -546,6 +576,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Unicor
     messages: () => c.shown,
     lastCheck: () => c.lastCheck,
     lastPickLabels: () => lastPick.labels,
+    lastPickActive: () => lastPick.active,
     liveView: () => c.liveView,
     treeView: c.treeView,
     problems: c.problems,

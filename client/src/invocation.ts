@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { parseArgs } from '../../runtime/src/core/args';
-import { AppCandidate, candidateId, configNamesApp, describeCandidate, detectApps } from './app-detection';
+import { AppCandidate, AppProtocol, appProtocol, candidateId, configNamesApp, describeCandidate, detectApps, moduleFile } from './app-detection';
 import { Interpreter, InterpreterFinder, expandPath } from './interpreter';
 
 export type CliName = 'unicorn' | 'unicorn-django';
@@ -92,10 +92,17 @@ export async function resolveInvocation(
   if (bundled) env.PYTHONPATH = [env.PYTHONPATH, bundled].filter(Boolean).join(path.delimiter);
 
   const base = { folder, interpreter, configFile, env };
+  // An ASGI entry runs on the ASGI worker, whatever class the config file names for its WSGI app;
+  // a worker class in unicorn.args is the user's word for this editor and stays.
+  const workerClassFor = (protocol: AppProtocol): string[] => (protocol === 'asgi' && !parsed.values.has('worker_class') ? ['--worker-class', 'asgi'] : []);
   const app = options.app?.trim() || cfg.get<string>('app', '').trim() || parsed.app;
   if (app) {
-    const args = [...common, ...extra.filter((a) => a !== parsed.app), app];
-    return { ...base, cli: 'unicorn', args, checkArgs: [...common, ...extra.filter((a) => a !== parsed.app)], what: app };
+    const rest = extra.filter((a) => a !== parsed.app);
+    const importRoot = path.resolve(root, String(parsed.values.get('chdir') ?? '.'));
+    const file = moduleFile(importRoot, app.split(':')[0].trim());
+    const protocol = file ? appProtocol(readSmall(file) ?? '') : 'wsgi';
+    const kind = workerClassFor(protocol);
+    return { ...base, cli: 'unicorn', args: [...common, ...rest, ...kind, app], checkArgs: [...common, ...rest, ...kind], what: describeApp(app, protocol) };
   }
   if (configFile && configNamesApp(configText)) {
     return { ...base, cli: 'unicorn', args: [...common, ...extra], checkArgs: [...common, ...extra], what: `wsgi_app of ${path.basename(configFile)}` };
@@ -108,30 +115,70 @@ export async function resolveInvocation(
     return { ...base, cli: 'unicorn-django', args: [...common, ...chdir, ...extra], checkArgs: [...common, ...chdir, ...extra], what: 'Django project' };
   }
   const chdir = chosen.chdir ? ['--chdir', chosen.chdir] : [];
-  return { ...base, cli: 'unicorn', args: [...common, ...chdir, ...extra, chosen.app], checkArgs: [...common, ...extra], what: chosen.app };
+  const kind = workerClassFor(chosen.protocol);
+  return { ...base, cli: 'unicorn', args: [...common, ...chdir, ...extra, ...kind, chosen.app], checkArgs: [...common, ...extra, ...kind], what: describeApp(chosen.app, chosen.protocol) };
 }
 
-/** The labels the last app pick offered (for the API: tests check what the user was offered). */
-export const lastPick: { labels: string[] } = { labels: [] };
+function describeApp(app: string, protocol: AppProtocol): string {
+  return protocol === 'asgi' ? `${app} (ASGI)` : app;
+}
 
-async function chooseApp(folder: vscode.WorkspaceFolder, state: vscode.Memento, interactive: boolean): Promise<AppCandidate> {
+/** The last app pick, for the API (tests check what the user was offered and drive the pick): its labels, and the highlighted one while it is open. */
+export const lastPick: { labels: string[]; active: string | undefined } = { labels: [], active: undefined };
+
+async function detect(folder: vscode.WorkspaceFolder): Promise<AppCandidate[]> {
   const files = await vscode.workspace.findFiles(new vscode.RelativePattern(folder, '**/*.py'), EXCLUDE, 500);
   const candidates = detectApps(folder.uri.fsPath, files.map((f) => f.fsPath).sort(), readSmall);
   if (!candidates.length) {
     throw new InvocationError(
-      `Unicorn: no WSGI app found in ${folder.name} — set "unicorn.app" (e.g. "app:app"), or "wsgi_app" in unicorn.conf.py`,
+      `Unicorn: no WSGI or ASGI app found in ${folder.name} — set "unicorn.app" (e.g. "app:app"), or "wsgi_app" in unicorn.conf.py`,
     );
   }
+  return candidates;
+}
+
+async function chooseApp(folder: vscode.WorkspaceFolder, state: vscode.Memento, interactive: boolean): Promise<AppCandidate> {
+  const candidates = await detect(folder);
   const remembered = state.get<string>(rememberKey(folder));
   const again = candidates.find((c) => candidateId(c) === remembered);
   if (again) return again;
   if (candidates.length === 1 || !interactive) return candidates[0];
-  lastPick.labels = candidates.map((c) => describeCandidate(c).label);
-  const pick = await vscode.window.showQuickPick(
-    candidates.map((c) => ({ ...describeCandidate(c), candidate: c })),
-    { title: 'Unicorn: which app should the server run?', placeHolder: 'Remembered for this workspace; change it with "unicorn.app"' },
-  );
+  const pick = await showAppPick(candidates);
   if (!pick) throw new InvocationError('Unicorn: nothing started — the list of apps was closed without a choice. Start again to pick one, or set "unicorn.app".');
-  await state.update(rememberKey(folder), candidateId(pick.candidate));
-  return pick.candidate;
+  await state.update(rememberKey(folder), candidateId(pick));
+  return pick;
+}
+
+/**
+ * "Choose the App to Serve": asks again (the choice is otherwise remembered for the workspace) and
+ * remembers the answer; resolves with what was chosen, or undefined when the pick was dismissed.
+ */
+export async function chooseAppAgain(folder: vscode.WorkspaceFolder, state: vscode.Memento): Promise<AppCandidate | undefined> {
+  const pick = await showAppPick(await detect(folder));
+  if (pick) await state.update(rememberKey(folder), candidateId(pick));
+  return pick;
+}
+
+function showAppPick(candidates: AppCandidate[]): Promise<AppCandidate | undefined> {
+  const items = candidates.map((c) => ({ ...describeCandidate(c), candidate: c }));
+  lastPick.labels = items.map((i) => i.label);
+  lastPick.active = undefined;
+  const quickPick = vscode.window.createQuickPick<(typeof items)[number]>();
+  quickPick.title = 'Unicorn: which app should the server run?';
+  quickPick.placeholder = 'Remembered for this workspace; "Unicorn: Choose the App to Serve" asks again, "unicorn.app" overrides';
+  quickPick.items = items;
+  return new Promise((resolve) => {
+    let chosen: AppCandidate | undefined;
+    quickPick.onDidChangeActive((active) => (lastPick.active = active[0]?.label));
+    quickPick.onDidAccept(() => {
+      chosen = (quickPick.selectedItems[0] ?? quickPick.activeItems[0])?.candidate;
+      quickPick.hide();
+    });
+    quickPick.onDidHide(() => {
+      lastPick.active = undefined;
+      quickPick.dispose();
+      resolve(chosen);
+    });
+    quickPick.show();
+  });
 }

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { parseArgs } from '../../runtime/src/core/args';
 import type { Finding } from '../../runtime/src/core/kernel';
 import { getSetting } from '../../runtime/src/core/settings';
+import { moduleFile } from './app-detection';
 import { Invocation } from './invocation';
 
 export const SOURCE = 'unicorn check';
@@ -135,8 +136,6 @@ export function appModuleFile(inv: Invocation): vscode.Uri | undefined {
   const m = /^([\w.]+):/.exec(app ?? '');
   if (!m) return undefined;
   const chdirAt = inv.args.indexOf('--chdir');
-  const base = path.join(inv.folder.uri.fsPath, chdirAt >= 0 ? inv.args[chdirAt + 1] : '');
-  const rel = path.join(...m[1].split('.'));
-  const file = [`${rel}.py`, path.join(rel, '__init__.py')].map((f) => path.join(base, f)).find((f) => fs.existsSync(f));
+  const file = moduleFile(path.join(inv.folder.uri.fsPath, chdirAt >= 0 ? inv.args[chdirAt + 1] : ''), m[1]);
   return file ? vscode.Uri.file(file) : undefined;
 }

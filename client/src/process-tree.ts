@@ -12,7 +12,8 @@ export class MasterItem extends vscode.TreeItem {
     super(`master ${status.pid}`, vscode.TreeItemCollapsibleState.Expanded);
     this.id = `master:${status.pid}`;
     const address = status.listeners[0]?.replace(/^http:\/\//, '') ?? '';
-    const parts = [address, `${workerCount} worker${workerCount === 1 ? '' : 's'}`];
+    // The worker class beside the count ("2 asgi workers"): which loop serves is the first thing to know about an app that misbehaves.
+    const parts = [address, `${workerCount} ${status.worker_class} worker${workerCount === 1 ? '' : 's'}`];
     if (status.reloading) parts.push('reloading');
     if (status.focus?.length) parts.push(`traffic → ${status.focus.join(', ')}`);
     if (server.origin === 'discovered') parts.push('not started here');

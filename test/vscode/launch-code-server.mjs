@@ -12,6 +12,9 @@
 //     --in-place          open the folder itself instead of a copy
 //     --env KEY=VALUE     extra environment for code-server and so the extension host (repeatable),
 //                         e.g. --env UNICORN_KERNEL_LIMITS='{"somaxconn":128}'
+//     --env UNICORN_VSCODE_SUITE=window  the window suite: it reloads its window and asks this
+//                         launcher to close it; a new window (on another copy of the workspace)
+//                         runs the suite again, with the first window's notes in $UNICORN_VSCODE_STATE
 //     --trusted=false     Workspace Trust on: the folder opens in Restricted Mode (no prompt);
 //                         the suite sees UNICORN_VSCODE_TRUSTED=0
 //     --grep PATTERN      run only the tests whose full title matches (mocha grep)
@@ -247,6 +250,8 @@ async function runSuite() {
     UNICORN_VSCODE_RESULTS: resultsFile,
     UNICORN_VSCODE_ARTIFACTS: artifacts,
     UNICORN_VSCODE_SCREENSHOT_REQUESTS: screenshotRequests,
+    // What the suite keeps across a reload or close of the window (harness.ts stateDir()).
+    UNICORN_VSCODE_STATE: path.join(tmp, 'state'),
     UNICORN_VSCODE_TRUSTED: trusted ? '1' : '0',
     // A runtime directory of this run's own: the tree discovers the servers whose control sockets
     // are there, and must see only the ones this run starts, not other runs' on the machine.
@@ -285,26 +290,62 @@ async function runSuite() {
   const automationExit = new Promise((resolve) => { onExit = resolve; });
   // The workbench calls this with the extension host's exit code once run() settles.
   await context.exposeFunction('codeAutomationExit', (code) => onExit(Number(code)));
-  const page = await context.newPage();
   const consoleOut = fs.createWriteStream(consoleLog);
-  page.on('console', (msg) => consoleOut.write(`[${msg.type()}] ${msg.text()}\n`));
-  page.on('pageerror', (err) => consoleOut.write(`[pageerror] ${err.stack || err.message}\n`));
-  const crashed = new Promise((resolve) => page.on('crash', () => resolve('the page crashed')));
-
+  let onCrash;
+  const crashed = new Promise((resolve) => { onCrash = resolve; });
   const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
   const payload = [['extensionDevelopmentPath', remote(ROOT)], ['extensionTestsPath', remote(suiteEntry)]];
-  const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-  await page.goto(url);
-
-  // Screenshot requests from the suite (harness.ts screenshot()): <name>.json naming the PNG to write.
+  const urlFor = (folder) => `http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
   let stopped = false;
+  let page;
+  let closing = false;
+  let windows = 0;
+  // The window. When the suite asks for it to be closed (harness.ts windowAction('close')), a new
+  // one opens on another copy of the workspace and runs the suite again there: a user who closed
+  // the window and went on with another folder (the same folder would get the old window's
+  // terminals back, as a reload does).
+  async function openWindow(folder) {
+    windows += 1;
+    page = await context.newPage();
+    page.on('console', (msg) => consoleOut.write(`[${msg.type()}] ${msg.text()}\n`));
+    page.on('pageerror', (err) => consoleOut.write(`[pageerror] ${err.stack || err.message}\n`));
+    page.on('crash', () => onCrash('the page crashed'));
+    // A "leave this page?" on close is answered yes, as a user closing the tab means it.
+    page.on('dialog', (dialog) => void dialog.accept().catch(() => {}));
+    page.on('close', () => {
+      if (stopped) return;
+      if (!closing) {
+        onCrash('the window closed without the suite asking');
+        return;
+      }
+      closing = false;
+      const next = path.join(tmp, `workspace-${windows + 1}`, path.basename(workspaceSource));
+      fs.cpSync(workspaceSource, next, { recursive: true, filter: (src) => !/(^|\/)(__pycache__|\.pytest_cache)$/.test(src) });
+      log(`the window closed; opening a new one on ${path.relative(tmp, next)}`);
+      openWindow(next).catch((e) => onCrash(`the new window did not open: ${e.message}`));
+    });
+    await page.goto(urlFor(folder));
+  }
+  await openWindow(workspace);
+
+  // Requests from the suite: <name>.json naming a screenshot to write (harness.ts screenshot()), or
+  // asking for the window to be closed ({"close": true}, harness.ts windowAction('close')).
   const screenshots = (async () => {
     while (!stopped) {
       for (const f of fs.readdirSync(screenshotRequests)) {
         if (!f.endsWith('.json')) continue;
         const request = path.join(screenshotRequests, f);
         try {
-          const { png } = JSON.parse(fs.readFileSync(request, 'utf8'));
+          const { png, close } = JSON.parse(fs.readFileSync(request, 'utf8'));
+          if (close) {
+            // The suite asked for its window to be closed as a user closes the tab: the page's
+            // unload handlers run (the workbench shuts down); its 'close' handler opens a new one.
+            fs.rmSync(request, { force: true });
+            log('closing the window, as the suite asked');
+            closing = true;
+            await page.close({ runBeforeUnload: true });
+            continue;
+          }
           await sleep(300); // let the workbench paint what the test just changed
           const buffer = await page.screenshot({ type: 'png' });
           fs.writeFileSync(`${png}.tmp`, buffer);

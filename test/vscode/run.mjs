@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// `npm run test:vscode`: installs code-server when missing, then runs the in-VS-Code suite twice in
-// code-server — the normal run (Workspace Trust off) and the --trusted=false run (Restricted Mode,
-// only *.untrusted.test.js) — and ends with one line `vscode: N passed, M failed` for both.
-// Arguments are passed to both launches (e.g. --grep, --env KEY=VALUE) after SUITE_ARGS, so
+// `npm run test:vscode`: installs code-server when missing, then runs the in-VS-Code suite in
+// code-server — the normal run (Workspace Trust off), the --trusted=false run (Restricted Mode,
+// only *.untrusted.test.js), the django run (*.django.test.js on a startproject site) and the window
+// run (*.window.test.js: the window reloaded and closed) — and ends with one line
+// `vscode: N passed, M failed` for all.
+// Arguments are passed to every launch (e.g. --grep, --env KEY=VALUE) after SUITE_ARGS, so
 // they can override them.
 //   Environment: UNICORN_VSCODE_SKIP_SETUP=1 skips the install check (test/run.mjs has done it).
 import { spawn, spawnSync } from 'node:child_process';
@@ -77,6 +79,11 @@ if (fs.existsSync(suiteDir) && fs.readdirSync(suiteDir).some((f) => f.endsWith('
   add(await launch(['--workspace', path.join(ROOT, 'test', 'fixtures', 'vscode-django'), '--env', 'UNICORN_VSCODE_SUITE=django',
     // Limits this site's default backlog (2048) fits, as on most machines: a stock project has nothing to report.
     '--env', 'UNICORN_KERNEL_LIMITS={"somaxconn":4096}']));
+}
+if (fs.existsSync(suiteDir) && fs.readdirSync(suiteDir).some((f) => f.endsWith('.window.test.js'))) {
+  // The window reloaded and closed under running servers (the suite runs again in each new window;
+  // closing needs this launcher, which closes the page as a user closes the tab).
+  add(await launch(['--env', 'UNICORN_VSCODE_SUITE=window']));
 }
 console.log(`vscode: ${total[0]} passed, ${total[1]} failed${total[2] ? `, ${total[2]} skipped` : ''}`);
 process.exit(total[1] > 0 ? 1 : 0);

@@ -84,7 +84,11 @@ class Boot(object):
             self.arbiter_gone = True
             wake()
 
-        threading.Thread(target=reader, name="unicorn-control", daemon=True).start()
+        thread = threading.Thread(target=reader, name="unicorn-control", daemon=True)
+        # The server's thread, not the app's: a debugger attached to this worker (debugpy) leaves it
+        # out of its threads and never pauses it, so the worker still hears the arbiter at a breakpoint.
+        thread.is_pydev_daemon_thread = True
+        thread.start()
 
     def read_control(self):
         """Consumes what the arbiter sent and acts on each command; False on EOF (the arbiter is gone)."""

@@ -13,7 +13,7 @@ import type { UnicornApi } from '../../../client/src/extension';
 import type { WorkerStatus } from '../../../runtime/src/core/control-protocol';
 // Types only: the suite is bundled apart from the extension, so its classes are not the extension's.
 import type { MasterItem, WorkerItem } from '../../../client/src/process-tree';
-import { ROOT, alive, screenshot, waitFor } from './harness';
+import { ROOT, alive, chooseInAppPick, screenshot, waitFor } from './harness';
 import { ChildProcess, spawn } from 'node:child_process';
 
 const EXTENSION_ID = 'unicorn-dev.unicorn';
@@ -158,7 +158,7 @@ suite('Unicorn extension', () => {
     }
     await waitFor(() => /Unicorn: 127\.0\.0\.1:\d+ · 2 workers/.test(api.statusBarText()), 10_000, `the status bar to show the address and 2 workers (has "${api.statusBarText()}")`);
     assert.match(String(master.label), /^master \d+$/);
-    assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 workers$/);
+    assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 sync workers$/, 'the address, and the count with the worker class');
     assert.match((master.tooltip as vscode.MarkdownString).value, /- python: `\/usr\/bin\/python3`/, "the workers' interpreter in the tooltip");
 
     // The picture: the view where Start put it, in the Explorer at the default sidebar width, with
@@ -259,11 +259,19 @@ suite('Unicorn extension', () => {
       throw new Error(`${e.message}\nrequests to the adapters:\n${received.join('\n')}\nfrom the adapters:\n${workerSessions.map((s) => JSON.stringify(sent.get(s.id)).slice(0, 3000)).join('\n')}`);
     });
     assert.equal(stop.body.reason, 'breakpoint');
-    const trace = (await stop.session.customRequest('stackTrace', { threadId: stop.body.threadId, startFrame: 0, levels: 1 })) as {
-      stackFrames: Array<{ line: number; source?: { path?: string } }>;
+    const trace = (await stop.session.customRequest('stackTrace', { threadId: stop.body.threadId, startFrame: 0 })) as {
+      stackFrames: Array<{ line: number; name: string; source?: { path?: string } }>;
     };
     assert.equal(trace.stackFrames[0].line, BREAKPOINT_LINE);
     assert.equal(path.basename(trace.stackFrames[0].source?.path ?? ''), 'app.py');
+    // The worker loop under the app (accept, parse, handle_request) is the server's code, not the user's: not in the stack.
+    const serverFrames = trace.stackFrames.filter((f) => /unicorn_worker/.test(f.source?.path ?? ''));
+    assert.deepEqual(serverFrames.map((f) => `${f.name} ${f.source?.path}`), [], 'no frame of the worker itself');
+    // Its threads are the app's: the worker's control reader is the server's, neither listed nor paused.
+    const threads = (await stop.session.customRequest('threads')) as { threads: Array<{ name: string }> };
+    assert.deepEqual(threads.threads.map((t) => t.name).filter((n) => /unicorn/.test(n)), [], `threads: ${threads.threads.map((t) => t.name).join(', ')}`);
+    // Both workers attached: they share the new connections, and the second attach says so.
+    assert.ok(api.messages().some((m) => m.includes(`worker ${attached[1].pid} is attached; new connections go to the workers being debugged (${attached[1].pid}, ${attached[0].pid})`)), api.messages().join(' | '));
     const pausedPid = attached[workerSessions.indexOf(stop.session)].pid;
     await screenshot('paused-worker');
 
@@ -296,7 +304,10 @@ suite('Unicorn extension', () => {
   test('with 3 workers, attach sends the traffic to the attached worker: the first request stops at the breakpoint; detach resumes the others', async function () {
     this.timeout(120_000);
     await vscode.commands.executeCommand('unicorn.addWorker', api.processTree.masterItems[0]);
-    const three = await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker');
+    const three = await waitFor(workerCountIs(3), 30_000, 'three idle workers after Add Worker').catch((e: Error) => {
+      const st = api.server()?.lastStatus;
+      throw new Error(`${e.message}; master: ${JSON.stringify({ workers: st?.master.workers, focus: st?.master.focus })}; the workers: ${JSON.stringify(st?.workers.map((w) => [w.pid, w.state, w.request, w.accepting, w.debugger_attached]))}; messages: ${api.messages().slice(-3).join(' | ')}\nlog:\n${api.logText().slice(-3000)}`);
+    });
     const target = three[1];
     const a = await vscode.commands.executeCommand<{ pid: number; port: number; focused: boolean } | undefined>('unicorn.attachDebugger', target);
     assert.ok(a, `attach failed; messages: ${api.messages().join(' | ')}`);
@@ -387,6 +398,38 @@ suite('Unicorn extension', () => {
     assert.match(api.logText(), /unicorn exited \(code 0\)/);
     assert.equal(vscode.languages.getDiagnostics(fixture('.vscode', 'settings.json')).filter((d) => d.source === 'unicorn check').length, 0,
       'the check at Start was about that run: Stop clears it');
+  });
+
+  test('a Starlette app in the workspace is offered as ASGI and starts on the ASGI worker (-k asgi)', async function () {
+    this.timeout(120_000);
+    // A config that names no app, so that Start asks (this workspace's unicorn.conf.py names app:app).
+    const cfg = vscode.workspace.getConfiguration('unicorn', folder().uri);
+    await cfg.update('configFile', 'pick.conf.py', vscode.ConfigurationTarget.Workspace);
+    try {
+      const started = vscode.commands.executeCommand<number | undefined>('unicorn.start');
+      await chooseInAppPick(api, 'asgi_app:app');
+      const pid = await started;
+      assert.ok(pid, `unicorn.start returned no pid; log:\n${api.logText()}`);
+      assert.deepEqual([...api.lastPickLabels()], ['app:app', 'asgi_app:app', 'broken:app'], 'every app in the workspace, WSGI and ASGI');
+      const s = server();
+      assert.equal(s.invocation.what, 'asgi_app:app (ASGI)');
+      assert.deepEqual(s.invocation.args.slice(-3), ['--worker-class', 'asgi', 'asgi_app:app']);
+      const url = await waitFor(() => s.url, 30_000, 'the server to report its address');
+      const res = await get(`${url}/hello`);
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'Hello from Starlette at /hello\n');
+      const master = await waitFor(async () => {
+        await api.processTree.refresh();
+        const m = api.processTree.masterItems.find((x) => x.status.pid === pid);
+        return m && api.processTree.workersOf(m).filter((w) => w.status.state === 'idle').length === 2 ? m : undefined;
+      }, 30_000, 'the ASGI server with 2 idle workers in the tree');
+      assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 asgi workers$/);
+      const pids = [pid, ...api.processTree.workersOf(master).map((w) => w.status.pid)];
+      await vscode.commands.executeCommand('unicorn.stop');
+      await waitFor(() => pids.every((p) => !alive(p)), 40_000, `the ASGI server's master and workers (${pids.join(', ')}) to exit`);
+    } finally {
+      await cfg.update('configFile', undefined, vscode.ConfigurationTarget.Workspace);
+    }
   });
 
   test('a start that fails on a missing module names the module and the interpreter, and offers the fix', async () => {

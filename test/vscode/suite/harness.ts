@@ -1,7 +1,10 @@
 // What the in-host suite shares with its launchers: where results and artifacts go, screenshots
 // taken by the launcher's browser, and polling. Runs inside the VS Code extension host.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import * as vscode from 'vscode';
+import type { UnicornApi } from '../../../client/src/extension';
 
 /** One test's outcome as the launchers print it. */
 export interface TestResult {
@@ -33,6 +36,53 @@ export function recordResults(results: SuiteResults, file = process.env.UNICORN_
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(`${file}.tmp`, JSON.stringify(results, null, 2));
   fs.renameSync(`${file}.tmp`, file);
+}
+
+/** The results an earlier run in this launch wrote (before the suite reloaded the window), if any. */
+export function readResults(file = process.env.UNICORN_VSCODE_RESULTS): SuiteResults | undefined {
+  try {
+    return file ? (JSON.parse(fs.readFileSync(file, 'utf8')) as SuiteResults) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A directory that outlives the window (the launcher's, one per launch): what a test wants the
+ * suite's next run, after a window reload or close, to check.
+ */
+export function stateDir(): string {
+  const dir = process.env.UNICORN_VSCODE_STATE;
+  assert.ok(dir, 'UNICORN_VSCODE_STATE is unset: run the window suite under test/vscode/launch-code-server.mjs');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Asks for the window to be reloaded ('reload': Developer: Reload Window) or closed ('close': the
+ * launcher then opens it again) once every test of this run has passed; the suite then runs again
+ * in the new window, where the tests read what this run left in stateDir().
+ */
+export function windowAction(action: 'reload' | 'close'): void {
+  fs.writeFileSync(path.join(stateDir(), 'window-action'), action);
+}
+
+export function takeWindowAction(): 'reload' | 'close' | undefined {
+  const dir = process.env.UNICORN_VSCODE_STATE;
+  const file = dir && path.join(dir, 'window-action');
+  if (!file || !fs.existsSync(file)) return undefined;
+  const action = fs.readFileSync(file, 'utf8').trim() as 'reload' | 'close';
+  fs.rmSync(file);
+  return action;
+}
+
+/** Asks the launcher to close this window (the code-server launcher closes the page and opens a new one). */
+export function askLauncherToCloseWindow(): void {
+  const requests = process.env.UNICORN_VSCODE_SCREENSHOT_REQUESTS;
+  assert.ok(requests, 'closing the window needs the code-server launcher (UNICORN_VSCODE_SCREENSHOT_REQUESTS is unset)');
+  const request = path.join(requests, 'close-window.json');
+  fs.writeFileSync(`${request}.tmp`, JSON.stringify({ close: true }));
+  fs.renameSync(`${request}.tmp`, request);
 }
 
 /** Polls `cond` every 100 ms until it returns a truthy value, which it resolves with; rejects naming `what` after `ms`. */
@@ -87,4 +137,17 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Picks `label` in the extension's open app pick as a user would: the down arrow until it is highlighted, then Enter. */
+export async function chooseInAppPick(api: UnicornApi, label: string): Promise<void> {
+  await waitFor(() => api.lastPickActive(), 30_000, 'the app pick to open');
+  assert.ok(api.lastPickLabels().includes(label), `"${label}" is not offered: ${api.lastPickLabels().join(', ')}`);
+  for (let i = 0; i < api.lastPickLabels().length && api.lastPickActive() !== label; i++) {
+    const before = api.lastPickActive();
+    await vscode.commands.executeCommand('workbench.action.quickOpenSelectNext');
+    await waitFor(() => api.lastPickActive() !== before, 10_000, `the highlight to move off "${before}"`);
+  }
+  assert.equal(api.lastPickActive(), label);
+  await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
 }

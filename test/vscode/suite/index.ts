@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Mocha from 'mocha';
-import { recordResults, SuiteResults, TestResult } from './harness';
+import * as vscode from 'vscode';
+import { askLauncherToCloseWindow, readResults, recordResults, SuiteResults, takeWindowAction, TestResult } from './harness';
 
 function errorText(err: unknown): string {
   if (err instanceof Error) return err.stack || err.message;
@@ -20,17 +21,18 @@ export async function run(): Promise<void> {
     timeout: Number(process.env.UNICORN_VSCODE_TEST_TIMEOUT_MS ?? 120_000),
     grep: process.env.UNICORN_VSCODE_GREP || undefined,
   });
-  // The launcher's --trusted=false run (Restricted Mode) runs only *.untrusted.test.js; the
-  // normal run (Workspace Trust off) runs every other *.test.js.
-  // UNICORN_VSCODE_SUITE=django (run.mjs's third run, on a fresh startproject site) runs only *.django.test.js.
-  const untrusted = process.env.UNICORN_VSCODE_TRUSTED === '0';
-  const django = process.env.UNICORN_VSCODE_SUITE === 'django';
+  // The launcher's --trusted=false run (Restricted Mode) runs only *.untrusted.test.js;
+  // UNICORN_VSCODE_SUITE=NAME runs only *.NAME.test.js (django: on a fresh startproject site;
+  // window: the window reloaded and closed under running servers); the normal run (Workspace
+  // Trust off) runs every other *.test.js.
+  const kind = process.env.UNICORN_VSCODE_TRUSTED === '0' ? 'untrusted' : process.env.UNICORN_VSCODE_SUITE || '';
   const files = fs.readdirSync(__dirname)
-    .filter((f) => f.endsWith('.test.js') && f.endsWith('.untrusted.test.js') === untrusted && f.endsWith('.django.test.js') === django)
+    .filter((f) => f.endsWith('.test.js') && (/\.(untrusted|django|window)\.test\.js$/.exec(f)?.[1] ?? '') === kind)
     .sort();
   for (const file of files) mocha.addFile(path.join(__dirname, file));
 
-  const results: SuiteResults = { passed: 0, failed: 0, pending: 0, tests: [] };
+  // A window reloaded by the suite runs it again: the results of the runs before the reload stay.
+  const results: SuiteResults = readResults() ?? { passed: 0, failed: 0, pending: 0, tests: [] };
   const add = (result: TestResult): void => {
     results.tests.push(result);
     results[result.state] += 1;
@@ -52,6 +54,16 @@ export async function run(): Promise<void> {
     runner.on('fail', (t, err) => add({ title: t.fullTitle(), state: 'failed', durationMs: t.duration, error: errorText(err) }));
   });
   recordResults(results);
+
+  // A test asked for the window to be reloaded or closed under it (windowAction()): do it now that
+  // the results are written; this extension host ends with it, and the next window runs the suite again.
+  const action = takeWindowAction();
+  if (action && !results.failed) {
+    // The web workbench has no Close Window command: the launcher closes the page, as a user closes the tab.
+    if (action === 'reload') await vscode.commands.executeCommand('workbench.action.reloadWindow');
+    else askLauncherToCloseWindow();
+    await new Promise(() => undefined);
+  }
 
   if (results.failed > 0) throw new Error(`${results.failed} of ${results.passed + results.failed} tests failed`);
   if (results.passed === 0) throw new Error('no test ran');
