@@ -10,6 +10,9 @@ set -euo pipefail
 RUNS=${1:-5}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/unicorn-loaded-XXXXXX)
+# mktemp makes it 0700; a clone elsewhere is world-readable, which the tests that switch the workers to
+# nobody need (the workers read the runtime and the fixture apps as that user).
+chmod 755 "$work"
 echo "loaded runs: $(git -C "$repo" log -1 --format='%h %s' | cut -c1-100)"
 echo "logs: $work"
 
