@@ -41,12 +41,13 @@ export interface SpawnOptions {
   /** Interpreter for the workers, passed as --python unless args already name one. */
   python?: string;
   /** Which CLI: `unicorn` (default) or `unicorn-django`. */
-  bin?: 'unicorn' | 'unicorn-django';
+  /** Which CLI: `unicorn` (default), `unicorn-django`, or the path of a copy of runtime/bin/unicorn.js. */
+  bin?: 'unicorn' | 'unicorn-django' | string;
   timeoutMs?: number;
 }
 
 function cliArgs(args: string[], opts: SpawnOptions): string[] {
-  const bin = opts.bin === 'unicorn-django' ? DJANGO_CLI : CLI;
+  const bin = opts.bin === 'unicorn-django' ? DJANGO_CLI : opts.bin && opts.bin !== 'unicorn' ? opts.bin : CLI;
   const extra = opts.python && !args.some((a) => a.startsWith('--python')) ? ['--python', opts.python] : [];
   return [bin, ...extra, ...args];
 }

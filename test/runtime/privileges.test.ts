@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIXTURES, SYSTEM_PYTHON, Server, childPids, get, parseResponse, rawRequest, runCli, startServer, waitUntil } from '../helpers';
+import { FIXTURES, ROOT, SYSTEM_PYTHON, Server, childPids, get, parseResponse, rawRequest, runCli, startServer, waitUntil } from '../helpers';
 
 const APPS = path.join(FIXTURES, 'privileges');
 // An interpreter every user can read (a pyenv one under /root would not be, once the workers switch).
@@ -65,6 +65,27 @@ function withMemberOfAGroup(): { user: string; gid: number; remove: () => void }
 }
 
 describe('user, group, initgroups', { skip }, () => {
+  test('Unicorn installed where the new user cannot read it (a root-only home) still serves: the worker loop is imported before the switch', async () => {
+    // A copy of the built CLI and runtime in a directory only root can enter (as an extension under
+    // /root/.vscode would be); the app stays in a readable place, as the user's app must be.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-rootonly-'));
+    fs.chmodSync(home, 0o700);
+    fs.cpSync(path.join(ROOT, 'runtime', 'bin'), path.join(home, 'runtime', 'bin'), { recursive: true });
+    fs.cpSync(path.join(ROOT, 'dist', 'runtime'), path.join(home, 'dist', 'runtime'), { recursive: true });
+    try {
+      for (const klass of ['sync', 'gthread']) {
+        const s = await startServer(['-u', 'nobody', '-g', 'nogroup', '-w', '1', '-k', klass, '--chdir', APPS, 'app:app'],
+          { python, bin: path.join(home, 'runtime', 'bin', 'unicorn.js') });
+        started.push(s);
+        const got = await ids(s.port);
+        assert.equal(got.euid, idsOf('nobody')!.uid, klass);
+        await s.stop();
+      }
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   test('workers run as nobody:nogroup, the app too; the unix socket and the log file belong to them', async () => {
     const nobody = idsOf('nobody')!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-priv-'));

@@ -342,25 +342,28 @@ def worker_class(settings):
     return name
 
 
-def make_worker(boot):
+def loop_class(boot):
+    """The worker loop's class, imported. Called before the switch to `user`/`group`, so that the loop's
+    modules are read as the arbiter's user (as gunicorn imports its worker class in the master): the new
+    user needs to read the app, not Unicorn's own files."""
     name = worker_class(boot.settings)
     if name == "gthread":
         from .gthread import ThreadWorker
 
-        return ThreadWorker(boot)
+        return ThreadWorker
     if name == "asgi":
         from .asgi import AsgiWorker
 
-        return AsgiWorker(boot)
+        return AsgiWorker
     if name == "gevent":
         from .ggevent import GeventWorker
 
-        return GeventWorker(boot)
+        return GeventWorker
     if name != "sync":
         boot.log.warning("worker class %r is not available; running the sync worker", name)
     from .sync import SyncWorker
 
-    return SyncWorker(boot)
+    return SyncWorker
 
 
 def set_proc_name(name):
@@ -481,6 +484,7 @@ def boot_and_run(boot, app):
             return EXIT_BOOT_FAILED
     try:
         boot.take_listeners()
+        loop = loop_class(boot)
     except Exception:
         log.exception("Worker failed to boot")
         return EXIT_BOOT_FAILED
@@ -504,7 +508,7 @@ def boot_and_run(boot, app):
         log.error("%s", mismatch)
         return EXIT_APP_LOAD_FAILED
     try:
-        worker = make_worker(boot)
+        worker = loop(boot)
         worker.install_signals()
         if boot.settings["reload"]:
             start_file_reporter(boot)
