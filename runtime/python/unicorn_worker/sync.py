@@ -19,12 +19,149 @@ TICK = 0.25
 _WAKEUP = object()
 
 
+# Every wait of the worker on its client, whatever the transport (raw TCP, TLS, unix socket), follows one rule:
+# a blocking call lasts at most a slice, half the timeout (the kernel's SO_RCVTIMEO/SO_SNDTIMEO on a raw
+# descriptor, which ends in BlockingIOError; Python's own timeout on a socket object, which ends in
+# socket.timeout: the SSL layer needs that one). After each silent slice the worker beats, so that the
+# watchdog, which kills a worker silent for the timeout, never takes one that waits on a slow client for a hung
+# one (the two would race at the same instant); the client is given up (socket.timeout, "client timed out")
+# once it was silent for two slices in a row, the whole timeout. A client that keeps sending or reading keeps
+# the worker beating too (at most a slice apart), so a slow but steady upload may take longer than the timeout.
+class ClientWaits(object):
+    """The rule's state, one per worker (set by SyncWorker.run)."""
+
+    beat = None  # the heartbeat
+    slice = None  # half the timeout; None: timeout 0, no client timeout and no watchdog
+    due = float("inf")  # (monotonic) when a client that makes progress owes the next beat
+
+
+SILENT_SLICES = 2
+# The most one send hands to the SSL layer: SSL_write returns only once all of it is out, and a slice that ends
+# inside it cannot tell progress from silence (one TLS record).
+TLS_PIECE = 16384
+# The most one sendfile call sends, so that a steady reader is seen making progress between calls.
+SENDFILE_PIECE = 1 << 20
+_monotonic = time.monotonic
+
+
+def silent(waited):
+    """One slice passed with nothing received or sent: beat, and give up once the client was silent for the
+    whole timeout. `waited`: the silent slices of this wait so far (None: none); returns the new count."""
+    ClientWaits.beat()
+    waited = 1 if waited is None else waited + 1
+    if waited >= SILENT_SLICES:
+        raise socket.timeout("client silent for the timeout")
+    return waited
+
+
+def progressed():
+    """The client made progress and a beat is due (the caller checked `_monotonic() >= ClientWaits.due`)."""
+    ClientWaits.due = _monotonic() + ClientWaits.slice
+    ClientWaits.beat()
+
+
+def patiently(call, *args, waited=None):
+    """call(*args), retried after each silent slice; for calls that are safe to repeat after a timeout (a recv,
+    the TLS handshake, the PROXY header before it: nothing was taken from the client). `waited`: silent slices
+    this wait already took."""
+    while True:
+        try:
+            result = call(*args)
+        except errors.TIMEOUTS:
+            waited = silent(waited)
+            continue
+        if _monotonic() >= ClientWaits.due:
+            progressed()
+        return result
+
+
+def send_patiently(sock, data, piece=None):
+    """sendall() as one send() after another, each a wait of its own: what a slow reader takes is progress."""
+    view = memoryview(data)
+    while view:
+        view = view[patiently(sock.send, view[:piece] if piece else view):]
+
+
+def sendfile_patiently(sock, file, offset=0, count=None):
+    """socket.sendfile() in pieces, each resumed after a silent slice from where it stopped (socket.sendfile
+    leaves the file positioned after what it sent)."""
+    sent = 0
+    waited = None
+    while count is None or sent < count:
+        at = offset + sent
+        want = SENDFILE_PIECE if count is None else min(count - sent, SENDFILE_PIECE)
+        file.seek(at)
+        try:
+            n = sock.sendfile(file, at, want)
+        except errors.TIMEOUTS:
+            moved = file.tell() - at
+            if moved > 0:
+                sent, waited = sent + moved, None
+            waited = silent(waited)
+            continue
+        waited = None
+        if _monotonic() >= ClientWaits.due:
+            progressed()
+        sent += n
+        if n < want:
+            break  # the end of the file
+    return sent
+
+
+class ClientSocket(object):
+    """A client connection held as a socket object (TLS, a unix socket, TCP where the options could not be
+    preset on the listener): Python's timeout at a slice, and every blocking call on it patient (above).
+    The app sees it as environ["gunicorn.socket"]; what it does not define goes to the socket itself."""
+
+    __slots__ = ("sock", "piece")
+
+    def __init__(self, sock):
+        sock.settimeout(ClientWaits.slice)
+        self.sock = sock
+        self.piece = None
+
+    def tls_ready(self, sock):
+        """The handshake is done: from now on the connection is `sock`, the SSLSocket over the same descriptor."""
+        self.sock = sock
+        self.piece = TLS_PIECE
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def bare(self):
+        """The socket itself, for waits with a rule of their own (linger)."""
+        return self.sock
+
+    def recv(self, size, flags=0):
+        return patiently(self.sock.recv, size, flags)
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        return patiently(self.sock.recv_into, buffer, nbytes, flags)
+
+    def send(self, data, flags=0):
+        return patiently(self.sock.send, data[:self.piece] if self.piece else data, flags)
+
+    def sendall(self, data):
+        send_patiently(self.sock, data, self.piece)
+
+    def sendfile(self, file, offset=0, count=None):
+        return sendfile_patiently(self.sock, file, offset, count)
+
+    def close(self):
+        self.sock.close()
+
+
 class RawConnection(object):
     """An accepted TCP connection kept as a bare descriptor on the fast path.
 
     CPython builds a socket object for every accept() and that costs a getsockname() system call;
     recv and send on the descriptor need none. Anything else (sendfile, shutdown, timeouts) gets a
     real socket object for the same descriptor, made once, and from then on everything goes through it.
+    SO_RCVTIMEO/SO_SNDTIMEO are preset on the listener at a slice (SyncWorker.run): a client silent that long
+    ends a read or write in EAGAIN (BlockingIOError), and the waits follow the rule above.
     """
 
     __slots__ = ("fd", "_sock")
@@ -44,26 +181,24 @@ class RawConnection(object):
     def fileno(self):
         return self.fd
 
-    # Set by SyncWorker.run: the heartbeat, and how long a client may stay silent (the timeout).
-    beat = None
-    silence = None
+    def bare(self):
+        return self._socket()
 
     def recv(self, size):
-        # SO_RCVTIMEO is preset on the listener at half the timeout (SyncWorker.run): a client silent that
-        # long ends in EAGAIN (BlockingIOError), and _wait decides whether to wait once more.
         try:
-            return os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
-        except BlockingIOError:
-            waited = self._wait(None)
-        while True:
-            try:
-                return os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
-            except BlockingIOError:
-                waited = self._wait(waited)
+            data = os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
+        except errors.TIMEOUTS:
+            return patiently(self._recv, size, waited=silent(None))
+        if _monotonic() >= ClientWaits.due:
+            progressed()
+        return data
+
+    def _recv(self, size):
+        return os.read(self.fd, size) if self._sock is None else self._sock.recv(size)
 
     def sendall(self, data):
         if self._sock is not None:
-            return self._sock.sendall(data)
+            return send_patiently(self._sock, data)
         view = memoryview(data)
         waited = None
         while view:
@@ -71,19 +206,16 @@ class RawConnection(object):
                 view = view[os.write(self.fd, view):]
                 waited = None
             except BlockingIOError:
-                waited = self._wait(waited)
+                waited = silent(waited)
+                continue
+            if _monotonic() >= ClientWaits.due:
+                progressed()
         return None
 
-    def _wait(self, waited):
-        """A client silent for one slice (half the timeout): beat, so that the watchdog, which kills a worker
-        silent for the timeout, never takes one that waits on a slow client for a hung one (the two would
-        race at the same instant), and give up (socket.timeout) once the client was silent for the whole
-        timeout. `waited`: the slices this wait has taken so far (None: this is its first)."""
-        self.beat()
-        waited = 1 if waited is None else waited + 1
-        if waited >= 2:
-            raise socket.timeout("client silent for the timeout")
-        return waited
+    def sendfile(self, file, offset=0, count=None):
+        sock = self._socket()
+        sock.settimeout(ClientWaits.slice)  # (socket.sendfile's own wait is a poll: the kernel's timeout is not seen)
+        return sendfile_patiently(sock, file, offset, count)
 
     def close(self):
         if self._sock is not None:
@@ -104,13 +236,14 @@ class SyncWorker(BaseLoop):
         boot.send_event({"event": "booted", "pid": os.getpid()})
 
         status = self.status
-        RawConnection.beat = status.heartbeat
+        ClientWaits.beat = status.heartbeat
         if self.timeout:
-            # Accepted sockets inherit SO_RCVTIMEO/SO_SNDTIMEO: half the timeout, so that RawConnection can
-            # beat while a client is silent (see RawConnection._wait).
+            ClientWaits.slice = self.timeout / 2.0
+            ClientWaits.due = 0.0
+            # Accepted sockets inherit SO_RCVTIMEO/SO_SNDTIMEO: a slice (see ClientWaits).
             for ctx, sock in boot.listeners:
                 if ctx.preset_socket_options:
-                    preset_socket_options(sock, self.timeout / 2.0)
+                    preset_socket_options(sock, ClientWaits.slice)
         status.idle(0)
         self.next_tick = 0.0
         while self.alive:
@@ -182,7 +315,8 @@ class SyncWorker(BaseLoop):
                         fd, peer = listener._accept()
                         conn = RawConnection(fd)
                     else:
-                        conn, peer = listener.accept()
+                        sock, peer = listener.accept()
+                        conn = ClientSocket(sock)
                 except (BlockingIOError, InterruptedError):
                     return True
                 except OSError as exc:
@@ -211,21 +345,23 @@ class SyncWorker(BaseLoop):
                 self.status.idle(self.handled)
 
     def start_tls(self, ctx, conn, peer):
-        """(the TLS socket, the PROXY header's environ keys), or (None, None) with the connection closed.
+        """(the connection, now over TLS, and the PROXY header's environ keys), or (None, None) with it closed.
 
-        The same TLS/PROXY steps as gthread's (advance_setup), on a blocking socket: a PROXY header comes
-        before the handshake; a failed handshake costs this connection and a debug line.
+        The same TLS/PROXY steps as gthread's (advance_setup), on the blocking socket, retried after each silent
+        slice like every other wait on the client (ClientWaits): a PROXY header comes before the handshake; a
+        failed handshake costs this connection and a debug line.
         """
-        # Python's own timeout: the SSL layer turns a kernel SO_RCVTIMEO into errors it does not expect.
-        conn.settimeout(self.timeout)
-        state = ConnState(ctx, conn, peer)
+        state = ConnState(ctx, conn.bare(), peer)
         try:
-            if advance_setup(state) == READY:
-                return state.sock, state.proxy
+            patiently(advance_setup, state)
+            conn.tls_ready(state.sock)
+            return conn, state.proxy
         except errors.RequestError as exc:
             self.log.debug("Invalid PROXY header from %s: %s", peer_name(peer), exc)
-            send_quietly(state.sock, error_response(exc))
-        except (OSError, ValueError) + errors.TIMEOUTS as exc:
+            send_quietly(conn, error_response(exc))
+        except errors.TIMEOUTS:
+            self.log.debug("client %s timed out before its request (TLS handshake or PROXY header)", peer_name(peer))
+        except (OSError, ValueError) as exc:
             self.log.debug("TLS handshake with %s failed: %s", peer_name(peer), exc)
         state.sock.close()
         return None, None
@@ -233,7 +369,6 @@ class SyncWorker(BaseLoop):
     def serve(self, ctx, conn, peer, proxy=None):
         """One connection, one request; every failure ends in a quiet close."""
         if not ctx.preset_socket_options:
-            conn.settimeout(self.timeout)
             if ctx.tcp:
                 try:
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -277,4 +412,4 @@ class SyncWorker(BaseLoop):
             # A bug of ours must cost one connection, not the worker.
             self.log.exception("Error handling a connection from %s", peer_name(peer))
             return
-        linger(conn)
+        linger(conn.bare())
