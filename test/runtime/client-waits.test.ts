@@ -55,6 +55,34 @@ async function tlsRequest(port: number, request: string): Promise<{ status: numb
   return { status: Number(text.split(' ')[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) };
 }
 
+/** A file of `size` pseudo-random bytes in the test directory. */
+function bigFile(name: string, size: number): { path: string; data: Buffer } {
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 7919 + (i >> 10)) & 0xff;
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, data);
+  return { path: file, data };
+}
+
+/**
+ * Reads a little, then stops reading for three quarters of the timeout (longer than a slice: the worker's send
+ * waits a silent slice and goes on from where it stopped), then reads the rest. (The pause is the client's
+ * behaviour, not something asserted.)
+ */
+async function readerPausing(sock: net.Socket, control: string): Promise<void> {
+  await once(sock, 'data');
+  sock.pause();
+  await new Promise((r) => setTimeout(r, TIMEOUT * 750));
+  const w = (await ctlRequest(control, { command: 'status' })).workers[0];
+  assert.equal(w.request?.path, '/file', 'the worker is still sending');
+  sock.resume();
+}
+
+/** The body of a whole response read to the close. */
+function bodyOf(raw: Buffer): Buffer {
+  return raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+}
+
 describe('TLS: the sync worker waits on its client in slices', () => {
   let server: Server;
   let control: string;
@@ -63,7 +91,7 @@ describe('TLS: the sync worker waits on its client in slices', () => {
     control = path.join(dir, 'tls.ctl');
     const port = await freePort();
     server = await startServer(['-b', `127.0.0.1:${port}`, ...COMMON, '--control-socket', control,
-      '--certfile', pki.serverCert, '--keyfile', pki.serverKey, 'echo_app'], { noBind: true, port, readyPattern: /Booting worker/ });
+      '--certfile', pki.serverCert, '--keyfile', pki.serverKey, 'waits_app:app'], { noBind: true, port, readyPattern: /Booting worker/ });
     await waitUntil(async () => {
       try {
         return (await tlsRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status === 200;
@@ -126,9 +154,20 @@ describe('TLS: the sync worker waits on its client in slices', () => {
     await got.closed;
     const text = got.received().toString('latin1');
     assert.match(text, /^HTTP\/1\.1 200 /);
-    assert.equal(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).body.length, pieces * piece.length);
+    assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), String(pieces * piece.length));
     assert.deepEqual(await workerPids(control), pids);
     assert.doesNotMatch(server.output(), /WORKER TIMEOUT/);
+  });
+
+  test('a file answered through wsgi.file_wrapper arrives whole over TLS', async () => {
+    const file = bigFile('tls.bin', 3 * 1024 * 1024 + 123);
+    const sock = await tlsConnect(server.port);
+    const got = collect(sock);
+    sock.write(`GET /file?${file.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await readerPausing(sock, control);
+    await got.closed;
+    assert.match(got.received().subarray(0, 12).toString('latin1'), /^HTTP\/1\.1 200/);
+    assert.ok(bodyOf(got.received()).equals(file.data));
   });
 });
 
@@ -140,7 +179,7 @@ describe('unix socket: the sync worker waits on its client in slices', () => {
   before(async () => {
     control = path.join(dir, 'unix.ctl');
     sockPath = path.join(dir, 'app.sock');
-    server = await startServer(['-b', `unix:${sockPath}`, ...COMMON, '--control-socket', control, 'echo_app'],
+    server = await startServer(['-b', `unix:${sockPath}`, ...COMMON, '--control-socket', control, 'waits_app:app'],
       { noBind: true, readyPattern: /Booting worker/ });
     await waitUntil(() => fs.existsSync(sockPath), 20000, 'the unix socket');
   });
@@ -166,5 +205,16 @@ describe('unix socket: the sync worker waits on its client in slices', () => {
     assert.match(answer.received().toString('latin1'), /^HTTP\/1\.1 200 /);
     assert.deepEqual(await workerPids(control), pids);
     assert.doesNotMatch(server.output(), /WORKER TIMEOUT/);
+  });
+
+  test('a file answered through wsgi.file_wrapper (sendfile) arrives whole', async () => {
+    const file = bigFile('unix.bin', 3 * 1024 * 1024 + 123);
+    const sock = net.connect({ path: sockPath });
+    const got = collect(sock);
+    sock.write(`GET /file?${file.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await readerPausing(sock, control);
+    await got.closed;
+    assert.match(got.received().subarray(0, 12).toString('latin1'), /^HTTP\/1\.1 200/);
+    assert.ok(bodyOf(got.received()).equals(file.data));
   });
 });
