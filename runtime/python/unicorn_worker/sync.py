@@ -203,11 +203,14 @@ class RawConnection(object):
         waited = None
         while view:
             try:
-                view = view[os.write(self.fd, view):]
-                waited = None
+                sent = os.write(self.fd, view)
             except BlockingIOError:
                 waited = silent(waited)
                 continue
+            if sent == len(view):
+                return None  # (one write, at most a slice long: no beat owed that the loop's next tick does not pay)
+            view = view[sent:]
+            waited = None
             if _monotonic() >= ClientWaits.due:
                 progressed()
         return None
