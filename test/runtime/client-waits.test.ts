@@ -1,4 +1,4 @@
-// A sync worker waiting on its client over TLS or a unix socket: a silent client is dropped at the timeout
+// A sync worker waiting on its client over TLS, a unix socket or raw TCP: a silent client is dropped at the timeout
 // with the worker's own word for it, and the watchdog (the same timeout) never takes the waiting worker for a
 // hung one; a client that is slow but steady gets its answer however long it takes in all.
 import { test, describe, before, after } from 'node:test';
@@ -53,6 +53,34 @@ async function tlsRequest(port: number, request: string): Promise<{ status: numb
   await got.closed;
   const text = got.received().toString('latin1');
   return { status: Number(text.split(' ')[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) };
+}
+
+/**
+ * POSTs 8 pieces, one every quarter timeout: never silent for long, 2 timeouts in all (the pace is the client's
+ * behaviour, not something asserted). The answer comes, from the same worker, and no WORKER TIMEOUT.
+ */
+async function steadyUpload(sock: net.Socket, server: Server, control: string): Promise<void> {
+  const pids = await workerPids(control);
+  const pieces = 8;
+  const piece = 'x'.repeat(1000);
+  const got = collect(sock);
+  sock.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${pieces * piece.length}\r\nConnection: close\r\n\r\n`);
+  for (let i = 0; i < pieces; i++) {
+    await new Promise((r) => setTimeout(r, (TIMEOUT * 1000) / 4));
+    sock.write(piece);
+    if (i === pieces / 2) {
+      // Busy on this request, the worker has beaten since it began: the watchdog sees it alive.
+      const w = (await ctlRequest(control, { command: 'status' })).workers[0];
+      assert.equal(w.request?.path, '/up');
+      assert.ok(w.heartbeat_age !== null && w.heartbeat_age < w.request!.age, JSON.stringify(w));
+    }
+  }
+  await got.closed;
+  const text = got.received().toString('latin1');
+  assert.match(text, /^HTTP\/1\.1 200 /);
+  assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), String(pieces * piece.length));
+  assert.deepEqual(await workerPids(control), pids);
+  assert.doesNotMatch(server.output(), /WORKER TIMEOUT/);
 }
 
 /** A file of `size` pseudo-random bytes in the test directory. */
@@ -140,30 +168,7 @@ describe('TLS: the sync worker waits on its client in slices', () => {
   });
 
   test('a slow but steady upload that takes longer than the timeout in all gets its answer', async () => {
-    const pids = await workerPids(control);
-    const pieces = 8;
-    const piece = 'x'.repeat(1000);
-    const sock = await tlsConnect(server.port);
-    const got = collect(sock);
-    sock.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${pieces * piece.length}\r\nConnection: close\r\n\r\n`);
-    // A piece every quarter timeout: never silent for long, 2 timeouts in all. (The pace is the client's
-    // behaviour, not something asserted.)
-    for (let i = 0; i < pieces; i++) {
-      await new Promise((r) => setTimeout(r, (TIMEOUT * 1000) / 4));
-      sock.write(piece);
-      if (i === pieces / 2) {
-        // Busy on this request, the worker has beaten since it began: the watchdog sees it alive.
-        const w = (await ctlRequest(control, { command: 'status' })).workers[0];
-        assert.equal(w.request?.path, '/up');
-        assert.ok(w.heartbeat_age !== null && w.heartbeat_age < w.request!.age, JSON.stringify(w));
-      }
-    }
-    await got.closed;
-    const text = got.received().toString('latin1');
-    assert.match(text, /^HTTP\/1\.1 200 /);
-    assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), String(pieces * piece.length));
-    assert.deepEqual(await workerPids(control), pids);
-    assert.doesNotMatch(server.output(), /WORKER TIMEOUT/);
+    await steadyUpload(await tlsConnect(server.port), server, control);
   });
 
   test('a file answered through wsgi.file_wrapper arrives whole over TLS', async () => {
@@ -209,5 +214,24 @@ describe('unix socket: the sync worker waits on its client in slices', () => {
 
   test('a file answered through wsgi.file_wrapper (sendfile) arrives whole', async () => {
     await fileArrivesWhole(net.connect({ path: sockPath }), 'unix.bin', control);
+  });
+});
+
+describe('raw TCP: the sync worker waits on its client in slices', () => {
+  let server: Server;
+  let control: string;
+
+  before(async () => {
+    control = path.join(dir, 'tcp.ctl');
+    server = await startServer([...COMMON, '--control-socket', control, 'waits_app:app']);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('a slow but steady upload that takes longer than the timeout in all gets its answer', async () => {
+    const sock = net.connect({ port: server.port, host: '127.0.0.1' });
+    await once(sock, 'connect');
+    await steadyUpload(sock, server, control);
   });
 });
