@@ -234,4 +234,26 @@ describe('raw TCP: the sync worker waits on its client in slices', () => {
     await once(sock, 'connect');
     await steadyUpload(sock, server, control);
   });
+
+  test('a head that trickles in is dropped once it took longer than the timeout; the worker lives on', async () => {
+    const pids = await workerPids(control);
+    const from = server.output().length;
+    const sock = net.connect({ port: server.port, host: '127.0.0.1' });
+    await once(sock, 'connect');
+    const port = sock.localPort;
+    const got = collect(sock);
+    let open = true;
+    got.closed.then(() => (open = false));
+    sock.write('GET / HTTP/1.1\r\n');
+    // A header byte every quarter timeout, never silent for long, until the worker gives up (bounded).
+    for (let i = 0; open && i < 200; i++) {
+      await new Promise((r) => setTimeout(r, (TIMEOUT * 1000) / 4));
+      if (open) sock.write('X');
+    }
+    await got.closed;
+    assert.equal(got.received().length, 0);
+    await server.waitForOutput(new RegExp(`\\[DEBUG\\] client 127\\.0\\.0\\.1:${port} timed out`), 20000, from);
+    assert.deepEqual(await workerPids(control), pids);
+    assert.doesNotMatch(server.output(), /WORKER TIMEOUT/);
+  });
 });

@@ -383,6 +383,7 @@ class SyncWorker(BaseLoop):
         policy = ctx.proxy if ctx.tls is None else None
         try:
             # Read until the head is complete; the first recv usually holds the whole request.
+            head_due = None
             while True:
                 data = conn.recv(RECV_SIZE)
                 if not data:
@@ -396,6 +397,12 @@ class SyncWorker(BaseLoop):
                         policy, proxy = None, found
                 if end >= 0:
                     break
+                # A head that comes in pieces must be whole within the timeout (gthread's head_timeout), or a
+                # client trickling a byte at a time would hold the worker for ever (each piece is progress).
+                if head_due is None:
+                    head_due = _monotonic() + self.head_timeout
+                elif _monotonic() > head_due:
+                    raise socket.timeout("the head took longer than the timeout")
             req = parse_head(buf[:end], limits, ctx.parser_cfg)
             self.status.busy(req, self.handled)
             if handle_request(ctx, conn, peer, req, buf[end + 4:], False, proxy)[1] == b"":
