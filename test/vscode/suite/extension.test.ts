@@ -170,14 +170,17 @@ suite('Unicorn extension', () => {
     const shownAt = Date.now();
     await waitFor(() => Date.now() - shownAt > 1500, 5000, 'the view to be painted');
     await screenshot('process-tree');
-    // What that picture shows, read from the window: the selected master row keeps its label whole
-    // (two inline actions, the rest in its context menu), the worker rows fit at the default width,
+    // What that picture shows, read from the window: the selected master row keeps its label and
+    // address whole (one inline action, the rest in its context menu and the view's title bar), the worker rows fit at the default width,
     // and the view has the sidebar's height, not a strip at the bottom of the Explorer.
     const row = await treeRowLayout(String(master.label));
     if (row !== undefined) { // undefined: a launcher that cannot read the window (@vscode/test-electron)
       assert.ok(row, `no row "${master.label}" drawn in the window`);
       assert.ok(row.labelVisible, `the master row's label is cut: ${JSON.stringify(row)}`);
-      assert.deepEqual(row.actions, ['Show Live View', 'Stop Server'], 'the selected master row shows the main actions only');
+      assert.deepEqual(row.actions, ['Stop Server'], 'the selected master row shows its main action only');
+      // ...and its address, the first thing a user looks for there (the rest is in the tooltip).
+      const address = String(master.description).split(' · ')[0];
+      assert.ok(row.descriptionShown.startsWith(address), `the master row shows "${row.descriptionShown}", not its whole address ${address}`);
       assert.ok(row.viewHeight >= row.sidebarHeight * 0.6, `the Unicorn view is ${row.viewHeight} px of the sidebar's ${row.sidebarHeight}`);
       for (const w of workers) {
         const wr = await treeRowLayout(String(w.label));

@@ -180,6 +180,8 @@ export interface RowLayout {
   labelVisible: boolean;
   description: string;
   descriptionVisible: boolean;
+  /** The part of the description drawn before the row cuts it (all of it when it fits). */
+  descriptionShown: string;
   /** Inline action icons drawn on the row (titles). */
   actions: string[];
   rowWidth: number;
@@ -202,7 +204,19 @@ export function treeRowLayout(label: string): Promise<RowLayout | null | undefin
     const actions = [...row.querySelectorAll('.actions .action-item a, .actions .action-item .action-label')]
       .filter((a) => { const b = box(a); return b.width > 0 && b.height > 0 && getComputedStyle(a).visibility !== 'hidden'; })
       .map((a) => a.getAttribute('aria-label') || a.title || '');
+    // The characters of the description whose right edge is inside the clip (a Range per prefix).
+    let shown = '';
+    const text = desc && [...desc.childNodes].find((n) => n.nodeType === 3);
+    if (text && clip) {
+      const range = document.createRange();
+      for (let i = 1; i <= text.length; i++) {
+        range.setStart(text, 0); range.setEnd(text, i);
+        if (range.getBoundingClientRect().right > clip.right + 0.5) break;
+        shown = text.data.slice(0, i);
+      }
+    }
     return {
+      descriptionShown: shown.trim(),
       label: name ? name.textContent.trim() : '',
       labelVisible: fits(name),
       description: desc ? desc.textContent.trim() : '',
