@@ -360,7 +360,10 @@ suite('Unicorn extension', () => {
     await waitFor(async () => {
       const s = await server().refreshStatus();
       return s && s.master.focus?.length === 0 && s.workers.every((w) => w.accepting) ? s : undefined;
-    }, 20_000, 'every worker to accept again after Detach');
+    }, 20_000, 'every worker to accept again after Detach').catch((e: Error) => {
+      const st = api.server()?.lastStatus;
+      throw new Error(`${e.message}; session of ${a.pid} still known: ${Boolean(api.debuggers.sessionFor(a.pid))}; master: ${JSON.stringify({ focus: st?.master.focus })}; the workers: ${JSON.stringify(st?.workers.map((w) => [w.pid, w.state, w.accepting, w.debugger_attached]))}; messages: ${api.messages().slice(-3).join(' | ')}\nlog:\n${api.logText().slice(-2000)}`);
+    });
     await vscode.commands.executeCommand('unicorn.removeWorker', api.processTree.masterItems[0]);
     await waitFor(workerCountIs(2), 30_000, 'two idle workers again');
   });
