@@ -416,6 +416,21 @@ describe('asgi: websockets (python3-websockets client)', () => {
     await unlimited.stop();
   });
 
+  test('before the app accepts, reading pauses after one largest message (websocket_max_message_size); nothing is lost', async () => {
+    const limit = 100000;
+    const gated = await serve(['-k', 'asgi', '-w', '1', '--asgi-lifespan', 'off', '--log-level', 'debug',
+      '--websocket-max-message-size', String(limit), 'raw_app:app']);
+    // 40 messages of the largest size: 4 MB, far under the fixed 16 MiB the pause used to wait for.
+    const client = wsClientProcess('pre-accept', gated.port, String(limit), '40');
+    const paused = await gated.waitForOutput(
+      /websocket from [^:]+:\d+: (\d+) bytes before the app accepted, over the (\d+) of one largest message: reading paused/, 30000);
+    assert.equal(Number(paused[2]), limit + 14); // one message and its longest frame header
+    assert.ok(Number(paused[1]) <= limit + 14 + (1 << 18), `paused at ${paused[1]} bytes: within one read of the limit`);
+    assert.equal((await get(gated.port, '/open-gate')).body.toString(), 'open');
+    assert.deepEqual(await client.result, { status: 'HTTP/1.1 101 Switching Protocols', echoed: 40, intact: true });
+    await gated.stop();
+  });
+
   test('a graceful stop (TERM) closes open websockets with 1001', async () => {
     const held = wsClientProcess('hold', s.port);
     await held.opened;
