@@ -431,6 +431,25 @@ describe('asgi: websockets (python3-websockets client)', () => {
     await gated.stop();
   });
 
+  test('a websocket refused before accept that its client keeps open is closed after the linger, freeing its slot', async () => {
+    const one = await serve(['-k', 'asgi', '-w', '1', '--worker-connections', '1', 'raw_app:app']);
+    // allowHalfOpen: the client keeps its side open after the server's FIN (Node's default would end it at once).
+    const refused = net.createConnection({ port: one.port, host: '127.0.0.1', allowHalfOpen: true });
+    let answer = '';
+    const ended = new Promise<void>((resolve) => refused.on('end', resolve));
+    refused.on('data', (d) => (answer += d));
+    refused.write('GET /ws/deny HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await ended;
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    const next = await Client.connect(one.port); // waits in the listen queue while the refused one holds the only slot
+    next.send(GET('/hello'));
+    assert.equal((await next.response(30000)).body.toString(), 'Hello, world!');
+    refused.destroy();
+    next.destroy();
+    await one.stop();
+  });
+
   test('a graceful stop (TERM) closes open websockets with 1001', async () => {
     const held = wsClientProcess('hold', s.port);
     await held.opened;

@@ -486,10 +486,10 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data):
+        if self.lingering:
+            return  # (a websocket refused before its accept too: what the client still sends is dropped)
         if self.ws is not None:
             self.ws.data_received(data)
-            return
-        if self.lingering:
             return
         cycle = self.cycle
         if cycle is None and not self.buf and self.discarding is None and not self.proxy_pending:
@@ -963,7 +963,7 @@ class AsgiWorker(BaseLoop):
     def sweep(self, now):
         """Closes connections idle (or lingering, or with a head in progress) past their deadline."""
         for proto in list(self.conns):
-            if proto.ws is not None:
+            if proto.ws is not None and not proto.lingering:
                 proto.ws.expire(now)
             elif proto.cycle is None and proto.deadline <= now:
                 proto.transport.close()
