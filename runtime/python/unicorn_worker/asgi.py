@@ -955,8 +955,9 @@ class AsgiWorker(BaseLoop):
             boot = self.boot
             if boot.accept_changed:
                 # The arbiter's accept command (another worker is being debugged and takes the new connections).
-                self.set_accepting(boot.want_accepting and len(self.conns) + self.pending < self.max_connections)
-                boot.accept_applied()
+                want = boot.want_accepting
+                self.set_accepting(want and len(self.conns) + self.pending < self.max_connections)
+                boot.accept_applied(want)  # a change that came meanwhile stays pending for the next tick
             self.sweep(loop.time())
             await asyncio.sleep(TICK)
 
