@@ -1,8 +1,11 @@
-"""The accept queues of the listening sockets (TCP and unix), from the kernel's sock_diag netlink interface.
+"""What the arbiter asks the kernel about sockets, over the sock_diag netlink interface.
 
 Run by runtime/src/procinfo.ts for as long as the arbiter lives: each line on stdin asks once, and one
-JSON line answers {"INODE": QUEUED, ...} for every listening TCP (v4 and v6) and unix stream socket of
-this network namespace ({"error": "..."} when the kernel refuses). Reading /proc/net/tcp instead walks
+JSON line answers ({"error": "..."} when the kernel refuses):
+  q                 {"INODE": QUEUED, ...}: the accept queue of every listening TCP (v4 and v6) and unix
+                    stream socket of this network namespace
+  e PORT [PORT...]  {"ports": [PORT, ...]}: those of the local TCP ports that have an established
+                    connection (a debugger attached to a worker's debug adapter) Reading /proc/net/tcp instead walks
 every socket, TIME_WAIT included: tens of thousands of lines, a large fraction of a second, under a
 Connection: close load; a LISTEN-state dump walks the listening sockets only. Linux only, standard library.
 """
@@ -17,6 +20,7 @@ NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
+TCP_ESTABLISHED = 1
 TCP_LISTEN = 10  # also the state of a listening unix socket
 UDIAG_SHOW_RQLEN, UNIX_DIAG_RQLEN = 0x10, 4
 
@@ -72,15 +76,30 @@ def queues(sock, seq):
     return out
 
 
+def established(sock, seq, ports):
+    wanted = set(ports)
+    found = set()
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for msg in _dump(sock, seq, _INET_REQ.pack(family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_ESTABLISHED)):
+            port = struct.unpack_from("!H", msg, 4)[0]
+            if port in wanted and msg[1] == TCP_ESTABLISHED:
+                found.add(port)
+    return {"ports": sorted(found)}
+
+
 def main():
     # Hold no descriptor of the arbiter's (an inherited listener kept open here would outlive a drain).
     os.closerange(3, 65536)
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
     seq = 0
-    for _line in sys.stdin:
+    for line in sys.stdin:
         seq += 1
+        words = line.split()
         try:
-            answer = queues(sock, seq)
+            if words[:1] == ["e"]:
+                answer = established(sock, seq, [int(w) for w in words[1:]])
+            else:
+                answer = queues(sock, seq)
         except OSError as e:
             answer = {"error": "sock_diag: %s" % (e.strerror or e)}
         sys.stdout.write(json.dumps(answer) + "\n")

@@ -23,7 +23,7 @@ import { Listener, bindForSettings, closeAll, inheritable, releaseDescriptors } 
 import { Level, Logger } from './log';
 import { arbiterLogSpec } from './logconfig';
 import { SystemdNotifier } from './sdnotify';
-import { ListenQueueProbe, isAlive, portHasClient, rssBytes, socketInode } from './procinfo';
+import { SockDiagProbe, isAlive, rssBytes, socketInode } from './procinfo';
 import { removePidfile, writePidfile } from './pidfile';
 import { PYTHON_DIR } from './python';
 import { MetricsServer, renderMetrics } from './metrics';
@@ -135,7 +135,7 @@ export class Arbiter {
   private readonly restarts = Object.fromEntries(RESTART_REASONS.map((r) => [r, 0])) as Record<RestartReason, number>;
   /** Socket inodes of the TCP listeners, learned while the arbiter still holds them (for their listen queues). */
   private readonly listenerInodes = new Map<string, number>();
-  private listenQueueProbe: ListenQueueProbe | undefined;
+  private sockDiag: SockDiagProbe | undefined;
   private notifier: SystemdNotifier | undefined;
   /** Set by TERM under shutdown_delay: serving goes on, /readyz says 503, until the stop begins. */
   private shuttingDown = false;
@@ -191,7 +191,7 @@ export class Arbiter {
           if (Date.now() >= this.stopping.deadline) this.killAll('SIGKILL');
         } else {
           this.maybePromote();
-          this.murderLazyWorkers();
+          await this.murderLazyWorkers();
           await this.reportWorkerCount();
           await this.manageWorkers();
           this.advanceReload();
@@ -444,7 +444,7 @@ export class Arbiter {
    * thread's stack to the error log), SIGKILL after a short grace. Never a worker a debugger is
    * attached to, and not in the round after the arbiter itself was suspended.
    */
-  private murderLazyWorkers(): void {
+  private async murderLazyWorkers(): Promise<void> {
     const timeout = this.settings.timeout as number;
     if (!timeout) return;
     const now = Date.now();
@@ -453,6 +453,7 @@ export class Arbiter {
     // half the timeout, so a timeout shorter than the loop's 1 s tick still fires.
     if (now - this.lastLoopAt - this.sleptFor > Math.min(1000, timeout * 500)) return;
     const slots = this.scoreboard.read();
+    const silent: Worker[] = [];
     for (const w of this.workers.values()) {
       if (w.abortedAt) {
         if (now - w.abortedAt >= ABORT_GRACE_MS) this.kill(w, 'SIGKILL');
@@ -460,8 +461,15 @@ export class Arbiter {
       }
       const slot = slots.get(w.slot);
       const heartbeat = slot && slot.pid === w.pid && slot.heartbeat ? slot.heartbeat * 1000 : w.startedAt;
-      if (now - heartbeat <= timeout * 1000) continue;
-      if (slot?.debugPort && portHasClient(slot.debugPort)) {
+      if (now - heartbeat > timeout * 1000) silent.push(w);
+    }
+    if (!silent.length) return;
+    // Only for workers already silent too long: one kernel query, whatever their number.
+    const attached = await this.attachedDebugPorts(slots, silent);
+    for (const w of silent) {
+      if (!this.workers.has(w.pid) || w.abortedAt) continue; // gone or handled while the kernel answered
+      const port = slots.get(w.slot)?.debugPort;
+      if (port && attached.has(port)) {
         if (!w.sparedLogged) {
           this.log.info(`Worker (pid:${w.pid}) is silent for over ${timeout}s but a debugger is attached: not killing it`);
           w.sparedLogged = true;
@@ -469,7 +477,7 @@ export class Arbiter {
         continue;
       }
       this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
-      w.abortedAt = now;
+      w.abortedAt = Date.now();
       this.kill(w, 'SIGABRT');
     }
   }
@@ -991,11 +999,24 @@ export class Arbiter {
     this.notifier.update(phase ?? this.notifier.phase, status);
   }
 
+  private kernelSockets(): SockDiagProbe {
+    return (this.sockDiag ??= new SockDiagProbe(this.config.python, (m) => this.log.warning(m)));
+  }
+
+  /** The workers' debug ports (from their slots) that have a debugger connected now. */
+  private async attachedDebugPorts(slots: Map<number, Slot>, workers: Iterable<Worker>): Promise<Set<number>> {
+    const ports: number[] = [];
+    for (const w of workers) {
+      const slot = slots.get(w.slot);
+      if (slot?.pid === w.pid && slot.debugPort) ports.push(slot.debugPort);
+    }
+    return this.kernelSockets().attachedPorts(ports);
+  }
+
   /** Per listener, TCP or unix (Linux): the connections waiting in its accept queue now. */
   private async listenQueuesNow(): Promise<Array<{ listener: string; queued: number }>> {
     this.rememberListenerInodes();
-    this.listenQueueProbe ??= new ListenQueueProbe(this.config.python, (m) => this.log.warning(m));
-    const queues = await this.listenQueueProbe.queues();
+    const queues = await this.kernelSockets().queues();
     return this.listeners.flatMap((l) => {
       const queued = queues.get(this.listenerInodes.get(l.url) ?? -1);
       return queued === undefined ? [] : [{ listener: l.url, queued }];
@@ -1131,6 +1152,7 @@ export class Arbiter {
     const queued = new Map((await this.listenQueuesNow()).map((q) => [q.listener, q.queued]));
     const now = Date.now();
     const slots = this.scoreboard.read();
+    const attached = await this.attachedDebugPorts(slots, this.workers.values());
     return {
       master: {
         pid: process.pid,
@@ -1148,11 +1170,11 @@ export class Arbiter {
         // Each TCP listener's accept queue now (Linux): connections waiting for a free worker.
         listen_queue: this.listeners.map((l) => ({ url: l.url, queued: queued.get(l.url) ?? null, backlog: this.settings.backlog as number })),
       },
-      workers: [...this.workers.values()].sort((a, b) => a.id - b.id).map((w) => this.workerStatus(w, slots.get(w.slot), now)),
+      workers: [...this.workers.values()].sort((a, b) => a.id - b.id).map((w) => this.workerStatus(w, slots.get(w.slot), now, attached)),
     };
   }
 
-  private workerStatus(w: Worker, slot: Slot | undefined, now: number): WorkerStatus {
+  private workerStatus(w: Worker, slot: Slot | undefined, now: number, attached: Set<number>): WorkerStatus {
     const mine = slot && slot.pid === w.pid ? slot : undefined;
     const state = w.stopping ? 'exiting' : mine?.state ?? 'booting';
     return {
@@ -1167,7 +1189,7 @@ export class Arbiter {
       rss: rssBytes(w.pid),
       request: mine?.request ? { method: mine.request.method, path: mine.request.path, age: Math.max(0, now / 1000 - mine.request.startedAt) } : null,
       debug_port: mine?.debugPort ?? null,
-      debugger_attached: mine?.debugPort ? portHasClient(mine.debugPort) : false,
+      debugger_attached: mine?.debugPort ? attached.has(mine.debugPort) : false,
       accepting: w.accepting ?? false,
     };
   }
@@ -1192,7 +1214,7 @@ export class Arbiter {
     this.control?.close();
     this.workerSocket?.close();
     this.metrics?.close();
-    this.listenQueueProbe?.close();
+    this.sockDiag?.close();
     this.notifier?.close();
     this.scoreboard.close();
     if (this.pidfile) removePidfile(this.pidfile, process.pid);

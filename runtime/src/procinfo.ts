@@ -20,14 +20,15 @@ export function rssBytes(pid: number): number | null {
 }
 
 /**
- * Whether a TCP connection to local `port` is established — that is, a debugger client is attached
- * to the debug adapter listening there. Linux reads /proc/net/tcp{,6}; elsewhere a listening debug
- * port is taken to mean attached, which errs on the side of sparing the worker.
+ * Which of these local TCP ports have an established connection — that is, a debugger client attached
+ * to the debug adapter listening there — from one scan of /proc/net/tcp{,6}. The fallback of
+ * SockDiagProbe.attachedPorts; off Linux every port counts as attached, which errs on sparing the worker.
  */
-export function portHasClient(port: number): boolean {
-  if (process.platform !== 'linux') return true;
+export function portsWithClients(ports: number[]): Set<number> {
+  if (process.platform !== 'linux') return new Set(ports);
+  const wanted = new Set(ports);
   // 01 is ESTABLISHED.
-  return tcpSockets().some((t) => t.state === '01' && t.port === port);
+  return new Set(tcpSockets().filter((t) => t.state === '01' && wanted.has(t.port)).map((t) => t.port));
 }
 
 /** One row of /proc/net/tcp{,6}. */
@@ -72,7 +73,7 @@ export function socketInode(fd: number): number | null {
 
 /**
  * Listening TCP sockets by inode, from one scan of /proc/net/tcp{,6} (for a socket in LISTEN state the
- * kernel reports the length of its accept queue as rx_queue). Costly under load (see ListenQueueProbe):
+ * kernel reports the length of its accept queue as rx_queue). Costly under load (see SockDiagProbe):
  * for one-off reads, such as the tests' independent view of a queue.
  */
 export function listenQueues(): Map<number, { queued: number; port: number }> {
@@ -82,16 +83,17 @@ export function listenQueues(): Map<number, { queued: number; port: number }> {
 }
 
 /**
- * The accept queues of this network namespace's listening sockets (TCP and unix), by socket inode: a
- * long-lived Python helper (runtime/python/unicorn_sockdiag.py) asks the kernel over sock_diag, which
- * walks the listening sockets only (/proc/net/tcp lists every TIME_WAIT socket too: under a
- * Connection: close load, a scan took the arbiter's loop 0.1–0.5 s of CPU). Started on first use;
- * ends when the arbiter does (its stdin closes). Off Linux, or when the helper fails, the map is empty.
+ * What the arbiter asks the kernel about sockets: the accept queues of this network namespace's listening
+ * sockets (TCP and unix, by inode) and which debug ports have a client. A long-lived Python helper
+ * (runtime/python/unicorn_sockdiag.py) asks over sock_diag, which walks only the sockets in the states
+ * asked for (/proc/net/tcp lists every TIME_WAIT socket too: under a Connection: close load, a scan took
+ * the arbiter's loop 0.1–0.5 s of CPU). Started on first use; ends when the arbiter does (its stdin
+ * closes). Off Linux, or when the helper fails, the queues are empty and the ports come from /proc.
  */
-export class ListenQueueProbe {
+export class SockDiagProbe {
   private helper: ChildProcess | undefined;
   private failed = false;
-  private pending: Array<(answer: Record<string, number>) => void> = [];
+  private pending: Array<(answer: Record<string, unknown>) => void> = [];
   private buffered = '';
 
   constructor(
@@ -101,12 +103,24 @@ export class ListenQueueProbe {
 
   async queues(): Promise<Map<number, number>> {
     if (process.platform !== 'linux' || this.failed) return new Map();
+    const answer = await this.ask('q');
+    return new Map(Object.entries(answer).filter(([k, v]) => k !== 'error' && typeof v === 'number').map(([k, v]) => [Number(k), v as number]));
+  }
+
+  /** Which of these local TCP ports have an established connection (see portsWithClients). */
+  async attachedPorts(ports: number[]): Promise<Set<number>> {
+    if (!ports.length) return new Set();
+    if (process.platform !== 'linux' || this.failed) return portsWithClients(ports);
+    const answer = await this.ask(`e ${ports.join(' ')}`);
+    return Array.isArray(answer.ports) ? new Set(answer.ports as number[]) : portsWithClients(ports);
+  }
+
+  private ask(line: string): Promise<Record<string, unknown>> {
     const helper = this.helper ?? this.start();
-    const answer = await new Promise<Record<string, number>>((resolve) => {
+    return new Promise((resolve) => {
       this.pending.push(resolve);
-      helper.stdin!.write('q\n');
+      helper.stdin!.write(`${line}\n`);
     });
-    return new Map(Object.entries(answer).filter(([k]) => k !== 'error').map(([k, v]) => [Number(k), v]));
   }
 
   private start(): ChildProcess {
@@ -119,21 +133,21 @@ export class ListenQueueProbe {
       while ((nl = this.buffered.indexOf('\n')) >= 0) {
         const line = this.buffered.slice(0, nl);
         this.buffered = this.buffered.slice(nl + 1);
-        let answer: Record<string, number> & { error?: string } = {};
+        let answer: Record<string, unknown> = {};
         try {
           answer = JSON.parse(line);
         } catch {
           /* an empty answer */
         }
-        if (answer.error) this.onError(`listen queues: ${answer.error}`);
-        this.pending.shift()?.({ ...answer });
+        if (typeof answer.error === 'string') this.onError(`kernel socket probe: ${answer.error}`);
+        this.pending.shift()?.(answer);
       }
     });
     const fail = (why: string) => {
       if (this.failed) return;
       this.failed = true;
       this.helper = undefined;
-      this.onError(`listen queues unavailable: ${why}`);
+      this.onError(`listen queues and debugger connections unavailable from sock_diag: ${why}`);
       for (const resolve of this.pending.splice(0)) resolve({});
     };
     helper.on('error', (e) => fail(`cannot run ${this.python} (${e.message})`));

@@ -11,6 +11,10 @@
 //   gthread POST  the same, threads=4, keep-alive
 //   asgi hello    raw ASGI hello world (test/bench/apps/asgi_hello.py), keep-alive: unicorn -k asgi against
 //                 uvicorn (Debian, --loop uvloop --http httptools: its fastest) and hypercorn (Debian)
+//                 Debian's hypercorn 0.13.2 closes the connection after each response when the app never
+//                 calls receive() (as these apps and FastAPI's GET routes do not): wrk counts each close as a
+//                 read error and reconnects, hence its thousands of socket errors; an app that calls receive()
+//                 first keeps the connection but is answered in ~45 ms a request (measured by hand, c=4)
 //   asgi fastapi  a FastAPI JSON route (test/bench/apps/fastapi_json.py), the same three servers
 //   asgi ws       websocket echo, messages/s: python3-websockets clients (test/bench/apps/ws_load.py),
 //                 unicorn against uvicorn

@@ -359,6 +359,9 @@ describe('the watchdog', () => {
     const [pid] = await workerPids(sock);
     const { port } = await ctl(sock, 'debug', String(pid));
     assert.ok(port > 0);
+    // The kernel tells an open debug port from one with a client (sock_diag): none yet.
+    const before = (await ctl(sock, 'status')).workers[0];
+    assert.deepEqual({ port: before.debug_port, attached: before.debugger_attached }, { port, attached: false });
     const dap = await DapClient.connect(port);
     try {
       await dap.request('initialize', { adapterID: 'python', clientID: 'unicorn-test', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
@@ -386,6 +389,7 @@ describe('the watchdog', () => {
     } finally {
       dap.close();
     }
+    await waitUntil(async () => (await ctl(sock, 'status')).workers[0].debugger_attached === false, 10000, 'the detach to show');
     await s.stop();
   });
 });
