@@ -180,14 +180,14 @@ class Controller implements vscode.Disposable {
     return server.running ? server : undefined;
   }
 
-  /** Shows the Unicorn view with the new server's row (the view starts collapsed at the bottom of the Explorer). */
+  /** Shows the Unicorn view (its container in the activity bar) with the new server's row. */
   private async revealServer(server: ServerHandle): Promise<void> {
     const master = this.tree.masterFor(server);
     if (!master) return;
     try {
       await this.treeView.reveal(master, { expand: true, select: false, focus: false });
     } catch {
-      /* the workbench refused (e.g. the Explorer is not open in this layout): the status bar still shows it */
+      /* the workbench refused (e.g. the view was moved and hidden): the status bar still shows it */
     }
   }
 

@@ -13,6 +13,10 @@ export interface RenderedReport {
   lines: number;
   rps: number;
   queue: number | null;
+  /** Charts (svg ids) whose bottom lies below the panel's, so a user has to scroll to see them. */
+  belowFold: string[];
+  /** The webview's size in CSS pixels, [width, height]. */
+  viewport: [number, number];
 }
 
 export class LiveView implements vscode.Disposable {
@@ -73,12 +77,17 @@ function html(nonce: string, cspSource: string): string {
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${cspSource} 'nonce-${nonce}'; script-src 'nonce-${nonce}';">
 <style nonce="${nonce}">
-  body { font-family: var(--vscode-font-family); color: var(--vscode-foreground); padding: 8px 16px; }
-  h1 { font-size: 1.2em; margin: 0 0 4px; } .sub { opacity: .75; margin-bottom: 12px; }
-  .chart { margin: 10px 0 18px; } .chart h2 { font-size: 1em; margin: 0 0 4px; font-weight: 600; }
-  svg { width: 100%; height: 110px; background: var(--vscode-editorWidget-background); border-radius: 4px; }
+  /* One screen, no scrolling: the charts share the panel's height (each at least a readable strip), so
+     the listen queue, the last chart, is in view as soon as the panel opens, whatever its size. */
+  html, body { height: 100%; margin: 0; }
+  body { font-family: var(--vscode-font-family); color: var(--vscode-foreground); padding: 8px 16px; box-sizing: border-box;
+    display: flex; flex-direction: column; overflow: auto; }
+  h1 { font-size: 1.2em; margin: 0 0 4px; } .sub { opacity: .75; margin-bottom: 6px; }
+  .chart { margin: 6px 0; flex: 1 1 0; min-height: 64px; display: flex; flex-direction: column; }
+  .chart h2 { font-size: 1em; margin: 0 0 4px; font-weight: 600; flex: none; }
+  svg { width: 100%; flex: 1 1 0; min-height: 40px; max-height: 160px; background: var(--vscode-editorWidget-background); border-radius: 4px; }
   .legend span { margin-right: 12px; font-size: .9em; white-space: nowrap; } .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }
-  .busy svg { height: auto; }
+  .chart.busy { flex: none; min-height: 0; } .busy svg { flex: none; min-height: 0; }
   .stopped { color: var(--vscode-errorForeground); }
 </style></head>
 <body>
@@ -137,7 +146,9 @@ function draw(s) {
     r.setAttribute('x', String((i / Math.max(1, n)) * W)); r.setAttribute('width', String(W / Math.max(1, n) + 0.5));
     r.setAttribute('y', String(row * 12 + 1)); r.setAttribute('height', '10'); r.setAttribute('fill', b ? '#dcdcaa' : '#4ec9b0'); busy.appendChild(r);
   }));
-  vscode.postMessage({ type: 'rendered', report: { master: s.master, workers: s.workers.length, lines, rps: s.now.rps, queue: s.now.queue } });
+  // The charts a user must scroll to (their bottom below the panel's), as the webview laid them out.
+  const belowFold = [...document.querySelectorAll('.chart svg')].filter((c) => c.getBoundingClientRect().bottom > window.innerHeight + 0.5).map((c) => c.id);
+  vscode.postMessage({ type: 'rendered', report: { master: s.master, workers: s.workers.length, lines, rps: s.now.rps, queue: s.now.queue, belowFold, viewport: [window.innerWidth, window.innerHeight] } });
 }
 window.addEventListener('message', (e) => {
   if (e.data.type === 'snapshot' && e.data.snapshot) draw(e.data.snapshot);

@@ -1,4 +1,4 @@
-// The explorer view "Unicorn": every server the user can reach (the one this window started and
+// The "Unicorn" view (its own container in the activity bar): every server the user can reach (the one this window started and
 // those discovery finds), each master with its workers, from the control socket's status.
 import * as vscode from 'vscode';
 import type { ServerStatus, WorkerStatus } from '../../runtime/src/core/control-protocol';

@@ -59,6 +59,10 @@ interface Worker {
   debugWaiters: Array<(answer: { port?: number; error?: string }) => void>;
   /** What the worker last confirmed: it takes new connections (false while another worker has the focus). */
   accepting?: boolean;
+  /** What the arbiter last asked of it ("accept" on/off), and whether the worker has yet to confirm it. */
+  acceptRequested?: boolean;
+  acceptUnconfirmed?: boolean;
+  /** Resolved once the worker confirms the state last requested (or exits). */
   acceptWaiters?: Array<() => void>;
 }
 
@@ -942,7 +946,7 @@ export class Arbiter {
     if (msg.event === 'booted') {
       worker.booted = true;
       this.bootCrashes = 0;
-      worker.accepting = true;
+      worker.accepting = worker.acceptRequested = true;
       if (this.focus.size) void this.applyFocus(); // a new worker while one is debugged takes no connections either
       this.wake(); // a reload may be waiting for this
     } else if (msg.event === 'files' && Array.isArray((msg as { files?: unknown }).files)) {
@@ -951,7 +955,12 @@ export class Arbiter {
       for (const waiter of worker.debugWaiters.splice(0)) waiter({ port: msg.port, error: msg.error });
     } else if (msg.event === 'accepting') {
       worker.accepting = Boolean((msg as { on?: unknown }).on);
-      for (const waiter of worker.acceptWaiters?.splice(0) ?? []) waiter();
+      // A confirmation of an earlier request (off, then on again before the worker applied the first)
+      // is not the answer to the last one: its waiters wait for that.
+      if (worker.accepting === worker.acceptRequested) {
+        worker.acceptUnconfirmed = false;
+        for (const waiter of worker.acceptWaiters?.splice(0) ?? []) waiter();
+      }
     }
   }
 
@@ -1121,12 +1130,19 @@ export class Arbiter {
     for (const w of this.workers.values()) {
       if (!w.booted || w.stopping) continue;
       const want = this.focus.size === 0 || this.focus.has(w.pid);
-      if (w.accepting === want) continue;
+      // Compared with what was last asked, not with what the worker last confirmed: two focus changes in a
+      // row (an unfocus of each of two workers, a worker booting while one is unfocused) would otherwise
+      // skip the second request while the first is unconfirmed, and leave the worker not accepting.
+      if (w.acceptRequested !== want) {
+        w.acceptRequested = want;
+        w.acceptUnconfirmed = true;
+        this.sendToWorker(w, { command: 'accept', on: want });
+      }
+      if (w.accepting === want && !w.acceptUnconfirmed) continue;
       waits.push(new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 5000);
         (w.acceptWaiters ??= []).push(() => (clearTimeout(timer), resolve()));
       }));
-      this.sendToWorker(w, { command: 'accept', on: want });
     }
     await Promise.all(waits);
     const accepting = [...this.workers.values()].filter((w) => w.booted && w.accepting).map((w) => w.pid);

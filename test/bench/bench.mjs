@@ -98,8 +98,9 @@ const METRICS_SERVERS = ['unicorn-norecord', 'unicorn', 'unicorn+metrics'];
 
 let noRecordDir;
 /**
- * A PYTHONPATH directory whose sitecustomize turns the worker's Scoreboard.record into a no-op: the
- * metrics groups' baseline, the same server without the per-request counter update.
+ * A PYTHONPATH directory whose sitecustomize turns the worker's Scoreboard.record into a no-op (and, in
+ * gthread, the lock around it): the metrics groups' baseline, the same server without the per-request
+ * counter update.
  */
 function noRecordPath() {
   if (!noRecordDir) {
@@ -107,8 +108,15 @@ function noRecordPath() {
     fs.writeFileSync(path.join(noRecordDir, 'sitecustomize.py'), [
       'import sys',
       `sys.path.insert(0, ${JSON.stringify(path.join(ROOT, 'dist', 'runtime', 'python'))})`,
-      'from unicorn_worker import scoreboard',
+      'from unicorn_worker import gthread, scoreboard, wsgi',
       'scoreboard.Scoreboard.record = lambda self, code, seconds, sent: None',
+      // gthread wraps record in a lock of its own (pool threads record concurrently): out with it too.
+      '_init = gthread.ThreadWorker.__init__',
+      'def _init_norecord(self, boot):',
+      '    _init(self, boot)',
+      '    for ctx, _ in boot.listeners:',
+      '        ctx.record = wsgi._ignore',
+      'gthread.ThreadWorker.__init__ = _init_norecord',
       '',
     ].join('\n'));
     process.on('exit', () => fs.rmSync(noRecordDir, { recursive: true, force: true }));

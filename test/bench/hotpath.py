@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 sys.path.insert(0, os.path.join(ROOT, "test", "bench", "apps"))
 
-from unicorn_worker import applog, parser, wsgi  # noqa: E402
+from unicorn_worker import applog, gthread, parser, wsgi  # noqa: E402
 from unicorn_worker.scoreboard import Scoreboard  # noqa: E402
 
 import echo  # noqa: E402
@@ -34,7 +34,7 @@ class FakeSocket(object):
         return b""
 
 
-def run(app, request, keep_alive, n, scoreboard, record=False):
+def run(app, request, keep_alive, n, scoreboard, record=None):
     limits = parser.Limits()
     log = applog.ErrorLog("-", "info")
     spec = {"kind": "tcp", "host": "127.0.0.1", "port": 8000}
@@ -43,8 +43,8 @@ def run(app, request, keep_alive, n, scoreboard, record=False):
         "X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"},
         "forwarder_headers": ["SCRIPT_NAME", "PATH_INFO"], "root_path": ""}
     ctx = wsgi.ListenerContext(spec, settings, limits, app, log, None, applog.ErrorStream(log))
-    if record:
-        ctx.record = scoreboard.record  # as the worker sets it: the per-request metrics counters
+    if record is not None:
+        ctx.record = record  # as the worker sets it: the per-request metrics counters
     sock = FakeSocket()
     peer = ("127.0.0.1", 40000)
     handle_request, head_end, parse_head = wsgi.handle_request, parser.head_end, parser.parse_head
@@ -79,12 +79,14 @@ def main():
             print("%-30s %6.2f µs per request (CPU time, best of 5 × %d)" % (name, best, n))
         # What the metrics counters (Scoreboard.record, which the worker calls after every request) add,
         # measured alternately with and without them.
-        without, with_ = [], []
-        for _ in range(5):
-            without.append(run(hello.app, get_close, False, n, board))
-            with_.append(run(hello.app, get_close, False, n, board, record=True))
-        print("GET hello, Connection: close: %.2f µs without Scoreboard.record, %.2f µs with it: +%.2f µs (%.1f %%)" % (
-            min(without), min(with_), min(with_) - min(without), (min(with_) / min(without) - 1) * 100))
+        # gthread's pool threads record through a lock (gthread.locked_record).
+        for name, record in (("Scoreboard.record", board.record), ("gthread's locked record", gthread.locked_record(board.record))):
+            without, with_ = [], []
+            for _ in range(5):
+                without.append(run(hello.app, get_close, False, n, board))
+                with_.append(run(hello.app, get_close, False, n, board, record))
+            print("GET hello, Connection: close: %.2f µs without %s, %.2f µs with it: +%.2f µs (%.1f %%)" % (
+                min(without), name, min(with_), min(with_) - min(without), (min(with_) / min(without) - 1) * 100))
     finally:
         os.unlink(path)
 

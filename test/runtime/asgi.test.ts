@@ -416,6 +416,40 @@ describe('asgi: websockets (python3-websockets client)', () => {
     await unlimited.stop();
   });
 
+  test('before the app accepts, reading pauses after one largest message (websocket_max_message_size); nothing is lost', async () => {
+    const limit = 100000;
+    const gated = await serve(['-k', 'asgi', '-w', '1', '--asgi-lifespan', 'off', '--log-level', 'debug',
+      '--websocket-max-message-size', String(limit), 'raw_app:app']);
+    // 40 messages of the largest size: 4 MB, far under the fixed 16 MiB the pause used to wait for.
+    const client = wsClientProcess('pre-accept', gated.port, String(limit), '40');
+    const paused = await gated.waitForOutput(
+      /websocket from [^:]+:\d+: (\d+) bytes before the app accepted, over the (\d+) of one largest message: reading paused/, 30000);
+    assert.equal(Number(paused[2]), limit + 14); // one message and its longest frame header
+    assert.ok(Number(paused[1]) <= limit + 14 + (1 << 18), `paused at ${paused[1]} bytes: within one read of the limit`);
+    assert.equal((await get(gated.port, '/open-gate')).body.toString(), 'open');
+    assert.deepEqual(await client.result, { status: 'HTTP/1.1 101 Switching Protocols', echoed: 40, intact: true });
+    await gated.stop();
+  });
+
+  test('a websocket refused before accept that its client keeps open is closed after the linger, freeing its slot', async () => {
+    const one = await serve(['-k', 'asgi', '-w', '1', '--worker-connections', '1', 'raw_app:app']);
+    // allowHalfOpen: the client keeps its side open after the server's FIN (Node's default would end it at once).
+    const refused = net.createConnection({ port: one.port, host: '127.0.0.1', allowHalfOpen: true });
+    let answer = '';
+    const ended = new Promise<void>((resolve) => refused.on('end', resolve));
+    refused.on('data', (d) => (answer += d));
+    refused.write('GET /ws/deny HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await ended;
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    const next = await Client.connect(one.port); // waits in the listen queue while the refused one holds the only slot
+    next.send(GET('/hello'));
+    assert.equal((await next.response(30000)).body.toString(), 'Hello, world!');
+    refused.destroy();
+    next.destroy();
+    await one.stop();
+  });
+
   test('a graceful stop (TERM) closes open websockets with 1001', async () => {
     const held = wsClientProcess('hold', s.port);
     await held.opened;

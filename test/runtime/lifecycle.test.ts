@@ -414,6 +414,14 @@ describe('the control socket', () => {
       const human = await runCli(['ctl', '--socket', sock, 'unfocus']);
       assert.equal(human.stdout, `focus: none; accepting: ${[...pids].sort((a, b) => a - b).join(', ')}\n`);
       assert.deepEqual((await statusOf(sock)).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
+      // Two debug sessions ending together (the extension unfocuses each): the second unfocus comes while
+      // the worker the first one turned off has yet to confirm, and must still leave every worker accepting.
+      await ctlRequest(sock, { command: 'focus', pid: pids[0] });
+      await ctlRequest(sock, { command: 'focus', pid: pids[1] });
+      const [, last] = await Promise.all([ctlRequest(sock, { command: 'unfocus', pid: pids[0] }), ctlRequest(sock, { command: 'unfocus', pid: pids[1] })]);
+      assert.deepEqual(last.focus, []);
+      assert.deepEqual([...last.accepting].sort(), [...pids].sort(), 'the last unfocus answers once every worker accepts again');
+      assert.deepEqual((await statusOf(sock)).workers.filter((w: any) => w.accepting).map((w: any) => w.pid).sort(), [...pids].sort());
       // Remove Worker spares the focused one, though it is not the newest.
       await ctlRequest(sock, { command: 'focus', pid: pids[0] });
       await ctlRequest(sock, { command: 'remove', count: 2 });

@@ -328,15 +328,30 @@ async function runSuite() {
   }
   await openWindow(workspace);
 
-  // Requests from the suite: <name>.json naming a screenshot to write (harness.ts screenshot()), or
-  // asking for the window to be closed ({"close": true}, harness.ts windowAction('close')).
+  // Requests from the suite: <name>.json naming a screenshot to write (harness.ts screenshot()), a
+  // question about what the window shows (harness.ts probeUi()), or asking for the window to be closed ({"close": true}, harness.ts windowAction('close')).
   const screenshots = (async () => {
     while (!stopped) {
       for (const f of fs.readdirSync(screenshotRequests)) {
         if (!f.endsWith('.json')) continue;
         const request = path.join(screenshotRequests, f);
         try {
-          const { png, close } = JSON.parse(fs.readFileSync(request, 'utf8'));
+          const { png, close, probe, out } = JSON.parse(fs.readFileSync(request, 'utf8'));
+          if (probe) {
+            // harness.ts probeUi(): what the workbench shows, read from its DOM as a user's eyes
+            // would (an expression evaluated in the page; its JSON value is written to `out`).
+            await sleep(300); // as for a screenshot: let the workbench lay out what the test just changed
+            let answer;
+            try {
+              answer = { value: await page.evaluate(probe) };
+            } catch (e) {
+              answer = { error: e.message };
+            }
+            fs.writeFileSync(`${out}.tmp`, JSON.stringify(answer));
+            fs.renameSync(`${out}.tmp`, out);
+            fs.rmSync(request, { force: true });
+            continue;
+          }
           if (close) {
             // The suite asked for its window to be closed as a user closes the tab: the page's
             // unload handlers run (the workbench shuts down); its 'close' handler opens a new one.

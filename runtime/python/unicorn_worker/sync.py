@@ -278,7 +278,7 @@ class SyncWorker(BaseLoop):
                 selector.register(sock, selectors.EVENT_READ, (ctx, sock))
             elif not on and registered:
                 selector.unregister(sock)
-        self.boot.accept_applied()
+        self.boot.accept_applied(on)
 
     def serve_queued(self, ppid):
         """TERM: serves the connections already waiting in each listen queue (until it is empty once, within

@@ -13,13 +13,13 @@ import hashlib
 import struct
 
 from . import errors
-from .asgi import Disconnected, RequestCycle, Waiting, asgi_path, check_header, raw_path, scope_headers
+from .asgi import HIGH_WATER, Disconnected, RequestCycle, Waiting, asgi_path, check_header, raw_path, scope_headers
+from .loop import peer_name
 from .wsgi import internal_error_response
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-# Bytes a client may send before the app accepts; beyond them reading pauses until it does. (The largest
-# message accepted is the websocket_max_message_size setting; beyond it the connection closes with 1009.)
-MAX_MESSAGE = 16 << 20
+# The longest frame header (2 bytes, a 64-bit length, the mask): what one message adds to its payload.
+MAX_FRAME_HEAD = 14
 # How long after our close frame we wait for the client's before closing the TCP connection.
 CLOSE_TIMEOUT = 5.0
 # Messages queued for an app that is not receiving before the connection stops reading.
@@ -81,6 +81,12 @@ class WebSocket(Waiting):
         self.task = None
         self.denial = None  # the RequestCycle of a websocket.http.response
         self.max_message = proto.worker.websocket_max_message
+        # What the client may send before the app accepts (nothing of it reaches the app until then): one message
+        # of the largest size websocket_max_message_size allows, with its frame header; beyond that reading
+        # pauses until the app accepts (then a larger message closes with 1009 as it would after). With no
+        # limit (0), HIGH_WATER, the HTTP body buffer's bound: pausing loses nothing.
+        self.pre_accept_limit = (HIGH_WATER if self.max_message == float("inf")
+                                 else self.max_message + MAX_FRAME_HEAD)
 
     # -- the handshake --
 
@@ -240,6 +246,8 @@ class WebSocket(Waiting):
             data = bytes(proto.buf)
             proto.buf.clear()
             self.data_received(data)
+        if self.state == OPEN and len(self.queue) < QUEUE_HIGH:
+            proto.resume()  # paused at pre_accept_limit: an app that only sends still hears pings and the close
 
     async def deny(self, message):
         if self.denial is None:
@@ -284,7 +292,10 @@ class WebSocket(Waiting):
         buf = proto.buf
         buf += data
         if self.state != OPEN and self.state != CLOSING:
-            if len(buf) > MAX_MESSAGE:
+            if len(buf) > self.pre_accept_limit and not proto.reading_paused:
+                proto.log.debug("websocket from %s: %d bytes before the app accepted, over the %d of one largest "
+                                "message: reading paused until it accepts", peer_name(proto.peer), len(buf),
+                                self.pre_accept_limit)
                 proto.pause()
             return
         try:

@@ -61,6 +61,7 @@ class Boot(object):
         # new connection). The loop applies a change at its next turn and confirms it (accept_applied).
         self.want_accepting = True
         self.accept_changed = False
+        self.accept_lock = threading.Lock()  # the reader thread sets the two above, the loop clears accept_changed
         # Set by the control reader thread when the control channel closes: the loop then exits.
         self.arbiter_gone = False
         board = self.config.get("scoreboard")
@@ -110,16 +111,22 @@ class Boot(object):
             if command == "debug":
                 self.start_debugger()
             elif command == "accept":
-                self.want_accepting = bool(json.loads(line.decode("utf-8")).get("on", True))
-                self.accept_changed = True
+                with self.accept_lock:
+                    self.want_accepting = bool(json.loads(line.decode("utf-8")).get("on", True))
+                    self.accept_changed = True
             else:
                 self.log.warning("unknown control command from the arbiter: %r", command)
         return True
 
-    def accept_applied(self):
-        """The loop took the accept change: tell the arbiter (it waits for this before answering focus)."""
-        self.accept_changed = False
-        self.send_event({"event": "accepting", "on": self.want_accepting})
+    def accept_applied(self, on=None):
+        """The loop took the accept change (`on`: the state it applied): tell the arbiter (it waits for this
+        before answering focus). A change that came in meanwhile stays pending, for the loop's next turn,
+        instead of being confirmed as applied (it was not)."""
+        with self.accept_lock:
+            applied = self.want_accepting if on is None else on
+            if self.want_accepting == applied:
+                self.accept_changed = False
+        self.send_event({"event": "accepting", "on": applied})
 
     def start_debugger(self):
         """`unicorn ctl debug PID`: open a debugpy listener on a port the OS picks and report it."""

@@ -309,7 +309,10 @@ export const SETTINGS: readonly Setting[] = [
     type: 'int', default: 16777216, min: 0, side: WORKER,
     doc: 'The largest websocket message (all its fragments together) an asgi worker accepts from a client, ' +
       'in bytes; a larger one closes the connection with code 1009 (message too big) as soon as its frame ' +
-      'headers announce it. 0 means no limit. (uvicorn\'s ws_max_size, with the same default of 16 MiB.)',
+      'headers announce it. 0 means no limit. (uvicorn\'s ws_max_size, with the same default of 16 MiB.) ' +
+      'Before the app accepts, a client may send up to one such message (with its frame header) and reading ' +
+      'then pauses until the app accepts (256 KiB when 0), so a connection never holds more than that for ' +
+      'an app that has not accepted it.',
   }),
   // --- Security ----------------------------------------------------------------------------
   s({

@@ -13,7 +13,7 @@ import type { UnicornApi } from '../../../client/src/extension';
 import type { WorkerStatus } from '../../../runtime/src/core/control-protocol';
 // Types only: the suite is bundled apart from the extension, so its classes are not the extension's.
 import type { MasterItem, WorkerItem } from '../../../client/src/process-tree';
-import { ROOT, alive, chooseInAppPick, screenshot, waitFor } from './harness';
+import { ROOT, alive, chooseInAppPick, screenshot, treeRowLayout, waitFor } from './harness';
 import { ChildProcess, spawn } from 'node:child_process';
 
 const EXTENSION_ID = 'unicorn-dev.unicorn';
@@ -137,7 +137,7 @@ suite('Unicorn extension', () => {
   test('Start Unicorn Server serves the app: 200, and the master and 2 workers in the tree', async () => {
     const pid = await vscode.commands.executeCommand<number | undefined>('unicorn.start');
     assert.ok(pid, `unicorn.start returned no pid; log:\n${api.logText()}`);
-    // Start shows the view (it starts collapsed at the bottom of the Explorer) and names the workers' Python first.
+    // Start shows the view (in its own container in the activity bar) and names the workers' Python first.
     await waitFor(() => api.treeView.visible, 10_000, 'Start to reveal the Unicorn view');
     assert.match(api.logText(), /^unicorn: workers run \/usr\/bin\/python3 \(unicorn\.python\)\n\$ unicorn /m);
     const url = await waitFor(() => api.server()?.url, 30_000, 'the server to report its address');
@@ -161,8 +161,7 @@ suite('Unicorn extension', () => {
     assert.match(String(master.description), /^127\.0\.0\.1:\d+ · 2 sync workers$/, 'the address, and the count with the worker class');
     assert.match((master.tooltip as vscode.MarkdownString).value, /- python: `\/usr\/bin\/python3`/, "the workers' interpreter in the tooltip");
 
-    // The picture: the view where Start put it, in the Explorer at the default sidebar width, with
-    // the panel closed so that the view has room.
+    // The picture: the view where Start put it, at the default sidebar width, with the panel closed.
     await vscode.commands.executeCommand('workbench.action.closePanel');
     await api.treeView.reveal(master, { expand: true, select: true, focus: true });
     await api.treeView.reveal(workers[1], { select: false, focus: false });
@@ -171,6 +170,23 @@ suite('Unicorn extension', () => {
     const shownAt = Date.now();
     await waitFor(() => Date.now() - shownAt > 1500, 5000, 'the view to be painted');
     await screenshot('process-tree');
+    // What that picture shows, read from the window: the selected master row keeps its label and
+    // address whole (one inline action, the rest in its context menu and the view's title bar), the worker rows fit at the default width,
+    // and the view has the sidebar's height, not a strip at the bottom of the Explorer.
+    const row = await treeRowLayout(String(master.label));
+    if (row !== undefined) { // undefined: a launcher that cannot read the window (@vscode/test-electron)
+      assert.ok(row, `no row "${master.label}" drawn in the window`);
+      assert.ok(row.labelVisible, `the master row's label is cut: ${JSON.stringify(row)}`);
+      assert.deepEqual(row.actions, ['Stop Server'], 'the selected master row shows its main action only');
+      // ...and its address, the first thing a user looks for there (the rest is in the tooltip).
+      const address = String(master.description).split(' · ')[0];
+      assert.ok(row.descriptionShown.startsWith(address), `the master row shows "${row.descriptionShown}", not its whole address ${address}`);
+      assert.ok(row.viewHeight >= row.sidebarHeight * 0.6, `the Unicorn view is ${row.viewHeight} px of the sidebar's ${row.sidebarHeight}`);
+      for (const w of workers) {
+        const wr = await treeRowLayout(String(w.label));
+        assert.ok(wr?.labelVisible && wr.descriptionVisible, `the worker row is cut at the default sidebar width: ${JSON.stringify(wr)}`);
+      }
+    }
   });
 
   test('the log reaches the output channel: boot lines and the access line', async () => {
@@ -344,7 +360,10 @@ suite('Unicorn extension', () => {
     await waitFor(async () => {
       const s = await server().refreshStatus();
       return s && s.master.focus?.length === 0 && s.workers.every((w) => w.accepting) ? s : undefined;
-    }, 20_000, 'every worker to accept again after Detach');
+    }, 20_000, 'every worker to accept again after Detach').catch((e: Error) => {
+      const st = api.server()?.lastStatus;
+      throw new Error(`${e.message}; session of ${a.pid} still known: ${Boolean(api.debuggers.sessionFor(a.pid))}; master: ${JSON.stringify({ focus: st?.master.focus })}; the workers: ${JSON.stringify(st?.workers.map((w) => [w.pid, w.state, w.accepting, w.debugger_attached]))}; messages: ${api.messages().slice(-3).join(' | ')}\nlog:\n${api.logText().slice(-2000)}`);
+    });
     await vscode.commands.executeCommand('unicorn.removeWorker', api.processTree.masterItems[0]);
     await waitFor(workerCountIs(2), 30_000, 'two idle workers again');
   });
@@ -380,6 +399,8 @@ suite('Unicorn extension', () => {
     });
     assert.equal(report.master, server().pid);
     assert.ok(report.lines >= 5, `2 rate lines, 2 memory lines and the queue, drew ${report.lines}`);
+    // Every chart in view without scrolling (the queue, the last one, was below the fold), as laid out in the webview.
+    assert.deepEqual(report.belowFold, [], `charts below the fold of the ${report.viewport.join('×')} panel`);
     const snap = view.snapshot!;
     assert.ok(snap.times.length >= 2);
     assert.ok(snap.workers.every((w) => w.rssMb.some((v) => v !== null && v > 0)), 'memory for every worker');

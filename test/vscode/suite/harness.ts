@@ -151,3 +151,80 @@ export async function chooseInAppPick(api: UnicornApi, label: string): Promise<v
   assert.equal(api.lastPickActive(), label);
   await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
 }
+
+/**
+ * Evaluates `expression` in the workbench page (the launcher's browser) and resolves with its JSON
+ * value: what the window shows a user, read from the DOM. Like screenshot(), a request to the
+ * launcher; undefined under a launcher that takes none (@vscode/test-electron).
+ */
+export async function probeUi<T>(name: string, expression: string, timeoutMs = 30_000): Promise<T | undefined> {
+  if (!/^[\w.-]+$/.test(name)) throw new Error(`probe name "${name}": use letters, digits, ".", "-" and "_" only`);
+  const requests = process.env.UNICORN_VSCODE_SCREENSHOT_REQUESTS;
+  if (!requests) return undefined;
+  const out = path.join(requests, `${name}.answer`);
+  const request = path.join(requests, `${name}.json`);
+  fs.rmSync(out, { force: true });
+  fs.writeFileSync(`${request}.tmp`, JSON.stringify({ probe: expression, out }));
+  fs.renameSync(`${request}.tmp`, request);
+  await waitFor(() => fs.existsSync(out), timeoutMs, `the launcher to answer probe ${name}`);
+  const answer = JSON.parse(fs.readFileSync(out, 'utf8')) as { value?: T; error?: string };
+  fs.rmSync(out, { force: true });
+  if (answer.error) throw new Error(`probe ${name}: ${answer.error}`);
+  return answer.value;
+}
+
+/** How a tree row is drawn: its label and description, whether each is cut, and the inline actions shown. */
+export interface RowLayout {
+  label: string;
+  /** The label's whole text fits (it is not cut by an ellipsis or the row's end). */
+  labelVisible: boolean;
+  description: string;
+  descriptionVisible: boolean;
+  /** The part of the description drawn before the row cuts it (all of it when it fits). */
+  descriptionShown: string;
+  /** Inline action icons drawn on the row (titles). */
+  actions: string[];
+  rowWidth: number;
+  /** The height of the view's body (the pane the tree is drawn in), and of the whole sidebar. */
+  viewHeight: number;
+  sidebarHeight: number;
+}
+
+/** The layout of the tree row labelled `label` (as the window draws it now), or null when no such row is drawn. */
+export function treeRowLayout(label: string): Promise<RowLayout | null | undefined> {
+  return probeUi<RowLayout | null>(`row-${label.replace(/\W+/g, '-')}`, `(() => {
+    const rows = [...document.querySelectorAll('.monaco-list-row')];
+    const row = rows.find((r) => r.querySelector('.label-name')?.textContent.trim() === ${JSON.stringify(label)});
+    if (!row) return null;
+    const box = (el) => el ? el.getBoundingClientRect() : null;
+    const clip = box(row.querySelector('.monaco-icon-label-container'));
+    const name = row.querySelector('.label-name');
+    const desc = row.querySelector('.label-description');
+    const fits = (el) => !!el && !!clip && box(el).width > 0 && box(el).right <= clip.right + 0.5 && el.scrollWidth <= el.clientWidth + 0.5;
+    const actions = [...row.querySelectorAll('.actions .action-item a, .actions .action-item .action-label')]
+      .filter((a) => { const b = box(a); return b.width > 0 && b.height > 0 && getComputedStyle(a).visibility !== 'hidden'; })
+      .map((a) => a.getAttribute('aria-label') || a.title || '');
+    // The characters of the description whose right edge is inside the clip (a Range per prefix).
+    let shown = '';
+    const text = desc && [...desc.childNodes].find((n) => n.nodeType === 3);
+    if (text && clip) {
+      const range = document.createRange();
+      for (let i = 1; i <= text.length; i++) {
+        range.setStart(text, 0); range.setEnd(text, i);
+        if (range.getBoundingClientRect().right > clip.right + 0.5) break;
+        shown = text.data.slice(0, i);
+      }
+    }
+    return {
+      descriptionShown: shown.trim(),
+      label: name ? name.textContent.trim() : '',
+      labelVisible: fits(name),
+      description: desc ? desc.textContent.trim() : '',
+      descriptionVisible: fits(desc),
+      actions: [...new Set(actions)],
+      rowWidth: box(row).width,
+      viewHeight: box(row.closest('.pane-body') || row.closest('.monaco-list')).height,
+      sidebarHeight: box(row.closest('.part.sidebar') || document.body).height,
+    };
+  })()`);
+}
