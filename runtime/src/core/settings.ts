@@ -257,9 +257,10 @@ export const SETTINGS: readonly Setting[] = [
     min: 0, side: BOTH,
     doc: 'Workers silent for more than this many seconds are killed and replaced: a worker writes a ' +
       'heartbeat at least once a second while idle and around every request, so a request that runs ' +
-      'longer than this is taken for a hung worker; its Python stacks go to the error log first. A ' +
-      'worker paused in a debugger is spared. Also the longest a worker waits for a client to send ' +
-      'its request. 0 turns the watchdog off, and then, as in gunicorn, client sockets have no timeout either.',
+      'longer than this is taken for a hung worker; its Python stacks go to the error log first (time the ' +
+      'sync worker spends waiting on its client does not count: it beats while it waits). A ' +
+      'worker paused in a debugger is spared. Also the longest a client may stay silent (and, in the sync ' +
+      'and gthread workers, the longest it may take with a request head). 0 turns the watchdog off, and then, as in gunicorn, client sockets have no timeout either.',
   }),
   s({
     name: 'graceful_timeout', section: 'Worker Processes', flags: ['--graceful-timeout'], metavar: 'INT', type: 'int',
