@@ -252,10 +252,11 @@ class ThreadWorker(BaseLoop):
                         self._stop_serving()  # as on TERM: what we hold is finished within graceful_timeout
                     self._expire(now)
                 # Not while another worker has the focus (the arbiter's "accept"), except to drain on TERM.
-                if listening and self.accepting != ((boot.want_accepting or not self.alive) and len(conns) < self.max_connections):
+                want = boot.want_accepting
+                if listening and self.accepting != ((want or not self.alive) and len(conns) < self.max_connections):
                     self._accepting(not self.accepting)
                 if boot.accept_changed and self.alive:
-                    boot.accept_applied()
+                    boot.accept_applied(want)  # a change that came meanwhile stays pending for the next turn
                 if not self.alive:
                     if stop_at is None:
                         # Graceful stop: each open connection ends after its next answer or when idle. On TERM
@@ -338,6 +339,12 @@ class ThreadWorker(BaseLoop):
                 self._read(conn)
             else:
                 self.poller.rearm(conn)
+            if self.alive:
+                # One connection per readiness while serving: the listener stays readable while more wait, so
+                # the loop comes back for the next after a turn, while the other workers, woken by the same
+                # readiness, take theirs (emptying the queue at once took all of a burst of keep-alive
+                # connections and left the other worker idle). The drain after TERM empties it in one go.
+                return
 
     def _prepare(self, conn):
         """The TLS/PROXY steps before a head (advance_setup); True once bytes of the request may be read.
