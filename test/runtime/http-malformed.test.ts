@@ -179,3 +179,46 @@ for (const [klass, classArgs] of CLASSES) describe(`malformed requests (${klass}
     }
   });
 });
+
+describe('the lingering close after an error answer', () => {
+  for (const [klass, classArgs] of CLASSES) {
+    test(`${klass}: a client that keeps trickling bytes is cut off after the linger time, not served its 1 MiB`, async () => {
+      // One worker (sync) or one pool thread (gthread): a linger that never ended would hold it for good.
+      const s = await startServer(['--chdir', APPS, ...classArgs, '-w', '1', ...(klass === 'gthread' ? ['--threads', '1'] : []), 'echo_app']);
+      const client = net.connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true });
+      let trickle: NodeJS.Timeout | undefined;
+      try {
+        await once(client, 'connect');
+        const chunks: Buffer[] = [];
+        client.on('data', (d) => chunks.push(d));
+        const ended = once(client, 'end'); // the answer, then the server's half-close
+        // The close: our next write after it is reset (or the socket just closes).
+        const cut = new Promise<void>((resolve) => {
+          client.on('error', () => resolve());
+          client.on('close', () => resolve());
+        });
+        client.write('GET / HTTP/2.0\r\nHost: x\r\n\r\n');
+        await ended;
+        assert.equal(parseResponse(Buffer.concat(chunks)).status, 400);
+        // A byte every 100 ms, for at most 60 s: each read of the linger gets one long before its 1 s.
+        let sent = 0;
+        const outlasted = new Promise<void>((resolve) => {
+          trickle = setInterval(() => {
+            if (++sent > 600) return resolve();
+            client.write('x');
+          }, 100);
+        });
+        const which = await Promise.race([cut.then(() => 'cut'), outlasted.then(() => 'outlasted')]);
+        assert.equal(which, 'cut', 'the server kept reading the trickle for 60 s');
+        // Cut off by the linger's own limit, not by the watchdog killing a worker held past timeout (30 s).
+        assert.doesNotMatch(s.output(), /WORKER TIMEOUT/);
+        // And the worker serves again.
+        assert.equal(parseResponse(await rawRequest(s.port, `GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`)).status, 200);
+      } finally {
+        clearInterval(trickle);
+        client.destroy();
+        await s.stop();
+      }
+    });
+  }
+});

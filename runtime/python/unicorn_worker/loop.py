@@ -4,6 +4,7 @@ import errno
 import os
 import signal
 import socket
+import time
 
 from . import tls
 from .parser import take_head
@@ -170,12 +171,17 @@ def accept_failed(exc, log):
 
 
 def linger(conn):
-    """Half-closes, then drains what the client still sends, so our answer is not lost to a reset."""
+    """Half-closes, then drains what the client still sends, so our answer is not lost to a reset: for
+    LINGER_SECONDS in all (a client trickling bytes must not hold the worker past it) and LINGER_BYTES."""
     try:
         conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(LINGER_SECONDS)
+        deadline = time.monotonic() + LINGER_SECONDS
         left = LINGER_BYTES
         while left > 0:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                return
+            conn.settimeout(wait)
             data = conn.recv(65536)
             if not data:
                 return
