@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CLI, FIXTURES, childPids, freePort, get, isAlive, killGroup, parseResponse, rawRequest, runCli, sleep, spawnGroup, startServer,
+  CLI, FIXTURES, childPids, ctlRequest, freePort, get, isAlive, killGroup, parseResponse, rawRequest, runCli, sleep, spawnGroup, startServer,
   waitUntil, Server,
 } from '../helpers';
 
@@ -30,8 +30,12 @@ function bootedPids(s: Server): number[] {
 
 describe('serving', () => {
   test('2 workers share the listener; gunicorn-style log lines', async () => {
-    const s = await start(['-w', '2', 'app:app']);
+    const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-share-')), 'c.sock');
+    const s = await start(['-w', '2', '--control-socket', sock, 'app:app']);
     await waitUntil(() => bootedPids(s).length === 2, 10000, 'two workers');
+    // Both booted (past importing the app), not only spawned: until then one worker takes every connection.
+    await waitUntil(async () => (await ctlRequest(sock, { command: 'status' })).workers.filter((w) => w.state === 'idle' || w.state === 'busy').length === 2,
+      20000, 'both workers booted');
     const res = await get(s.port, '/');
     assert.equal(res.status, 200);
     assert.equal(res.body.toString(), 'hello no-lib');

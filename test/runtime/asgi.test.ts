@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
+import { once } from 'node:events';
 import https from 'node:https';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -609,6 +610,32 @@ describe('asgi: under the arbiter', () => {
     assert.deepEqual([res.status, res.body.toString(), res.headers.connection], [200, 'slow done', 'close']);
     await idle.closedWithin(10000); // the idle keep-alive connection ends at its keep-alive deadline
     assert.equal((await stopped).code, 0);
+  });
+
+  test('a websocket the app accepts after TERM is closed with 1001 too, not held to graceful_timeout', async () => {
+    // The handshake is in the app (which accepts a second later) when TERM arrives: the drain's 1001 went
+    // to the websockets open at that moment, and this one, opened during the drain, must get it as well
+    // (as must a reconnect taken from the listen queue by the drain). Held, it would be aborted at the 20 s
+    // graceful timeout instead, with that logged.
+    const notes = tmp('gated');
+    const s = await serve(['-k', 'asgi', '-w', '1', '--graceful-timeout', '20', 'raw_app:app'], { ASGI_LIFESPAN_LOG: notes });
+    const sock = net.connect({ port: s.port, host: '127.0.0.1' });
+    await once(sock, 'connect');
+    let got = Buffer.alloc(0);
+    sock.on('data', (d) => (got = Buffer.concat([got, d])));
+    const ended = once(sock, 'close');
+    sock.write('GET /ws/gated?1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await waitUntil(() => fs.existsSync(notes) && fs.readFileSync(notes, 'utf8').includes('ws-gated'), 10000, 'the handshake to be in the app');
+    const stopped = s.stop('SIGTERM', 30000);
+    await ended; // the server closes after its close frame (our side answers nothing: it times the close out)
+    const head = got.indexOf('\r\n\r\n');
+    assert.match(got.subarray(0, head).toString(), /^HTTP\/1\.1 101 /);
+    const frame = got.subarray(head + 4);
+    assert.equal(frame[0], 0x88, 'a close frame');
+    assert.equal(frame.readUInt16BE(2), 1001);
+    assert.equal((await stopped).code, 0);
+    assert.doesNotMatch(s.output(), /graceful timeout: closing/);
   });
 
   test('max_requests recycles the worker', async () => {

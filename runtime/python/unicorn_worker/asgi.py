@@ -982,6 +982,10 @@ class AsgiWorker(BaseLoop):
         self.close_listeners(self.boot.listeners)
         while (self.conns or self.pending) and self.loop.time() < deadline:
             self.status.heartbeat()
+            # A websocket opened since (its handshake was in the app at the stop, or a reconnect the drain took
+            # from the listen queue) goes with 1001 too, not at the graceful timeout (shutdown acts once).
+            for proto in list(self.conns):
+                proto.shutdown()
             self.sweep(self.loop.time())
             await asyncio.sleep(0.05)
         if self.conns:
