@@ -196,7 +196,12 @@ describe('the master killed with SIGKILL', () => {
       fs.writeFileSync(path.join(marks, 'gate'), '');
       const done = await Promise.all(answers);
       assert.deepEqual(done.map((r) => [r.status, r.body.toString()]), Array.from({ length: n }, (_, i) => [200, `finished ${i}`]));
-      await waitUntil(() => workers.every((w) => !isAlive(w)), 15000, 'the workers to exit');
+      // Exited: gone, or a zombie waiting for its new parent (init, not us) to reap it — its exit is done.
+      const state = (w: number) => { try { return fs.readFileSync(`/proc/${w}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ').slice(0, 2).join(' ppid '); } catch { return 'gone'; } };
+      const exited = (w: number) => !isAlive(w) || state(w).startsWith('Z');
+      await waitUntil(() => workers.every(exited), 15000, 'the workers to exit').catch((e) => {
+        throw new Error(`${e.message}: ${workers.map((w) => `${w}: ${state(w)}`).join(', ')}\n${s.output().slice(-3000)}`);
+      });
     });
   }
 });
