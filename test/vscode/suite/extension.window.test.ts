@@ -104,16 +104,25 @@ suite(`Unicorn extension: the window ${previous ? `after a ${previous.after}` : 
       this.timeout(90_000);
       await gone("the extension's server", previous.editor);
     });
-    test("the task's server still serves after the reload (its terminal is kept), shows in the tree, and Terminate Task still stops it gracefully", async function () {
+    test("the task's server still serves after the reload (its terminal is kept), shows in the tree, and Terminate Task (or the tree's Stop, when VS Code does not reattach the task) stops it gracefully", async function () {
       this.timeout(120_000);
       const task = previous.task;
       assert.ok(task, 'the first window left its task');
       assert.ok(task.pids.every(alive), `the task's processes ${task.pids.join(', ')} are all alive`);
       const [master] = task.pids;
       await idleMaster((m) => m.status.pid === master, `the task's server ${master}`);
-      const execution = await waitFor(() => vscode.tasks.taskExecutions.find((e) => e.task.definition.type === 'unicorn'), 30_000,
-        `the task to be running in the new window (tasks: ${vscode.tasks.taskExecutions.map((e) => e.task.name).join(', ')}; terminals: ${vscode.window.terminals.map((t) => t.name).join(', ')})`);
-      execution.terminate();
+      // Whether VS Code reattaches the task to its kept terminal after a reload is VS Code's decision (it did in
+      // most runs here, not in all: once the new window listed no task and a plain 'bash' terminal). What the
+      // extension owes is that the server is never orphaned: Terminate Task when the task came back, else the
+      // tree's Stop on the server it shows — graceful either way (gone() reads the log).
+      const execution = await waitFor(() => vscode.tasks.taskExecutions.find((e) => e.task.definition.type === 'unicorn'), 30_000, 'the task')
+        .catch(() => undefined);
+      if (execution) {
+        execution.terminate();
+      } else {
+        console.log(`window suite: VS Code did not reattach the task after the reload (tasks: ${vscode.tasks.taskExecutions.map((e) => e.task.name).join(', ')}; terminals: ${vscode.window.terminals.map((t) => t.name).join(', ')}); stopping it from the tree`);
+        await vscode.commands.executeCommand('unicorn.stop', await idleMaster((m) => m.status.pid === master, `the task's server ${master}`));
+      }
       await gone("the reloaded window's task's server", task);
     });
     test("the extension's server runs again; then the window closes", async function () {
