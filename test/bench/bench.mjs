@@ -26,6 +26,16 @@
 //
 //   node test/bench/bench.mjs [--duration 5] [--runs 3] [--connections 16,64] [--threads 2] [--no-uwsgi]
 //                             [--groups sync-get,gthread-get,sync-post,gthread-post,asgi-hello,asgi-fastapi,asgi-ws,metrics-sync,metrics-gthread]
+//                             [--interleave ROUNDS] [--base-tree DIR]
+//
+// --interleave ROUNDS: a group's servers are all started once and stay up; each round loads every one of them
+//   in turn (the order alternating) for --duration seconds at each -c. Every server is then compared with the
+//   group's baseline round by round (paired: both measured within seconds of each other), which cancels the
+//   minutes-long drift of a shared machine; the median of those per-round ratios is reported with its spread.
+//   Use it for small differences (the metrics' cost, a regression check), with short --duration and many rounds.
+// --base-tree DIR: another checkout of this project (built: DIR/dist), served as `unicorn-base` in the WSGI and
+//   ASGI groups beside `unicorn` — to show a change costs nothing. With it, `unicorn` is also judged against
+//   `unicorn-base` (target ≥ 0.98×).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -52,6 +62,8 @@ const CONNECTIONS = option('connections', '16,64').split(',').map(Number);
 const WRK_THREADS = Number(option('threads', '2'));
 const GROUP_NAMES = option('groups', 'sync-get,gthread-get,sync-post,gthread-post,asgi-hello,asgi-fastapi,asgi-ws').split(',');
 const WITH_UWSGI = !process.argv.includes('--no-uwsgi');
+const INTERLEAVE = Number(option('interleave', '0'));
+const BASE_TREE = option('base-tree', undefined) && path.resolve(option('base-tree'));
 
 const HELLO = { dir: 'examples', module: 'test', callable: 'app' };
 const ECHO = { dir: path.join('test', 'bench', 'apps'), module: 'echo', callable: 'app' };
@@ -62,13 +74,15 @@ const FASTAPI_JSON = { dir: path.join('test', 'bench', 'apps'), module: 'fastapi
 const COMMANDS = {
   unicorn: (port, app, klass, opts = {}) => [
     process.execPath,
-    [path.join(ROOT, 'runtime', 'bin', 'unicorn.js'), '-w', String(WORKERS), '-b', `127.0.0.1:${port}`,
+    [path.join(opts.tree ?? ROOT, 'runtime', 'bin', 'unicorn.js'), '-w', String(WORKERS), '-b', `127.0.0.1:${port}`,
       ...(klass === 'gthread' ? ['-k', 'gthread', '--threads', String(THREADS)] : klass === 'asgi' ? ['-k', 'asgi'] : []),
       ...(opts.metricsPort ? ['--metrics-bind', `127.0.0.1:${opts.metricsPort}`] : []),
       '--chdir', app.dir, '--python', SYSTEM_PYTHON, `${app.module}:${app.callable}`],
   ],
   'unicorn+metrics': (port, app, klass, opts) => COMMANDS.unicorn(port, app, klass, opts),
   'unicorn-norecord': (port, app, klass) => COMMANDS.unicorn(port, app, klass),
+  // The app paths stay this checkout's (the server runs with cwd ROOT): the same app, the other tree's server.
+  'unicorn-base': (port, app, klass) => COMMANDS.unicorn(port, app, klass, { tree: BASE_TREE }),
   uvicorn: (port, app) => [
     SYSTEM_PYTHON,
     ['-m', 'uvicorn', '--workers', String(WORKERS), '--host', '127.0.0.1', '--port', String(port), '--loop', 'uvloop',
@@ -427,33 +441,57 @@ async function main() {
   console.log('');
 
   const groups = GROUP_NAMES.map((g) => ({ id: g, ...GROUPS[g] }));
-  const serversOf = (g) => g.servers ?? names;
-  const samples = {}; // group -> name -> c -> [{rps, p99Ms, errors}]
+  // With --base-tree, the other checkout's server stands beside this one's in every group but the metrics ones.
+  const serversOf = (g) => (BASE_TREE && !g.judge ? ['unicorn-base', ...(g.servers ?? names)] : g.servers ?? names);
+  const samples = {}; // group -> name -> c -> [{rps, p99Ms, errors, cpuUs}], index = run (or round)
   const boots = {}; // "name klass" -> [{bootMs, bootRss, loadRss}] (GET groups: the hello-world app)
   for (const g of groups) samples[g.id] = Object.fromEntries(serversOf(g).map((n) => [n, Object.fromEntries(CONNECTIONS.map((c) => [c, []]))]));
 
-  for (let run = 0; run < RUNS; run++) {
+  const load = (g, server, c, seconds, counted) =>
+    g.ws ? runWsLoad(server.port, c, seconds, counted && server.child.pid) : runWrk(server.port, c, seconds, g, counted && server.child.pid);
+  const measure = (g, name, server, label) => {
+    const parts = [];
+    for (const c of CONNECTIONS) {
+      const r = load(g, server, c, DURATION_S, true);
+      samples[g.id][name][c].push(r);
+      parts.push(`c=${c} ${r.rps.toFixed(0)} ${g.ws ? 'msg/s' : 'req/s'} p99 ${formatMs(r.p99Ms)} ${r.cpuUs.toFixed(0)} µs${r.errors ? ` (${r.errors} errors)` : ''}`);
+    }
+    console.log(`${label} ${g.id.padEnd(12)} ${name.padEnd(16)} boot ${formatMs(server.bootMs)} · ${parts.join(' · ')}`);
+  };
+  const noteBoot = (g, name, server) => {
+    if (g.post || g.ws || g.judge) return;
+    const key = name === 'uwsgi' ? 'uwsgi' : `${name} ${g.klass}`;
+    (boots[key] ??= []).push({ bootMs: server.bootMs, bootRss: server.bootRss, loadRss: measureRss(server.child.pid) });
+  };
+
+  if (INTERLEAVE > 0) {
     for (const g of groups) {
-      // Alternate which server goes first, so none always meets a warmer (or hotter) machine.
-      const order = run % 2 === 0 ? serversOf(g) : [...serversOf(g)].reverse();
-      for (const name of order) {
-        const server = await startServer(name, g);
-        try {
-          if (g.ws) runWsLoad(server.port, CONNECTIONS[0], 1);
-          else runWrk(server.port, CONNECTIONS[0], 1, g); // warm-up: imports, caches, first forks
-          const parts = [];
-          for (const c of CONNECTIONS) {
-            const r = g.ws ? runWsLoad(server.port, c, DURATION_S, server.child.pid) : runWrk(server.port, c, DURATION_S, g, server.child.pid);
-            samples[g.id][name][c].push(r);
-            parts.push(`c=${c} ${r.rps.toFixed(0)} ${g.ws ? 'msg/s' : 'req/s'} p99 ${formatMs(r.p99Ms)}${r.errors ? ` (${r.errors} errors)` : ''}`);
+      const up = [];
+      try {
+        for (const name of serversOf(g)) up.push(await startServer(name, g));
+        for (const server of up) load(g, server, CONNECTIONS[0], 1, false); // warm-up: imports, caches, first forks
+        for (let round = 0; round < INTERLEAVE; round++) {
+          for (const server of round % 2 === 0 ? up : [...up].reverse()) measure(g, server.name, server, `round ${round + 1}/${INTERLEAVE}`);
+        }
+        for (const server of up) noteBoot(g, server.name, server);
+      } finally {
+        for (const server of up) await stopServer(server);
+      }
+    }
+  } else {
+    for (let run = 0; run < RUNS; run++) {
+      for (const g of groups) {
+        // Alternate which server goes first, so none always meets a warmer (or hotter) machine.
+        const order = run % 2 === 0 ? serversOf(g) : [...serversOf(g)].reverse();
+        for (const name of order) {
+          const server = await startServer(name, g);
+          try {
+            load(g, server, CONNECTIONS[0], 1, false); // warm-up: imports, caches, first forks
+            measure(g, name, server, `run ${run + 1}/${RUNS}`);
+            noteBoot(g, name, server);
+          } finally {
+            await stopServer(server);
           }
-          if (!g.post && !g.ws && !g.judge) {
-            const key = name === 'uwsgi' ? 'uwsgi' : `${name} ${g.klass}`;
-            (boots[key] ??= []).push({ bootMs: server.bootMs, bootRss: server.bootRss, loadRss: measureRss(server.child.pid) });
-          }
-          console.log(`run ${run + 1}/${RUNS} ${g.id.padEnd(12)} ${name.padEnd(8)} boot ${formatMs(server.bootMs)} · ${parts.join(' · ')}`);
-        } finally {
-          await stopServer(server);
         }
       }
     }
@@ -461,22 +499,44 @@ async function main() {
 
   const rows = [];
   const verdicts = [];
+  const quartiles = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return [s[Math.floor((s.length - 1) / 4)], s[Math.ceil(((s.length - 1) * 3) / 4)]];
+  };
   for (const g of groups) {
     for (const c of CONNECTIONS) {
       const med = (name, key) => median(samples[g.id][name][c].map((r) => r[key]));
+      /**
+       * `name` against `other`: the ratio of the medians, or when interleaved the median of the per-round ratios
+       * (req/s, and the baseline's CPU µs/req over this one's, so that > 1 is better in both) with their spread.
+       */
+      const against = (name, other) => {
+        const mine = samples[g.id][name][c];
+        const theirs = samples[g.id][other][c];
+        if (!INTERLEAVE) return { rps: med(name, 'rps') / med(other, 'rps'), cpu: med(other, 'cpuUs') / med(name, 'cpuUs'), text: '' };
+        const rps = mine.map((r, i) => r.rps / theirs[i].rps);
+        const cpu = mine.map((r, i) => theirs[i].cpuUs / r.cpuUs);
+        const [lo, hi] = quartiles(cpu);
+        return { rps: median(rps), cpu: median(cpu), text: ` (paired over ${rps.length} rounds; CPU ${median(cpu).toFixed(3)}×, quartiles ${lo.toFixed(3)}–${hi.toFixed(3)})` };
+      };
       const baseline = g.baseline ?? 'gunicorn';
       const target = g.target ?? 1.5;
-      const base = serversOf(g).includes(baseline) ? { rps: med(baseline, 'rps'), p99: med(baseline, 'p99Ms') } : undefined;
+      const hasBase = serversOf(g).includes(baseline);
       for (const name of serversOf(g)) {
         const rps = med(name, 'rps');
         const p99 = med(name, 'p99Ms');
         const errors = samples[g.id][name][c].reduce((a, r) => a + r.errors, 0);
-        const ratio = base && name !== baseline ? `${(rps / base.rps).toFixed(2)}× ${baseline}` : '';
+        const ratio = hasBase && name !== baseline ? `${against(name, baseline).rps.toFixed(2)}× ${baseline}` : '';
         const cpuUs = med(name, 'cpuUs');
         rows.push([g.id, name, c, rps.toFixed(0), formatMs(p99), cpuUs.toFixed(0), errors, ratio]);
-        if ((g.judge ?? ['unicorn']).includes(name) && base) {
-          verdicts.push(`${g.id} c=${c}: ${(rps / base.rps).toFixed(2)}× ${baseline} ${rps / base.rps >= target ? `(≥ ${target}× ✓)` : `(below ${target}× ✗)`}, ` +
-            `p99 ${formatMs(p99)} vs ${formatMs(base.p99)} ${p99 <= base.p99 ? '✓' : '✗'}`);
+        const judged = [];
+        if ((g.judge ?? ['unicorn']).includes(name) && hasBase) judged.push([baseline, target]);
+        if (name === 'unicorn' && serversOf(g).includes('unicorn-base')) judged.push(['unicorn-base', 0.98]);
+        for (const [other, goal] of judged) {
+          const r = against(name, other);
+          const otherP99 = med(other, 'p99Ms');
+          verdicts.push(`${g.id} c=${c}: ${name} ${r.rps.toFixed(2)}× ${other} ${r.rps >= goal ? `(≥ ${goal}× ✓)` : `(below ${goal}× ✗)`}, ` +
+            `p99 ${formatMs(p99)} vs ${formatMs(otherP99)} ${p99 <= otherP99 ? '✓' : '✗'}${r.text}`);
         }
       }
     }
@@ -488,7 +548,7 @@ async function main() {
     'steadier than req/s when other processes share the machine.');
   if (names.includes('uwsgi')) console.log("uwsgi's errors are wrk's read errors: uWSGI closes every connection after its answer without saying " +
     "Connection: close, and wrk counts each such close as an error; the answers themselves are complete.");
-  if (verdicts.length) console.log('\ntargets (WSGI: unicorn ≥ 1.5× gunicorn; ASGI: ≥ 1.0× uvicorn; metrics: ≥ 0.98× unicorn-norecord; p99 no worse):\n  ' + verdicts.join('\n  '));
+  if (verdicts.length) console.log('\ntargets (WSGI: unicorn ≥ 1.5× gunicorn; ASGI: ≥ 1.0× uvicorn; metrics: ≥ 0.98× unicorn-norecord; unicorn-base: ≥ 0.98×; p99 no worse):\n  ' + verdicts.join('\n  '));
 
   const bootRows = Object.entries(boots).map(([key, b]) => [
     key,
