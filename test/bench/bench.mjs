@@ -349,19 +349,29 @@ function wrkPostScript() {
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** CPU time (user + system, seconds) the server's processes have used so far. */
+/**
+ * CPU time (seconds) the server's processes have used so far: the scheduler's own count of each thread's time
+ * on a CPU (/proc/PID/task/TID/schedstat, nanoseconds), which is exact where utime + stime in /proc/PID/stat
+ * are sampled at the clock tick; stat's figure where schedstat is missing (a kernel without schedstats).
+ */
 function cpuSeconds(leader) {
-  let ticks = 0;
+  let seconds = 0;
   for (const pid of serverPids(leader)) {
     try {
-      const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      let ns = 0;
+      for (const tid of fs.readdirSync(`/proc/${pid}/task`)) ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      seconds += ns / 1e9;
     } catch {
-      /* exited */
+      try {
+        const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        seconds += (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+      } catch {
+        /* exited */
+      }
     }
   }
-  return ticks / CLK_TCK;
+  return seconds;
 }
 
 /** Loads the server; `leader` (its process group) lets it count the server's CPU per request too. */
@@ -442,7 +452,9 @@ async function main() {
 
   const groups = GROUP_NAMES.map((g) => ({ id: g, ...GROUPS[g] }));
   // With --base-tree, the other checkout's server stands beside this one's in every group but the metrics ones.
-  const serversOf = (g) => (BASE_TREE && !g.judge ? ['unicorn-base', ...(g.servers ?? names)] : g.servers ?? names);
+  // (Not in the metrics groups, nor where that tree has no such worker class.)
+  const baseServes = (g) => BASE_TREE && !g.judge && (g.klass !== 'asgi' || fs.existsSync(path.join(BASE_TREE, 'runtime', 'python', 'unicorn_worker', 'asgi.py')));
+  const serversOf = (g) => (baseServes(g) ? ['unicorn-base', ...(g.servers ?? names)] : g.servers ?? names);
   const samples = {}; // group -> name -> c -> [{rps, p99Ms, errors, cpuUs}], index = run (or round)
   const boots = {}; // "name klass" -> [{bootMs, bootRss, loadRss}] (GET groups: the hello-world app)
   for (const g of groups) samples[g.id] = Object.fromEntries(serversOf(g).map((n) => [n, Object.fromEntries(CONNECTIONS.map((c) => [c, []]))]));
@@ -544,7 +556,7 @@ async function main() {
   console.log('\n' + groups.map((g) => `${g.id}: ${g.label}`).join('\n'));
   console.log('\n' + table(['group', 'server', 'c', 'req/s (median)', 'p99 (median)', 'server CPU µs/req', 'errors', 'vs baseline'], rows, 2));
   if (groups.some((g) => g.ws)) console.log('asgi-ws: the req/s column is echoed messages/s, p99 the round trip of one message.');
-  console.log('\nserver CPU µs/req: user + system time of the master and its workers during the load, per request answered — ' +
+  console.log("\nserver CPU µs/req: the time the master and its workers spent on a CPU during the load (the scheduler's own count), per request answered — " +
     'steadier than req/s when other processes share the machine.');
   if (names.includes('uwsgi')) console.log("uwsgi's errors are wrk's read errors: uWSGI closes every connection after its answer without saying " +
     "Connection: close, and wrk counts each such close as an error; the answers themselves are complete.");
