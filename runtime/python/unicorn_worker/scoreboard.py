@@ -11,6 +11,13 @@ The layout mirrors runtime/src/scoreboard.ts (512 bytes a slot, little-endian):
 312 f64[12] requests by duration bucket (not cumulative; upper bounds BUCKETS, the last +Inf)
 408 f64 response body bytes sent              416..511 reserved
 The counters only grow during a worker's life; the arbiter adds a dead worker's last values to its totals.
+
+Every store is one field's store (a double through a cast memoryview, the state byte) or a copy of bytes
+already packed (a slice assignment: one memcpy), never struct.pack_into on the mapping: pack_into zero-fills its span before it writes the fields, and the arbiter, reading the file at any
+instant from another process, saw pid 0 and heartbeat 0 there (measured: 15 % of reads taken during a stream
+of pack_into calls). A heartbeat read as 0 made the watchdog fall back to the worker's start time and kill a
+busy, healthy worker as "WORKER TIMEOUT" (seen under wrk on the asgi worker). A copy leaves an unchanged
+byte unchanged, and each aligned 8-byte field is one store.
 """
 
 import bisect
@@ -25,7 +32,6 @@ BOOTING, IDLE, BUSY, EXITING = 1, 2, 3, 4
 
 _HEAD = struct.Struct("<IBBHddd")  # pid .. requests: bytes 0-31
 _REQUEST = struct.Struct("<d16s200s")  # request start, method, path: bytes 32-255
-_HEARTBEAT = struct.Struct("<d")
 _CONNECTIONS = struct.Struct("<I")  # open connections: bytes 256-259
 # The counters, bytes 264-415, as 19 doubles: [0..4] by status class, [5] seconds, [6..17] buckets, [18] bytes.
 _COUNTERS_AT, _COUNTERS = 264, 19
@@ -52,43 +58,50 @@ class Scoreboard(object):
         self.served = 0
         self.debug_port = 0
         self.state = BOOTING
-        # The per-request counters as an array of doubles over the mapping itself: an update is a store.
+        # The per-request counters, and the head's four doubles (heartbeat, booted at, served, request start), as
+        # arrays of doubles over the mapping itself: an update is one 8-byte store.
         # (The layout is little-endian; a big-endian host goes through a copy packed with struct.)
-        view = memoryview(self.mem)[self.at + _COUNTERS_AT:self.at + _COUNTERS_AT + 8 * _COUNTERS]
-        self.counters = view.cast("d") if sys.byteorder == "little" else _PackedCounters(view)
+        doubles = (lambda view: view.cast("d")) if sys.byteorder == "little" else _PackedCounters
+        mem = memoryview(self.mem)
+        self.counters = doubles(mem[self.at + _COUNTERS_AT:self.at + _COUNTERS_AT + 8 * _COUNTERS])
+        self.times = doubles(mem[self.at + 8:self.at + 40])
         self._write_head(BOOTING)
 
     def _write_head(self, state, now=None):
+        """The whole head (pid, state, debugger, port, heartbeat, booted at, served): at boot and on a debugger."""
         self.state = state
         now = time.time() if now is None else now
-        _HEAD.pack_into(self.mem, self.at, self.pid, state, 1 if self.debug_port else 0, self.debug_port, now,
-                        self.booted_at, self.served)
+        at = self.at
+        self.mem[at:at + 32] = _HEAD.pack(self.pid, state, 1 if self.debug_port else 0, self.debug_port, now,
+                                          self.booted_at, self.served)
 
     def heartbeat(self):
-        _HEARTBEAT.pack_into(self.mem, self.at + 8, time.time())
+        self.times[0] = time.time()
 
     def idle(self, served):
         self.served = served
-        self._write_head(IDLE)
+        times = self.times
+        times[2] = served
+        times[0] = time.time()
+        self.state = self.mem[self.at + 4] = IDLE
 
     def busy(self, req, served=None):
         """`served`: the count so far, for loops (gthread) that may stay busy between idle() calls."""
-        if served is not None:
-            self.served = served
         now = time.time()
-        mem, at = self.mem, self.at
+        mem, at, times = self.mem, self.at, self.times
+        if served is not None:
+            self.served = times[2] = served
         # The request first, then the state: a reader never sees "busy" with the previous request.
         # (struct cuts the method and the path to their fields' 16 and 200 bytes.)
-        _REQUEST.pack_into(mem, at + 32, now, req.method.encode("latin-1", "replace"),
-                           req.path.encode("latin-1", "replace"))
-        # _write_head(BUSY, now), inline: this runs for every request.
-        self.state = BUSY
-        _HEAD.pack_into(mem, at, self.pid, BUSY, 1 if self.debug_port else 0, self.debug_port, now, self.booted_at,
-                        self.served)
+        mem[at + 32:at + 256] = _REQUEST.pack(now, req.method.encode("latin-1", "replace"),
+                                              req.path.encode("latin-1", "replace"))
+        times[0] = now
+        self.state = mem[at + 4] = BUSY
 
     def connections(self, count):
         """Loops that hold several connections (gthread, asgi, gevent) report how many are open."""
-        _CONNECTIONS.pack_into(self.mem, self.at + 256, count)
+        at = self.at + 256
+        self.mem[at:at + 4] = _CONNECTIONS.pack(count)
 
     def record(self, code, seconds, sent, _bucket=bisect.bisect_left, _bounds=BUCKETS, _first=BUCKETS[0]):
         """One finished request: its status code (0 when no response began), duration and body bytes.
@@ -126,4 +139,4 @@ class _PackedCounters(object):
         return self._ONE.unpack_from(self.view, 8 * i)[0]
 
     def __setitem__(self, i, value):
-        self._ONE.pack_into(self.view, 8 * i, value)
+        self.view[8 * i:8 * i + 8] = self._ONE.pack(value)
