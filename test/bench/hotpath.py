@@ -1,7 +1,13 @@
 """CPU cost of one request through the worker's Python hot path (parse, environ, app, response), no sockets.
 
 Not a test: `python3 test/bench/hotpath.py` prints microseconds per request for the hello-world GET
-(Connection: close and keep-alive) and the 16 KiB POST echo. The kernel's share (accept, recv, send,
+(Connection: close and keep-alive) and the 16 KiB POST echo.
+
+`python3 test/bench/hotpath.py --instructions` (needs valgrind: apt-get install valgrind) counts instead the
+machine instructions one request costs, with and without the metrics counters (Scoreboard.record, and gthread's
+locked record), under callgrind: each variant runs twice, N1 and N2 requests, and (I(N2) - I(N1)) / (N2 - N1)
+leaves the interpreter's start-up out. Instruction counts do not depend on what else the machine runs, where CPU
+time on a shared machine varies by ±15 % from run to run: this is the figure that can show a 1 % cost. The kernel's share (accept, recv, send,
 close) is what `npm run bench` adds on top; this isolates the part our Python code controls.
 """
 
@@ -58,7 +64,58 @@ def run(app, request, keep_alive, n, scoreboard, record=None):
     return (time.process_time() - start) / n * 1e6
 
 
+VARIANTS = ("none", "record", "locked")
+
+
+def one(variant, n):
+    """`--one VARIANT N`: N requests of the GET (Connection: close) path, the metrics as VARIANT; no output."""
+    path = "/tmp/unicorn-hotpath-%d.board" % os.getpid()
+    with open(path, "wb") as f:
+        f.write(b"\0" * 4096)
+    try:
+        board = Scoreboard(path, 1)
+        record = {"none": None, "record": board.record, "locked": gthread.locked_record(board.record)}[variant]
+        get_close = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n"
+        run(hello.app, get_close, False, 200, board, record)  # (the same warm-up in every run: it cancels out)
+        run(hello.app, get_close, False, n, board, record)
+    finally:
+        os.unlink(path)
+
+
+def instructions():
+    import re
+    import subprocess
+
+    def count(variant, n):
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                              os.path.abspath(__file__), "--one", variant, str(n)], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONHASHSEED="0"))  # (hash order changes the count a little)
+        found = re.search(r"Collected : (\d+)", out.stderr)
+        if out.returncode != 0 or not found:
+            sys.exit("hotpath: valgrind failed (apt-get install valgrind): %s" % out.stderr[-2000:])
+        return int(found.group(1))
+
+    n1, n2 = 1000, 3000
+    per = {}
+    for variant in VARIANTS:
+        per[variant] = (count(variant, n2) - count(variant, n1)) / float(n2 - n1)
+    base = per["none"]
+    print("GET hello, Connection: close — machine instructions per request (callgrind, (I(%d) - I(%d)) / %d):"
+          % (n2, n1, n2 - n1))
+    print("  without the metrics counters      %9.0f" % base)
+    print("  with Scoreboard.record (sync)     %9.0f  +%.0f (+%.2f %%)" % (
+        per["record"], per["record"] - base, (per["record"] / base - 1) * 100))
+    print("  with gthread's locked record      %9.0f  +%.0f (+%.2f %%)" % (
+        per["locked"], per["locked"] - base, (per["locked"] / base - 1) * 100))
+    print("(the worker's Python path only: the kernel's accept/recv/send/close, which the full request adds, "
+          "would make each share smaller)")
+
+
 def main():
+    if sys.argv[1:2] == ["--one"]:
+        return one(sys.argv[2], int(sys.argv[3]))
+    if sys.argv[1:2] == ["--instructions"]:
+        return instructions()
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
     path = "/tmp/unicorn-hotpath-%d.board" % os.getpid()
     with open(path, "wb") as f:
