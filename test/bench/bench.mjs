@@ -20,7 +20,7 @@
 //                 unicorn against uvicorn
 //   metrics-sync / metrics-gthread   what the metrics cost on the hot path: the sync-get / gthread-get load on
 //                 unicorn three ways, interleaved — `unicorn-norecord` (the worker's per-request counter update,
-//                 Scoreboard.record, patched out through a sitecustomize: the baseline), `unicorn` (as shipped,
+//                 scoreboard.counter's recorder, patched out through a sitecustomize: the baseline), `unicorn` (as shipped,
 //                 the counters on, no --metrics-bind) and `unicorn+metrics` (--metrics-bind, /metrics scraped
 //                 every second during the load). Target: ≥ 0.98× the baseline (under 2 %).
 //
@@ -112,9 +112,8 @@ const METRICS_SERVERS = ['unicorn-norecord', 'unicorn', 'unicorn+metrics'];
 
 let noRecordDir;
 /**
- * A PYTHONPATH directory whose sitecustomize turns the worker's Scoreboard.record into a no-op (and, in
- * gthread, the lock around it): the metrics groups' baseline, the same server without the per-request
- * counter update.
+ * A PYTHONPATH directory whose sitecustomize makes the worker's per-request recorder a no-op (every worker class
+ * builds it with scoreboard.counter): the metrics groups' baseline, the same server without the counting.
  */
 function noRecordPath() {
   if (!noRecordDir) {
@@ -122,15 +121,8 @@ function noRecordPath() {
     fs.writeFileSync(path.join(noRecordDir, 'sitecustomize.py'), [
       'import sys',
       `sys.path.insert(0, ${JSON.stringify(path.join(ROOT, 'dist', 'runtime', 'python'))})`,
-      'from unicorn_worker import gthread, scoreboard, wsgi',
-      'scoreboard.Scoreboard.record = lambda self, code, seconds, sent: None',
-      // gthread wraps record in a lock of its own (pool threads record concurrently): out with it too.
-      '_init = gthread.ThreadWorker.__init__',
-      'def _init_norecord(self, boot):',
-      '    _init(self, boot)',
-      '    for ctx, _ in boot.listeners:',
-      '        ctx.record = wsgi._ignore',
-      'gthread.ThreadWorker.__init__ = _init_norecord',
+      'from unicorn_worker import scoreboard',
+      'scoreboard.counter = lambda get_tally: (lambda code, seconds, sent: None)',
       '',
     ].join('\n'));
     process.on('exit', () => fs.rmSync(noRecordDir, { recursive: true, force: true }));

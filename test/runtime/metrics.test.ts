@@ -35,6 +35,16 @@ function value(f: Families, family: string, sample: string, labels: Record<strin
   return found[2];
 }
 
+/**
+ * /metrics once the workers have published at least `n` finished requests: a worker counts in its own memory
+ * and publishes at its tick (README "Metrics"), so a scrape right after an answer may not show it yet.
+ */
+async function scrapeCounted(port: number, n: number): Promise<Families> {
+  let f: Families = {};
+  await waitUntil(async () => (f = await scrape(port)) && value(f, 'unicorn_request_duration_seconds', 'unicorn_request_duration_seconds_count') >= n, 20000, `${n} requests counted in /metrics`);
+  return f;
+}
+
 /** Starts a server with metrics on a port of its own; ready once /readyz says so (the app is never probed). */
 async function start(args: string[], env: Record<string, string> = {}): Promise<{ s: Server; metrics: number }> {
   const metrics = await freePort();
@@ -51,7 +61,7 @@ describe('/metrics', () => {
     const { s, metrics } = await start(['-w', '2', 'gate_app:app']);
     await waitUntil(async () => value(await scrape(metrics), 'unicorn_workers', 'unicorn_workers', { state: 'idle' }) === 2, 20000, 'two idle workers');
     for (const code of [200, 200, 204, 302, 404, 503]) assert.equal((await get(s.port, `/?status=${code}`)).status, code);
-    const f = await scrape(metrics);
+    const f = await scrapeCounted(metrics, 6);
     assert.equal(value(f, 'unicorn_up', 'unicorn_up'), 1);
     assert.equal(value(f, 'unicorn_build_info', 'unicorn_build_info', { worker_class: 'sync' }), 1);
     assert.equal(f.unicorn_requests.type, 'counter');
@@ -79,7 +89,7 @@ describe('/metrics', () => {
       const { s, metrics } = await start(['-w', '1', ...classArgs, 'gate_app:app']);
       const bad = parseResponse(await rawRequest(s.port, 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'));
       assert.equal(bad.status, 400);
-      const f = await scrape(metrics);
+      const f = await scrapeCounted(metrics, 1);
       assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '4xx' }), 1);
       assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '2xx' }), 0);
     });
@@ -145,7 +155,7 @@ describe('/metrics', () => {
     const { s, metrics } = await start(['-w', '1', '--threads', '4', 'gate_app:app']);
     const load = await loadLoop(s.port, { requests: 300, concurrency: 16 });
     assert.equal(load.failed, 0, load.errors.join('\n'));
-    const f = await scrape(metrics);
+    const f = await scrapeCounted(metrics, 300);
     assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '2xx' }), 300);
     assert.equal(value(f, 'unicorn_request_duration_seconds', 'unicorn_request_duration_seconds_count'), 300);
   });
@@ -153,6 +163,8 @@ describe('/metrics', () => {
   test('counters survive a worker kill; the restart is counted as a crash, a reload as reload', async () => {
     const { s, metrics } = await start(['-w', '1', 'gate_app:app']);
     for (let i = 0; i < 5; i++) assert.equal((await get(s.port, '/')).status, 200);
+    // What a worker published survives it (a SIGKILL takes what it counted since its last tick).
+    await scrapeCounted(metrics, 5);
     const [first] = childPids(s.pid);
     process.kill(first, 'SIGKILL');
     await waitUntil(() => {
@@ -160,7 +172,7 @@ describe('/metrics', () => {
       return now.length === 1 && now[0] !== first;
     }, 20000, 'a replacement worker');
     assert.equal((await get(s.port, '/')).status, 200);
-    let f = await scrape(metrics);
+    let f = await scrapeCounted(metrics, 6);
     assert.equal(value(f, 'unicorn_requests', 'unicorn_requests_total', { status: '2xx' }), 6);
     assert.equal(value(f, 'unicorn_worker_restarts', 'unicorn_worker_restarts_total', { reason: 'crash' }), 1);
     const from = s.output().length;
@@ -195,6 +207,7 @@ describe('/metrics', () => {
     const sock = path.join(dir, 'ctl.sock');
     const { s, metrics } = await start(['-w', '1', '--control-socket', sock, 'gate_app:app']);
     for (let i = 0; i < 3; i++) await get(s.port, '/?status=404');
+    await scrapeCounted(metrics, 3);
     const r = await runCli(['ctl', '--socket', sock, 'metrics']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^unicorn_requests_total\{status="4xx"\} 3$/m);

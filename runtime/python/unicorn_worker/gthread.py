@@ -178,23 +178,6 @@ class SelectorPoller(object):
         return [(key.fd, events) for key, events in self.sel.select(timeout)]
 
 
-def locked_record(record):
-    """The scoreboard's record(code, seconds, sent) for pool threads, which finish requests concurrently: a
-    counter update is read-modify-write, so one lock serialises them. The lock's methods are bound once and
-    called directly, not through `with` (its __enter__/__exit__ calls cost 10 % more machine instructions);
-    `python3 test/bench/hotpath.py --instructions` counts the whole recording cost."""
-    lock = threading.Lock()
-
-    def locked(code, seconds, sent, _acquire=lock.acquire, _release=lock.release, _record=record):
-        _acquire()
-        try:
-            _record(code, seconds, sent)
-        finally:
-            _release()
-
-    return locked
-
-
 class ThreadWorker(BaseLoop):
     def __init__(self, boot):
         BaseLoop.__init__(self, boot)
@@ -210,7 +193,8 @@ class ThreadWorker(BaseLoop):
         self.active = 0  # requests in pool threads
         self.accepting = False
         self.poller = None
-        record = locked_record(boot.status.record)
+        # Pool threads finish requests concurrently: each counts into a tally of its own (no lock).
+        record = boot.status.thread_record()
         for ctx, _ in boot.listeners:
             ctx.base["wsgi.multithread"] = True
             ctx.record = record
@@ -432,6 +416,7 @@ class ThreadWorker(BaseLoop):
     # -- the pool threads --
 
     def _pool_thread(self):
+        self.boot.status.adopt_thread()
         get = self.jobs.get
         while True:
             conn = get()

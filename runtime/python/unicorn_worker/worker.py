@@ -169,6 +169,7 @@ class Boot(object):
     def on_abort(self, signum, frame):
         """SIGABRT from the watchdog: faulthandler has already written every thread's stack; now go."""
         self.log.critical("Worker timed out (pid: %s); the stacks of its threads are above", os.getpid())
+        self.status.publish()  # what this worker counted survives it (the arbiter adds it to its totals)
         if self.hooks is not None:
             self.hooks.worker_abort()
             self.hooks.worker_exit()
@@ -326,6 +327,15 @@ class NullStatus(object):
         pass
 
     def record(self, code, seconds, sent):
+        pass
+
+    def thread_record(self):
+        return self.record
+
+    def adopt_thread(self):
+        pass
+
+    def publish(self):
         pass
 
     def connections(self, count):
