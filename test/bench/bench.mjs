@@ -414,6 +414,26 @@ function ensureUwsgi() {
   return ok();
 }
 
+/**
+ * The metrics groups' wall-clock rows cannot resolve a cost of 1-2 % on a shared machine (their quartiles span
+ * ±15 %): beside them, the recording's cost in machine instructions on the worker's request path, counted by
+ * callgrind (test/bench/hotpath.py --instructions; Debian's valgrind, installed on first use as uWSGI is).
+ */
+function printRecordingCost() {
+  const have = () => !spawnSync('valgrind', ['--version']).error;
+  if (!have()) {
+    console.log('\ninstalling valgrind for the metrics cost in instructions: apt-get install -y valgrind');
+    spawnSync('apt-get', ['install', '-y', '-q', 'valgrind'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  if (!have()) {
+    console.log('valgrind could not be installed: the metrics cost in instructions is skipped');
+    return;
+  }
+  const r = spawnSync(SYSTEM_PYTHON, [path.join(ROOT, 'test', 'bench', 'hotpath.py'), '--instructions'], { encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) fail(`hotpath.py --instructions failed: ${r.stderr}`);
+  console.log(`\nmetrics recording, in machine instructions (exact, unlike the rows above):\n${r.stdout.trim()}`);
+}
+
 async function main() {
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => fail(`interrupted by ${sig}`));
   if (spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error) fail('wrk not found — install it with: apt-get install -y wrk');
@@ -553,6 +573,8 @@ async function main() {
   if (names.includes('uwsgi')) console.log("uwsgi's errors are wrk's read errors: uWSGI closes every connection after its answer without saying " +
     "Connection: close, and wrk counts each such close as an error; the answers themselves are complete.");
   if (verdicts.length) console.log('\ntargets (WSGI: unicorn ≥ 1.5× gunicorn; ASGI: ≥ 1.0× uvicorn; metrics: ≥ 0.98× unicorn-norecord; unicorn-base: ≥ 0.98×; p99 no worse):\n  ' + verdicts.join('\n  '));
+
+  if (groups.some((g) => g.judge)) printRecordingCost();
 
   const bootRows = Object.entries(boots).map(([key, b]) => [
     key,

@@ -3,14 +3,17 @@
 //
 // Why: CPU time per request on this shared machine moves ±15 % from one run to the next (and between two
 // identical servers loaded at the same time), so `npm run bench` cannot show a change of a few per cent.
-// Instructions executed in user space do not depend on the load: a worker that runs more Python per request
-// shows it here, to the instruction. (The kernel's share — accept, recv, send, close — is not counted; strace
-// shows whether that changed.)
+// Instructions executed in user space depend far less on the load than CPU time does. (The kernel's share —
+// accept, recv, send, close — is not counted; strace shows whether that changed.)
 //
 // How: one server per tree and case, 1 worker, its interpreter (--python) a wrapper that runs /usr/bin/python3
 // under callgrind. After a warm-up the worker's counters are zeroed (callgrind_control -z), N requests go one
-// at a time, the counters are dumped (callgrind_control -d) and their total divided by N. The worker's tick
-// (heartbeat, parent check) runs meanwhile too, a few hundred instructions every 0.25 s: noise under 0.1 %.
+// at a time, the counters are dumped (callgrind_control -d) and their total divided by N.
+// Not exact: what the worker's loop does between two requests (a select that returns at once or waits, an
+// accept that finds the next connection or EAGAIN, the ticks) depends on timing, so a tree's figure moved by up
+// to 10 % between two runs here (one of them beside a test suite). Compare trees within one run, and repeat.
+// For an exact figure of one piece, isolate it: `python3 test/bench/hotpath.py --instructions` counts the
+// Python request path alone (no sockets, no timing), repeatable to ±10 instructions.
 //
 //   node test/bench/instructions.mjs [--base-tree DIR] [--requests 400] [--cases sync-get,gthread-get,sync-post,gthread-post]
 import { spawn, spawnSync } from 'node:child_process';
