@@ -39,10 +39,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, option } from './common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -52,10 +52,6 @@ const POST_BYTES = 16 * 1024;
 const BOOT_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
 const DURATION_S = Number(option('duration', '5'));
 const RUNS = Number(option('runs', '3'));
 const CONNECTIONS = option('connections', '16,64').split(',').map(Number);
@@ -181,16 +177,6 @@ function signalGroup(pgid, signal) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {

@@ -22,13 +22,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, option } from './common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SYSTEM_PYTHON = '/usr/bin/python3';
-const option = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-};
 const BASE_TREE = option('base-tree', undefined) && path.resolve(option('base-tree'));
 const REQUESTS = Number(option('requests', '400'));
 const CASES = option('cases', 'sync-get,gthread-get,sync-post,gthread-post').split(',');
@@ -51,16 +48,6 @@ function fail(message) {
   process.exit(1);
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One request on `socket` (a fresh connection when not keep-alive); resolves when the whole answer is in. */
 function request(port, c, socket) {
