@@ -526,8 +526,12 @@ async function main() {
         if (!INTERLEAVE) return { rps: med(name, 'rps') / med(other, 'rps'), cpu: med(other, 'cpuUs') / med(name, 'cpuUs'), text: '' };
         const rps = mine.map((r, i) => r.rps / theirs[i].rps);
         const cpu = mine.map((r, i) => theirs[i].cpuUs / r.cpuUs);
+        // p99 this/other per round (≤ 1: no worse): whether a p99 difference holds round after round or is noise.
+        const p99 = mine.map((r, i) => r.p99Ms / theirs[i].p99Ms);
         const [lo, hi] = quartiles(cpu);
-        return { rps: median(rps), cpu: median(cpu), text: ` (paired over ${rps.length} rounds; CPU ${median(cpu).toFixed(3)}×, quartiles ${lo.toFixed(3)}–${hi.toFixed(3)})` };
+        const [plo, phi] = quartiles(p99);
+        return { rps: median(rps), cpu: median(cpu), text: ` (paired over ${rps.length} rounds; CPU ${median(cpu).toFixed(3)}×, quartiles ${lo.toFixed(3)}–${hi.toFixed(3)}; ` +
+          `p99 this/${other} ${median(p99).toFixed(3)}, quartiles ${plo.toFixed(3)}–${phi.toFixed(3)}, worse in ${p99.filter((x) => x > 1).length} of ${p99.length} rounds)` };
       };
       const baseline = g.baseline ?? 'gunicorn';
       const target = g.target ?? 1.5;

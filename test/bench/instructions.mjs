@@ -15,7 +15,14 @@
 // For an exact figure of one piece, isolate it: `python3 test/bench/hotpath.py --instructions` counts the
 // Python request path alone (no sockets, no timing), repeatable to ±10 instructions.
 //
-//   node test/bench/instructions.mjs [--base-tree DIR] [--requests 400] [--cases sync-get,gthread-get,sync-post,gthread-post]
+// The asgi cases (asgi-get: the raw ASGI hello, fastapi-get: the FastAPI JSON route, keep-alive) also count
+// uvicorn (Debian's, uvloop + httptools, 1 process) the same way: the peer issue 12 measures against.
+// --keep DIR keeps the callgrind dumps (callgrind_annotate DIR/<tree>-<case>/cg.<pid>.<n> shows where they go).
+// --cache-sim adds callgrind's simulated L1 misses per request (instruction, data): where two servers run as many
+// instructions, whether one touches more memory.
+//
+//   node test/bench/instructions.mjs [--base-tree DIR] [--requests 400] [--keep DIR] [--cache-sim]
+//        [--cases sync-get,gthread-get,sync-post,gthread-post,asgi-get,fastapi-get]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -29,18 +36,24 @@ const SYSTEM_PYTHON = '/usr/bin/python3';
 const BASE_TREE = option('base-tree', undefined) && path.resolve(option('base-tree'));
 const REQUESTS = Number(option('requests', '400'));
 const CASES = option('cases', 'sync-get,gthread-get,sync-post,gthread-post').split(',');
+const KEEP = option('keep', undefined) && path.resolve(option('keep'));
+const CACHE_SIM = process.argv.includes('--cache-sim');
 const POST_BYTES = 16 * 1024;
 const BOOT_TIMEOUT_MS = 120_000; // a worker under callgrind boots some 50 times slower
 
 const APPS = {
   hello: { dir: path.join(ROOT, 'examples'), spec: 'test:app' },
   echo: { dir: path.join(ROOT, 'test', 'bench', 'apps'), spec: 'echo:app' },
+  asgiHello: { dir: path.join(ROOT, 'test', 'bench', 'apps'), spec: 'asgi_hello:app' },
+  fastapi: { dir: path.join(ROOT, 'test', 'bench', 'apps'), spec: 'fastapi_json:app' },
 };
 const CASE = {
   'sync-get': { args: [], app: 'hello', post: false, keepAlive: false },
   'gthread-get': { args: ['-k', 'gthread', '--threads', '4'], app: 'hello', post: false, keepAlive: true },
   'sync-post': { args: [], app: 'echo', post: true, keepAlive: false },
   'gthread-post': { args: ['-k', 'gthread', '--threads', '4'], app: 'echo', post: true, keepAlive: true },
+  'asgi-get': { args: ['-k', 'asgi'], app: 'asgiHello', post: false, keepAlive: true, peer: 'uvicorn' },
+  'fastapi-get': { args: ['-k', 'asgi'], app: 'fastapi', post: false, keepAlive: true, peer: 'uvicorn' },
 };
 
 function fail(message) {
@@ -92,19 +105,23 @@ function control(flag, pid) {
   if (r.status !== 0) fail(`callgrind_control ${flag} ${pid}: ${r.stderr || r.stdout}`);
 }
 
+/** `tree`: a checkout whose unicorn serves the case, or 'uvicorn' (1 process, uvloop + httptools). */
 async function measure(tree, name, work) {
   const c = CASE[name];
   const app = APPS[c.app];
   const wrapper = path.join(work, 'python');
   const outDir = path.join(work, `${path.basename(tree)}-${name}`);
   fs.mkdirSync(outDir);
-  fs.writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=${outDir}/cg.%p ${SYSTEM_PYTHON} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind ${CACHE_SIM ? '--cache-sim=yes ' : ''}--callgrind-out-file=${outDir}/cg.%p ${SYSTEM_PYTHON} "$@"\n`, { mode: 0o755 });
   const port = await freePort();
   const env = { ...process.env, PYTHONHASHSEED: '0' };
   for (const k of ['UNICORN_CMD_ARGS', 'GUNICORN_CMD_ARGS', 'WEB_CONCURRENCY', 'PYTHONPATH']) delete env[k];
-  const child = spawn(process.execPath, [path.join(tree, 'runtime', 'bin', 'unicorn.js'), '-w', '1', '-t', '300',
-    '-b', `127.0.0.1:${port}`, ...c.args, '--chdir', app.dir, '--python', wrapper, app.spec],
-  { cwd: tree, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = tree === 'uvicorn'
+    ? spawn(wrapper, ['-m', 'uvicorn', '--host', '127.0.0.1', '--port', String(port), '--loop', 'uvloop', '--http', 'httptools',
+      '--no-access-log', '--app-dir', app.dir, app.spec], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [path.join(tree, 'runtime', 'bin', 'unicorn.js'), '-w', '1', '-t', '300',
+      '-b', `127.0.0.1:${port}`, ...c.args, '--chdir', app.dir, '--python', wrapper, app.spec],
+    { cwd: tree, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
@@ -119,7 +136,7 @@ async function measure(tree, name, work) {
         await sleep(500);
       }
     }
-    const pid = Number(/Booting worker with pid: (\d+)/.exec(log)?.[1]);
+    const pid = tree === 'uvicorn' ? child.pid : Number(/Booting worker with pid: (\d+)/.exec(log)?.[1]);
     if (!pid) fail(`no worker pid in the log:\n${log}`);
     await load(port, c, 50); // warm-up
     control('-z', pid);
@@ -128,9 +145,12 @@ async function measure(tree, name, work) {
     const dumps = fs.readdirSync(outDir).filter((f) => f.startsWith(`cg.${pid}.`));
     if (!dumps.length) fail(`no callgrind dump for ${pid} in ${outDir}`);
     const text = fs.readFileSync(path.join(outDir, dumps.sort().at(-1)), 'utf8');
-    const total = Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1]);
-    if (!total) fail(`no totals in the dump ${dumps.at(-1)}`);
-    return total / REQUESTS;
+    const events = /^events: (.+)$/m.exec(text)?.[1].trim().split(/\s+/) ?? [];
+    const totals = /^(?:summary|totals): (.+)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number) ?? [];
+    const per = (event) => totals[events.indexOf(event)] / REQUESTS;
+    if (!per('Ir')) fail(`no totals in the dump ${dumps.at(-1)}`);
+    if (KEEP) fs.cpSync(outDir, path.join(KEEP, path.basename(outDir)), { recursive: true });
+    return { ir: per('Ir'), misses: CACHE_SIM ? ` (L1 misses: I ${per('I1mr').toFixed(0)}, D ${(per('D1mr') + per('D1mw')).toFixed(0)})` : '' };
   } finally {
     try {
       process.kill(-child.pid, 'SIGKILL');
@@ -149,10 +169,16 @@ async function main() {
   try {
     console.log(`user-space machine instructions per request in the worker (callgrind), ${REQUESTS} requests one at a time, 1 worker`);
     for (const name of CASES) {
-      const counts = [];
-      for (const [, tree] of trees) counts.push(await measure(tree, name, work));
+      const runs = [];
+      for (const [, tree] of trees) runs.push(await measure(tree, name, work));
+      const counts = runs.map((r) => r.ir);
       const ratio = counts.length > 1 ? `  this/base ${(counts[1] / counts[0]).toFixed(4)} (${counts[1] - counts[0] >= 0 ? '+' : ''}${(counts[1] - counts[0]).toFixed(0)})` : '';
-      console.log(`${name.padEnd(13)} ${counts.map((n, i) => `${trees[i][0]} ${n.toFixed(0)}`).join('  ')}${ratio}`);
+      let peer = '';
+      if (CASE[name].peer) {
+        const p = await measure(CASE[name].peer, name, work);
+        peer = `  ${CASE[name].peer} ${p.ir.toFixed(0)}${p.misses}  this/${CASE[name].peer} ${(counts.at(-1) / p.ir).toFixed(4)}`;
+      }
+      console.log(`${name.padEnd(13)} ${runs.map((r, i) => `${trees[i][0]} ${r.ir.toFixed(0)}${r.misses}`).join('  ')}${ratio}${peer}`);
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

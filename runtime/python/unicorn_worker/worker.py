@@ -347,9 +347,6 @@ class NullStatus(object):
     def set_debug_port(self, port):
         pass
 
-    def connections(self, count):
-        pass
-
 
 def worker_class(settings):
     """The loop to run: gunicorn's rule turns sync with more than one thread into gthread."""
