@@ -432,6 +432,21 @@ describe('asgi: websockets (python3-websockets client)', () => {
     await gated.stop();
   });
 
+  test('messages the app does not receive yet: reading pauses at 256 KiB of them (not only at 64 messages); nothing is lost', async () => {
+    const lazy = await serve(['-k', 'asgi', '-w', '1', '--asgi-lifespan', 'off', '--log-level', 'debug', 'raw_app:app']);
+    // 40 messages of 1 MiB (under the 16 MiB maximum), to an app that accepted but does not receive: 40 MiB held
+    // for one connection when the queue was bounded by its count alone.
+    const size = 1 << 20;
+    const client = wsClientProcess('unread', lazy.port, String(size), '40');
+    const paused = await lazy.waitForOutput(
+      /websocket from [^:]+:\d+: (\d+) messages, (\d+) bytes waiting for the app to receive them: reading paused/, 30000);
+    assert.equal(Number(paused[1]), 1, `${paused[1]} messages queued at the pause`); // one message is over 256 KiB
+    assert.equal(Number(paused[2]), size);
+    assert.equal((await get(lazy.port, '/open-gate')).body.toString(), 'open');
+    assert.deepEqual(await client.result, { status: 'HTTP/1.1 101 Switching Protocols', echoed: 40, intact: true });
+    await lazy.stop();
+  });
+
   test('a websocket refused before accept that its client keeps open is closed after the linger, freeing its slot', async () => {
     const one = await serve(['-k', 'asgi', '-w', '1', '--worker-connections', '1', 'raw_app:app']);
     // allowHalfOpen: the client keeps its side open after the server's FIN (Node's default would end it at once).

@@ -22,8 +22,11 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FRAME_HEAD = 14
 # How long after our close frame we wait for the client's before closing the TCP connection.
 CLOSE_TIMEOUT = 5.0
-# Messages queued for an app that is not receiving before the connection stops reading.
+# What may wait for an app that is not receiving before the connection stops reading: 64 messages, or 256 KiB of
+# their payloads (HIGH_WATER, the HTTP body buffer's bound), whichever comes first. (By count alone, 64 messages
+# of the default 16 MiB maximum were a gigabyte held for one connection.) Reading resumes below half of both.
 QUEUE_HIGH = 64
+QUEUE_BYTES = HIGH_WATER
 CONNECTING, OPEN, CLOSING, CLOSED = 0, 1, 2, 3
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0, 1, 2, 8, 9, 10
 _VALID_CLOSE = frozenset([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014])
@@ -71,6 +74,8 @@ class WebSocket(Waiting):
         self.scheme = scheme
         self.state = CONNECTING
         self.queue = collections.deque()
+        self.queued_bytes = 0  # the payloads of the websocket.receive messages in the queue
+        self.queued_sizes = collections.deque()  # each one's, in order
         self.waiter = None
         self.connect_sent = False
         self.close_code = None
@@ -177,7 +182,9 @@ class WebSocket(Waiting):
         while True:
             if self.queue:
                 message = self.queue.popleft()
-                if self.proto.reading_paused and len(self.queue) < QUEUE_HIGH // 2:
+                if message["type"] == "websocket.receive":
+                    self.queued_bytes -= self.queued_sizes.popleft()
+                if self.proto.reading_paused and len(self.queue) < QUEUE_HIGH // 2 and self.queued_bytes <= QUEUE_BYTES // 2:
                     self.proto.resume()
                 return message
             if self.state == CLOSED:
@@ -246,7 +253,7 @@ class WebSocket(Waiting):
             data = bytes(proto.buf)
             proto.buf.clear()
             self.data_received(data)
-        if self.state == OPEN and len(self.queue) < QUEUE_HIGH:
+        if self.state == OPEN and not self.queue_full():
             proto.resume()  # paused at pre_accept_limit: an app that only sends still hears pings and the close
 
     async def deny(self, message):
@@ -310,10 +317,15 @@ class WebSocket(Waiting):
             self.queue.append({"type": "websocket.disconnect", "code": exc.code, "reason": ""})
             self.finish()
             return
-        if len(self.queue) >= QUEUE_HIGH:
+        if self.queue_full() and not proto.reading_paused:
+            proto.log.debug("websocket from %s: %d messages, %d bytes waiting for the app to receive them: reading "
+                            "paused until it does", peer_name(proto.peer), len(self.queue), self.queued_bytes)
             proto.pause()
         if self.queue:
             self.wake()
+
+    def queue_full(self):
+        return len(self.queue) >= QUEUE_HIGH or self.queued_bytes >= QUEUE_BYTES
 
     def parse(self, buf):
         while len(buf) >= 2:
@@ -393,6 +405,8 @@ class WebSocket(Waiting):
             self.queue.append({"type": "websocket.receive", "text": text})
         else:
             self.queue.append({"type": "websocket.receive", "bytes": payload})
+        self.queued_bytes += len(payload)
+        self.queued_sizes.append(len(payload))
 
     def on_close(self, payload):
         if len(payload) == 1:

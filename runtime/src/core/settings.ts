@@ -313,7 +313,8 @@ export const SETTINGS: readonly Setting[] = [
       'headers announce it. 0 means no limit. (uvicorn\'s ws_max_size, with the same default of 16 MiB.) ' +
       'Before the app accepts, a client may send up to one such message (with its frame header) and reading ' +
       'then pauses until the app accepts (256 KiB when 0), so a connection never holds more than that for ' +
-      'an app that has not accepted it.',
+      'an app that has not accepted it. After the accept, reading pauses while 64 messages or 256 KiB of them ' +
+      'wait for the app to receive them.',
   }),
   // --- Security ----------------------------------------------------------------------------
   s({
