@@ -177,7 +177,6 @@ function signalGroup(pgid, signal) {
   }
 }
 
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

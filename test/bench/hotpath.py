@@ -5,12 +5,14 @@ Not a test: `python3 test/bench/hotpath.py` prints microseconds per request for 
 
 `python3 test/bench/hotpath.py --instructions` (needs valgrind: apt-get install valgrind) counts instead the
 machine instructions one request costs, with and without the metrics counters (Scoreboard.record, and the
-per-thread recorder gthread's pool threads use), under callgrind: each variant runs twice, N1 and N2 requests, and (I(N2) - I(N1)) / (N2 - N1)
-leaves the interpreter's start-up out. Instruction counts do not depend on what else the machine runs, where CPU
-time on a shared machine varies by ±15 % from run to run: this is the figure that can show a 1 % cost. The kernel's share (accept, recv, send,
-close) is what `npm run bench` adds on top; this isolates the part our Python code controls.
+per-thread recorder gthread's pool threads use), under callgrind: each variant runs twice, N1 and N2 requests,
+and (I(N2) - I(N1)) / (N2 - N1) leaves the interpreter's start-up out. Instruction counts do not depend on what
+else the machine runs, where CPU time on a shared machine varies by ±15 % from run to run: this is the figure
+that can show a 1 % cost. The kernel's share (accept, recv, send, close) is what `npm run bench` adds on top;
+this isolates the part our Python code controls.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -65,6 +67,19 @@ def run(app, request, keep_alive, n, scoreboard, record=None):
 
 
 VARIANTS = ("none", "record", "threaded")
+GET_CLOSE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n"
+
+
+@contextlib.contextmanager
+def temp_board():
+    """A Scoreboard on a scratch file of its own (slot 1), removed afterwards."""
+    path = "/tmp/unicorn-hotpath-%d.board" % os.getpid()
+    with open(path, "wb") as f:
+        f.write(b"\0" * 4096)
+    try:
+        yield Scoreboard(path, 1)
+    finally:
+        os.unlink(path)
 
 
 def threaded(board):
@@ -76,17 +91,10 @@ def threaded(board):
 
 def one(variant, n):
     """`--one VARIANT N`: N requests of the GET (Connection: close) path, the metrics as VARIANT; no output."""
-    path = "/tmp/unicorn-hotpath-%d.board" % os.getpid()
-    with open(path, "wb") as f:
-        f.write(b"\0" * 4096)
-    try:
-        board = Scoreboard(path, 1)
+    with temp_board() as board:
         record = None if variant == "none" else board.record if variant == "record" else threaded(board)
-        get_close = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n"
-        run(hello.app, get_close, False, 200, board, record)  # (the same warm-up in every run: it cancels out)
-        run(hello.app, get_close, False, n, board, record)
-    finally:
-        os.unlink(path)
+        run(hello.app, GET_CLOSE, False, 200, board, record)  # (the same warm-up in every run: it cancels out)
+        run(hello.app, GET_CLOSE, False, n, board, record)
 
 
 def instructions():
@@ -124,17 +132,12 @@ def main():
     if sys.argv[1:2] == ["--instructions"]:
         return instructions()
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
-    path = "/tmp/unicorn-hotpath-%d.board" % os.getpid()
-    with open(path, "wb") as f:
-        f.write(b"\0" * 4096)
-    board = Scoreboard(path, 1)
-    try:
-        get_close = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n"
+    with temp_board() as board:
         get_keep = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
         body = b"x" * 16384
         post = b"POST / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 16384\r\n\r\n" + body
         for name, app, req, keep in (
-            ("GET hello, Connection: close", hello.app, get_close, False),
+            ("GET hello, Connection: close", hello.app, GET_CLOSE, False),
             ("GET hello, keep-alive", hello.app, get_keep, True),
             ("POST 16 KiB echo, keep-alive", echo.app, post, True),
         ):
@@ -147,12 +150,10 @@ def main():
         for name, record in (("Scoreboard.record", board.record), ("gthread's per-thread record", threaded(board))):
             without, with_ = [], []
             for _ in range(5):
-                without.append(run(hello.app, get_close, False, n, board))
-                with_.append(run(hello.app, get_close, False, n, board, record))
+                without.append(run(hello.app, GET_CLOSE, False, n, board))
+                with_.append(run(hello.app, GET_CLOSE, False, n, board, record))
             print("GET hello, Connection: close: %.2f µs without %s, %.2f µs with it: +%.2f µs (%.1f %%)" % (
                 min(without), name, min(with_), min(with_) - min(without), (min(with_) / min(without) - 1) * 100))
-    finally:
-        os.unlink(path)
 
 
 if __name__ == "__main__":
