@@ -8,7 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { FIXTURES, ROOT, SYSTEM_PYTHON, Server, childPids, get, parseResponse, rawRequest, runCli, startServer, waitUntil } from '../helpers';
 
-const APPS = path.join(FIXTURES, 'privileges');
+// The app, copied where every user can read it: the checkout itself may sit in a directory only root can enter
+// (a clone into `mktemp -d`, mode 0700), and the workers import the app after switching to the user.
+const APPS = fs.mkdtempSync(path.join(os.tmpdir(), 'unicorn-privapps-'));
+fs.chmodSync(APPS, 0o755);
+fs.cpSync(path.join(FIXTURES, 'privileges'), APPS, { recursive: true });
 // An interpreter every user can read (a pyenv one under /root would not be, once the workers switch).
 const python = SYSTEM_PYTHON;
 const root = process.geteuid?.() === 0;
@@ -16,6 +20,7 @@ const skip = root ? false : 'needs root to change users';
 const started: Server[] = [];
 after(async () => {
   for (const s of started) await s.stop('SIGKILL', 5000).catch(() => undefined);
+  fs.rmSync(APPS, { recursive: true, force: true });
 });
 
 interface Ids {
